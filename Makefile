@@ -1,0 +1,48 @@
+# campus-dispatch: one command to run the service, one to run the tests.
+# The virtual environment is created on first use and refreshed when pyproject.toml changes.
+
+PYTHON_SYS ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+SHARED     ?= ../shared/data
+CAMPUS     ?= northwestern
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test test-slow lint bench bench-maps bench-solver clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv and install the project
+
+run: venv  ## load the bundled campus (CAMPUS=northwestern), build its travel tables, print a summary
+	$(PY) -m campus_maps info $(CAMPUS)
+
+test: venv  ## run the test suite (long runs are behind the `slow` marker)
+	$(PY) -m pytest -q
+
+test-slow: venv  ## run only the long tests
+	$(PY) -m pytest -q -m slow
+
+lint: venv  ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+bench: bench-maps  ## all benchmarks (SHARED=path to the shared data folder)
+
+bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
+	$(PY) bench/bench_maps.py --campus $(CAMPUS)
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

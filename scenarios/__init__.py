@@ -1,0 +1,1 @@
+"""Scenario files, benchmark readers (Li & Lim, Solomon, MDRPLIB), replay simulator, KPIs."""

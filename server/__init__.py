@@ -1,0 +1,1 @@
+"""gRPC adapter over the solver: the only package that imports grpc."""

@@ -1,0 +1,276 @@
+"""The dispatch problem: orders, riders and travel matrices, validated once and immutable.
+
+Conventions (the plan checker in :mod:`solver.check` is the reference for every rule):
+
+* Times are **integer seconds** on the problem clock; ``Problem.now_s`` is "now". Riders cannot
+  leave before ``max(now_s, rider.available_s)``.
+* Locations are integer indices into the travel matrices. A problem has one travel *profile*
+  per travel mode in use (walk, bike, e-bike …); ``time_s[p, i, j]`` is the travel time in
+  seconds and ``distance_m[p, i, j]`` the distance in metres from location ``i`` to ``j`` for a
+  rider whose ``profile`` is ``p``.
+* Timing of a route: a rider departs its start location at ``max(now_s, available_s)``; the
+  arrival at a stop is the previous departure plus the travel time. At a pickup, service starts
+  at ``max(arrival, order.ready_s)`` (food is handed over when ready) and the rider departs
+  ``pickup_service_s`` later. At a drop-off, service starts on arrival and the rider departs
+  ``dropoff_service_s`` later; lateness is ``max(0, arrival - due_s)``. Routes are open: they end
+  at the last stop.
+* Hard rules for **open** orders: pickup before drop-off on the same rider; lateness at most
+  ``params.max_lateness_s``; time in bag (drop-off arrival minus pickup departure) at most
+  ``max_in_bag_s`` when set; arrival at each of its stops no later than the rider's
+  ``shift_end_s``; the load never exceeds the rider's capacity.
+* **Committed** orders (accepted, not yet picked up) must be served by ``rider_id`` (pickup and
+  drop-off); **onboard** orders (already picked up) need only their drop-off, on ``rider_id``.
+  Both are mandatory: they are never unassigned, and the lateness cap, time-in-bag limit and
+  shift end do not apply to their stops (the food is already promised to that rider; the plan
+  reports how late it is). Capacity applies to everything: a rider starts loaded with the sizes
+  of its onboard orders.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class ProblemError(ValueError):
+    """An invalid problem: names the field and the offending value."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}={value!r}: {reason}")
+
+
+class OrderState(enum.Enum):
+    """Where an order is in its life: open, committed to a rider, or onboard a rider."""
+
+    OPEN = "open"
+    COMMITTED = "committed"
+    ONBOARD = "onboard"
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A meal to carry from a pickup location to a drop-off location.
+
+    Attributes
+    ----------
+    id
+        Unique order id.
+    pickup, dropoff
+        Location indices into the travel matrices. ``pickup`` is ignored for onboard orders.
+    ready_s
+        Time the food is ready (s); no pickup service before it.
+    due_s
+        Promised drop-off time (s); soft, priced per second late.
+    size
+        Capacity units the order takes in the bag (>= 0).
+    pickup_service_s, dropoff_service_s
+        Handover times (s) at the merchant and at the customer.
+    max_in_bag_s
+        Freshness limit (s): drop-off arrival minus pickup departure. ``None``: no limit.
+    state
+        ``OPEN``, ``COMMITTED`` or ``ONBOARD``.
+    rider_id
+        The rider a committed or onboard order belongs to; ``None`` for open orders.
+    picked_up_s
+        For onboard orders, when it was picked up (s), for reporting time in bag.
+    """
+
+    id: str
+    pickup: int
+    dropoff: int
+    ready_s: int
+    due_s: int
+    size: int = 1
+    pickup_service_s: int = 0
+    dropoff_service_s: int = 0
+    max_in_bag_s: int | None = None
+    state: OrderState = OrderState.OPEN
+    rider_id: str | None = None
+    picked_up_s: int | None = None
+
+    @property
+    def is_pinned(self) -> bool:
+        """Whether the order must stay on ``rider_id`` (committed or onboard)."""
+        return self.state is not OrderState.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class Rider:
+    """A courier with a position, a travel profile, a capacity and a shift.
+
+    Attributes
+    ----------
+    id
+        Unique rider id.
+    location
+        Current location index into the travel matrices.
+    available_s
+        Earliest departure (s); the rider leaves at ``max(now_s, available_s)``.
+    shift_end_s
+        No stop of an open order may be reached after this time (s).
+    capacity
+        Bag capacity in the orders' size units.
+    profile
+        Index of the rider's travel profile (first axis of the matrices).
+    """
+
+    id: str
+    location: int
+    available_s: int
+    shift_end_s: int
+    capacity: int
+    profile: int = 0
+
+
+def _as_matrix(name: str, value: NDArray[np.generic], dtype: type) -> NDArray[np.generic]:
+    array = np.asarray(value, dtype=dtype)
+    if array.ndim == 2:
+        array = array[np.newaxis, :, :]
+    if array.ndim != 3 or array.shape[1] != array.shape[2]:
+        raise ProblemError(name, array.shape, "must be (profiles, n, n) or (n, n)")
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ProblemError(name, "matrix", "entries must be finite and >= 0")
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One dispatch problem, validated on construction and immutable afterwards.
+
+    Build it with :meth:`Problem.build`, which converts and validates the matrices.
+
+    Attributes
+    ----------
+    now_s
+        The problem clock's "now" (s).
+    orders, riders
+        Orders and riders; ids are unique within each.
+    time_s
+        Travel times in integer seconds, shape ``(profiles, n, n)``, read-only.
+    distance_m
+        Distances in metres, same shape, read-only.
+    """
+
+    now_s: int
+    orders: tuple[Order, ...]
+    riders: tuple[Rider, ...]
+    time_s: NDArray[np.int64]
+    distance_m: NDArray[np.float64]
+    order_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    rider_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        now_s: int,
+        orders: Sequence[Order],
+        riders: Sequence[Rider],
+        time_s: NDArray[np.generic],
+        distance_m: NDArray[np.generic] | None = None,
+    ) -> Problem:
+        """Validate and freeze a problem. ``distance_m`` defaults to zeros."""
+        times = _as_matrix("time_s", time_s, np.int64)
+        dists = (
+            np.zeros(times.shape, dtype=np.float64)
+            if distance_m is None
+            else _as_matrix("distance_m", distance_m, np.float64)
+        )
+        if dists.shape != times.shape:
+            raise ProblemError("distance_m", dists.shape, f"must match time_s {times.shape}")
+        return cls(
+            now_s=int(now_s), orders=tuple(orders), riders=tuple(riders), time_s=times,
+            distance_m=dists,
+        )
+
+    def __post_init__(self) -> None:
+        n = self.time_s.shape[1]
+        profiles = self.time_s.shape[0]
+        riders: dict[str, int] = {}
+        for k, rider in enumerate(self.riders):
+            where = f"riders[{k}]"
+            if not rider.id:
+                raise ProblemError(f"{where}.id", rider.id, "must be a non-empty string")
+            if rider.id in riders:
+                raise ProblemError(f"{where}.id", rider.id, "duplicate rider id")
+            riders[rider.id] = k
+            if not 0 <= rider.location < n:
+                raise ProblemError(f"{where}.location", rider.location, f"must be in [0, {n})")
+            if not 0 <= rider.profile < profiles:
+                raise ProblemError(f"{where}.profile", rider.profile, f"must be in [0, {profiles})")
+            if rider.capacity < 0:
+                raise ProblemError(f"{where}.capacity", rider.capacity, "must be >= 0")
+            if rider.shift_end_s < rider.available_s:
+                raise ProblemError(
+                    f"{where}.shift_end_s", rider.shift_end_s,
+                    f"must be >= available_s ({rider.available_s})",
+                )
+        orders: dict[str, int] = {}
+        onboard_load = dict.fromkeys(riders, 0)
+        for k, order in enumerate(self.orders):
+            where = f"orders[{k}]"
+            if not order.id:
+                raise ProblemError(f"{where}.id", order.id, "must be a non-empty string")
+            if order.id in orders:
+                raise ProblemError(f"{where}.id", order.id, "duplicate order id")
+            orders[order.id] = k
+            for name in ("pickup", "dropoff"):
+                loc = getattr(order, name)
+                if not 0 <= loc < n:
+                    raise ProblemError(f"{where}.{name}", loc, f"must be in [0, {n})")
+            if order.size < 0:
+                raise ProblemError(f"{where}.size", order.size, "must be >= 0")
+            for name in ("pickup_service_s", "dropoff_service_s"):
+                if getattr(order, name) < 0:
+                    raise ProblemError(f"{where}.{name}", getattr(order, name), "must be >= 0")
+            if order.max_in_bag_s is not None and order.max_in_bag_s < 0:
+                raise ProblemError(f"{where}.max_in_bag_s", order.max_in_bag_s, "must be >= 0")
+            if order.is_pinned:
+                if order.rider_id not in riders:
+                    raise ProblemError(
+                        f"{where}.rider_id", order.rider_id,
+                        f"{order.state.value} order names an unknown rider",
+                    )
+                if order.state is OrderState.ONBOARD:
+                    onboard_load[order.rider_id] += order.size
+            elif order.rider_id is not None:
+                raise ProblemError(f"{where}.rider_id", order.rider_id, "open orders have no rider")
+        for rider_id, load in onboard_load.items():
+            rider = self.riders[riders[rider_id]]
+            if load > rider.capacity:
+                raise ProblemError(
+                    f"riders[{riders[rider_id]}].capacity", rider.capacity,
+                    f"onboard orders already take {load} units",
+                )
+        object.__setattr__(self, "order_index", MappingProxyType(orders))
+        object.__setattr__(self, "rider_index", MappingProxyType(riders))
+
+    @property
+    def num_locations(self) -> int:
+        """Number of locations (side of the matrices)."""
+        return int(self.time_s.shape[1])
+
+    @property
+    def num_profiles(self) -> int:
+        """Number of travel profiles (first axis of the matrices)."""
+        return int(self.time_s.shape[0])
+
+    def start_time(self, rider: Rider) -> int:
+        """When ``rider`` can leave its current location (s)."""
+        return max(self.now_s, rider.available_s)
+
+    def onboard_load(self, rider: Rider) -> int:
+        """Capacity units already taken in ``rider``'s bag."""
+        return sum(
+            o.size for o in self.orders if o.state is OrderState.ONBOARD and o.rider_id == rider.id
+        )

@@ -1,0 +1,153 @@
+"""Solver parameters: objective weights, search settings and budgets, validated, from TOML.
+
+A parameter file has a ``[solver]`` table (other tables belong to other components and are
+ignored here)::
+
+    [solver]
+    travel_cost_per_s = 1.0
+    lateness_cost_per_s = 10.0
+    max_lateness_s = 1800
+    unassigned_penalty = 100000
+    metaheuristic = "GUIDED_LOCAL_SEARCH"
+    default_budget_s = 1.0
+
+Every field is documented on :class:`SolverParams` with its unit and default. A bad value raises
+:class:`ParamsError` naming the field, the value and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+METAHEURISTICS = (
+    "GUIDED_LOCAL_SEARCH",
+    "TABU_SEARCH",
+    "SIMULATED_ANNEALING",
+    "GREEDY_DESCENT",
+    "GENERIC_TABU_SEARCH",
+)
+OBJECTIVES = ("delivery", "hierarchical")
+
+
+class ParamsError(ValueError):
+    """An invalid parameter: names the field, the value and the reason."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"solver.{field}={value!r}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class SolverParams:
+    """Objective weights, search settings and budgets of one solve.
+
+    Attributes
+    ----------
+    objective
+        ``"delivery"`` (default): travel + lateness + unassigned penalties, weights below.
+        ``"hierarchical"``: benchmark mode, minimise riders used first, then total distance
+        (``vehicle_fixed_cost`` dominates, ``distance_cost_per_m`` prices the rest; lateness
+        is then forbidden, i.e. due times are hard).
+    travel_cost_per_s
+        Cost per second of riding (travel time, not waiting). Default 1.0.
+    distance_cost_per_m
+        Cost per metre ridden. Default 0.0.
+    waiting_cost_per_s
+        Cost per second a rider waits at a merchant for food. Default 0.0.
+    lateness_cost_per_s
+        Cost per second a drop-off arrives after its promised time (soft). Default 10.0.
+    max_lateness_s
+        Hard cap on lateness for open orders (s): an open order that cannot be dropped off
+        within ``due_s + max_lateness_s`` is left unassigned. Default 1800.
+    unassigned_penalty
+        Cost of leaving one open order unassigned. Default 100000 (dominates travel costs).
+    vehicle_fixed_cost
+        Cost per rider that gets at least one stop. Default 0; hierarchical mode uses 1e6.
+    metaheuristic
+        OR-Tools local search metaheuristic, one of :data:`METAHEURISTICS`.
+    default_budget_s
+        Wall-clock budget (s) of a solve when the caller gives none. Default 1.0.
+    min_search_s
+        Below this much budget left after the greedy plan (s), OR-Tools is not started and the
+        greedy plan is returned. Default 0.05.
+    kill_margin_s
+        A worker still busy ``kill_margin_s`` after its budget is killed and replaced, and the
+        greedy plan is returned, flagged. Default 0.25.
+    ortools_max_orders
+        Above this many open orders, skip OR-Tools and answer with greedy (shedding by size).
+        Default 400.
+    cost_scale
+        Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
+    """
+
+    objective: str = "delivery"
+    travel_cost_per_s: float = 1.0
+    distance_cost_per_m: float = 0.0
+    waiting_cost_per_s: float = 0.0
+    lateness_cost_per_s: float = 10.0
+    max_lateness_s: int = 1800
+    unassigned_penalty: float = 100_000.0
+    vehicle_fixed_cost: float = 0.0
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    default_budget_s: float = 1.0
+    min_search_s: float = 0.05
+    kill_margin_s: float = 0.25
+    ortools_max_orders: int = 400
+    cost_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ParamsError("objective", self.objective, f"must be one of {OBJECTIVES}")
+        if self.metaheuristic not in METAHEURISTICS:
+            raise ParamsError("metaheuristic", self.metaheuristic, f"must be one of {METAHEURISTICS}")
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if spec.type in ("float", "int"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ParamsError(spec.name, value, f"must be a number ({spec.type})")
+                if spec.type == "int" and not float(value).is_integer():
+                    raise ParamsError(spec.name, value, "must be a whole number")
+                if not math.isfinite(value) or value < 0:
+                    raise ParamsError(spec.name, value, "must be finite and >= 0")
+        if self.default_budget_s <= 0:
+            raise ParamsError("default_budget_s", self.default_budget_s, "must be > 0")
+        if self.cost_scale <= 0:
+            raise ParamsError("cost_scale", self.cost_scale, "must be > 0")
+
+    def replace(self, **changes: Any) -> SolverParams:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SolverParams:
+        """Build from a mapping such as the ``[solver]`` table of a TOML file."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ParamsError(str(key), values[key], "unknown parameter")
+        return cls(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (TOML-ready)."""
+        return dataclasses.asdict(self)
+
+
+def load_params(path: str | Path) -> SolverParams:
+    """Read the ``[solver]`` table of a TOML file; missing fields take their defaults."""
+    with Path(path).open("rb") as handle:
+        try:
+            data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParamsError("<file>", str(path), f"not valid TOML: {exc}") from exc
+    table = data.get("solver", {})
+    if not isinstance(table, dict):
+        raise ParamsError("<table>", table, "[solver] must be a table")
+    return SolverParams.from_mapping(table)

@@ -1,0 +1,166 @@
+"""The answer to a problem: routes with timed stops, unassigned orders with reasons, stats."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class StopKind(enum.Enum):
+    """What happens at a stop."""
+
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+class UnassignedReason(enum.Enum):
+    """Why an order is not in any route (partial success is data, not an error)."""
+
+    #: No rider can reach the drop-off before ``due + max_lateness`` (or before its shift end).
+    UNREACHABLE_IN_TIME = "unreachable_in_time"
+    #: The order is larger than every rider's free capacity.
+    CAPACITY = "capacity"
+    #: The request has no rider at all (or none whose shift is still open).
+    NO_RIDERS = "no_riders"
+    #: Feasible alone, but not in a plan with the other orders (riders are full or busy).
+    NO_FEASIBLE_INSERTION = "no_feasible_insertion"
+    #: Serving it costs more than the unassigned penalty.
+    NOT_PROFITABLE = "not_profitable"
+    #: The service ran out of budget or capacity before it could consider the order.
+    SHED = "shed"
+
+
+class Engine(enum.Enum):
+    """Which engine produced the plan."""
+
+    ORTOOLS = "ortools"
+    GREEDY = "greedy"
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One timed visit of a route.
+
+    Attributes
+    ----------
+    order_id, kind
+        The order and whether this is its pickup or drop-off.
+    location
+        Location index into the problem's matrices.
+    arrival_s
+        Arrival time (s).
+    start_s
+        Service start (s): ``max(arrival, ready)`` at a pickup, the arrival at a drop-off.
+    departure_s
+        Departure time (s): service start plus service time.
+    lateness_s
+        Seconds after the promised time at a drop-off (0 at pickups and when on time).
+    load_after
+        Bag load (capacity units) when leaving the stop.
+    """
+
+    order_id: str
+    kind: StopKind
+    location: int
+    arrival_s: int
+    start_s: int
+    departure_s: int
+    lateness_s: int = 0
+    load_after: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A rider's ordered stops with totals (open route: ends at the last stop)."""
+
+    rider_id: str
+    stops: tuple[Stop, ...]
+    travel_time_s: int = 0
+    distance_m: float = 0.0
+    waiting_s: int = 0
+    lateness_s: int = 0
+
+    @property
+    def end_s(self) -> int | None:
+        """Departure from the last stop, or ``None`` for an empty route."""
+        return self.stops[-1].departure_s if self.stops else None
+
+
+@dataclass(frozen=True, slots=True)
+class Unassigned:
+    """An order left out of every route, with a reason and a human-readable detail."""
+
+    order_id: str
+    reason: UnassignedReason
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SolveStats:
+    """How the plan was found.
+
+    Attributes
+    ----------
+    engine
+        The engine whose plan this is.
+    shed_reason
+        Empty unless the service fell back to greedy (budget too small, worker overrun,
+        problem too large, surge); then says why.
+    objective
+        Objective value of the plan in the parameters' cost units (recomputed by the checker).
+    objective_terms
+        The objective split by term: ``travel``, ``distance``, ``waiting``, ``lateness``,
+        ``unassigned``, ``vehicles``.
+    phase_s
+        Wall-clock seconds per phase, e.g. ``greedy``, ``model_build``, ``first_solution``,
+        ``search``, ``total``.
+    late_orders
+        Number of routed orders dropped off after their promised time.
+    """
+
+    engine: Engine
+    shed_reason: str = ""
+    objective: float = 0.0
+    objective_terms: dict[str, float] = field(default_factory=dict)
+    phase_s: dict[str, float] = field(default_factory=dict)
+    late_orders: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Routes per rider, unassigned orders, and stats. Every order appears exactly once."""
+
+    routes: tuple[Route, ...]
+    unassigned: tuple[Unassigned, ...]
+    stats: SolveStats
+
+    def route_of(self, rider_id: str) -> Route | None:
+        """The route of ``rider_id``, if the plan has one."""
+        return next((r for r in self.routes if r.rider_id == rider_id), None)
+
+    @property
+    def num_routed(self) -> int:
+        """Orders that have a drop-off in some route."""
+        return sum(1 for r in self.routes for s in r.stops if s.kind is StopKind.DROPOFF)
+
+    def summary(self) -> str:
+        """A short human-readable account of the plan."""
+        used = [r for r in self.routes if r.stops]
+        lines = [
+            f"engine {self.stats.engine.value}"
+            + (f" (shed: {self.stats.shed_reason})" if self.stats.shed_reason else ""),
+            f"objective {self.stats.objective:.1f}  "
+            + "  ".join(f"{k}={v:.1f}" for k, v in self.stats.objective_terms.items()),
+            f"routed {self.num_routed} orders on {len(used)} riders, "
+            f"unassigned {len(self.unassigned)}, late {self.stats.late_orders}",
+            "travel {:.0f} s, distance {:.0f} m".format(
+                sum(r.travel_time_s for r in used), sum(r.distance_m for r in used)
+            ),
+            "phases " + "  ".join(f"{k}={v * 1000:.1f}ms" for k, v in self.stats.phase_s.items()),
+        ]
+        reasons: dict[str, int] = {}
+        for u in self.unassigned:
+            reasons[u.reason.value] = reasons.get(u.reason.value, 0) + 1
+        if reasons:
+            lines.append("unassigned by reason: " + ", ".join(f"{k}={v}" for k, v in reasons.items()))
+        return "\n".join(lines)
