@@ -11,13 +11,21 @@ Conventions (the plan checker in :mod:`solver.check` is the reference for every 
 * Timing of a route: a rider departs its start location at ``max(now_s, available_s)``; the
   arrival at a stop is the previous departure plus the travel time. At a pickup, service starts
   at ``max(arrival, order.ready_s)`` (food is handed over when ready) and the rider departs
-  ``pickup_service_s`` later. At a drop-off, service starts on arrival and the rider departs
-  ``dropoff_service_s`` later; lateness is ``max(0, arrival - due_s)``. Routes are open: they end
-  at the last stop.
+  ``pickup_service_s`` later. At a drop-off, service starts at
+  ``max(arrival, dropoff_earliest_s or arrival)`` and the rider departs ``dropoff_service_s``
+  later; lateness is ``max(0, dropoff service start - due_s)``. Routes are open (they end at the
+  last stop) unless the rider has an ``end_location``: then the route ends with the travel there,
+  and that arrival must be no later than ``shift_end_s``.
+* Benchmark extras (Li & Lim, Solomon): ``pickup_latest_s`` is a hard latest pickup service
+  start; ``dropoff_earliest_s`` an earliest drop-off service start; an order with
+  ``pickup=None`` is *start-loaded* (a VRPTW customer): it is in the bag of whichever rider
+  serves it from that rider's start, so only its drop-off is visited. With
+  ``params.objective == "hierarchical"`` every ``due_s`` is hard (lateness must be 0).
 * Hard rules for **open** orders: pickup before drop-off on the same rider; lateness at most
   ``params.max_lateness_s``; time in bag (drop-off arrival minus pickup departure) at most
   ``max_in_bag_s`` when set; arrival at each of its stops no later than the rider's
-  ``shift_end_s``; the load never exceeds the rider's capacity.
+  ``shift_end_s``; ``pickup_latest_s`` when set; the load never exceeds the rider's capacity
+  (a rider's start load is its onboard orders plus the start-loaded orders it serves).
 * **Committed** orders (accepted, not yet picked up) must be served by ``rider_id`` (pickup and
   drop-off); **onboard** orders (already picked up) need only their drop-off, on ``rider_id``.
   Both are mandatory: they are never unassigned, and the lateness cap, time-in-bag limit and
@@ -64,7 +72,8 @@ class Order:
     id
         Unique order id.
     pickup, dropoff
-        Location indices into the travel matrices. ``pickup`` is ignored for onboard orders.
+        Location indices into the travel matrices. ``pickup`` is ignored for onboard orders;
+        ``None`` marks a start-loaded order (no pickup stop; see the module notes).
     ready_s
         Time the food is ready (s); no pickup service before it.
     due_s
@@ -81,10 +90,14 @@ class Order:
         The rider a committed or onboard order belongs to; ``None`` for open orders.
     picked_up_s
         For onboard orders, when it was picked up (s), for reporting time in bag.
+    pickup_latest_s
+        Hard latest pickup service start (s), ``None``: none (benchmarks).
+    dropoff_earliest_s
+        Earliest drop-off service start (s), ``None``: none (benchmarks).
     """
 
     id: str
-    pickup: int
+    pickup: int | None
     dropoff: int
     ready_s: int
     due_s: int
@@ -95,6 +108,8 @@ class Order:
     state: OrderState = OrderState.OPEN
     rider_id: str | None = None
     picked_up_s: int | None = None
+    pickup_latest_s: int | None = None
+    dropoff_earliest_s: int | None = None
 
     @property
     def is_pinned(self) -> bool:
@@ -120,6 +135,8 @@ class Rider:
         Bag capacity in the orders' size units.
     profile
         Index of the rider's travel profile (first axis of the matrices).
+    end_location
+        ``None`` (default): open route. Otherwise the route returns there (a depot).
     """
 
     id: str
@@ -128,6 +145,7 @@ class Rider:
     shift_end_s: int
     capacity: int
     profile: int = 0
+    end_location: int | None = None
 
 
 def _as_matrix(name: str, value: NDArray[np.generic], dtype: type) -> NDArray[np.generic]:
@@ -206,6 +224,10 @@ class Problem:
             riders[rider.id] = k
             if not 0 <= rider.location < n:
                 raise ProblemError(f"{where}.location", rider.location, f"must be in [0, {n})")
+            if rider.end_location is not None and not 0 <= rider.end_location < n:
+                raise ProblemError(
+                    f"{where}.end_location", rider.end_location, f"must be in [0, {n})"
+                )
             if not 0 <= rider.profile < profiles:
                 raise ProblemError(f"{where}.profile", rider.profile, f"must be in [0, {profiles})")
             if rider.capacity < 0:
@@ -226,7 +248,9 @@ class Problem:
             orders[order.id] = k
             for name in ("pickup", "dropoff"):
                 loc = getattr(order, name)
-                if not 0 <= loc < n:
+                if loc is None and name == "pickup" and order.state is not OrderState.COMMITTED:
+                    continue
+                if loc is None or not 0 <= loc < n:
                     raise ProblemError(f"{where}.{name}", loc, f"must be in [0, {n})")
             if order.size < 0:
                 raise ProblemError(f"{where}.size", order.size, "must be >= 0")

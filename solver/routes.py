@@ -1,0 +1,110 @@
+"""Turning visit sequences into timed routes and plans (shared by every engine).
+
+Engines decide *which* rider visits *which* stops in *which* order; this module computes the
+times, loads and objective terms of those sequences once, the same way for every engine. The
+plan checker (:mod:`solver.check`) does not use this module: it recomputes everything itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from solver.model import Order, OrderState, Problem, Rider
+from solver.params import SolverParams
+from solver.plan import Engine, Plan, Route, SolveStats, Stop, StopKind, Unassigned
+
+Visit = tuple[str, StopKind]
+"""A visit: (order id, pickup or drop-off)."""
+
+
+def start_load(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> int:
+    """Load when ``rider`` leaves its start: onboard orders plus start-loaded orders it serves."""
+    load = problem.onboard_load(rider)
+    for order_id, kind in visits:
+        order = problem.orders[problem.order_index[order_id]]
+        if kind is StopKind.DROPOFF and order.pickup is None and order.state is OrderState.OPEN:
+            load += order.size
+    return load
+
+
+def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Route:
+    """Time the ``visits`` of ``rider`` and total them up (no feasibility check here)."""
+    times = problem.time_s[rider.profile]
+    dists = problem.distance_m[rider.profile]
+    clock = problem.start_time(rider)
+    here = rider.location
+    load = start_load(problem, rider, visits)
+    stops: list[Stop] = []
+    travel = waiting = lateness_total = 0
+    distance = 0.0
+    for order_id, kind in visits:
+        order: Order = problem.orders[problem.order_index[order_id]]
+        there = order.pickup if kind is StopKind.PICKUP else order.dropoff
+        assert there is not None, f"order {order_id} has no pickup location"
+        leg = int(times[here, there])
+        travel += leg
+        distance += float(dists[here, there])
+        arrival = clock + leg
+        if kind is StopKind.PICKUP:
+            start = max(arrival, order.ready_s)
+            waiting += start - arrival
+            departure = start + order.pickup_service_s
+            load += order.size
+            late = 0
+        else:
+            earliest = order.dropoff_earliest_s
+            start = arrival if earliest is None else max(arrival, earliest)
+            waiting += start - arrival
+            departure = start + order.dropoff_service_s
+            load -= order.size
+            late = max(0, start - order.due_s)
+            lateness_total += late
+        stops.append(Stop(order_id, kind, there, arrival, start, departure, late, load))
+        clock, here = departure, there
+    if rider.end_location is not None and stops:
+        travel += int(times[here, rider.end_location])
+        distance += float(dists[here, rider.end_location])
+    return Route(rider.id, tuple(stops), travel, distance, waiting, lateness_total)
+
+
+def objective_terms(
+    problem: Problem, params: SolverParams, routes: Iterable[Route], num_unassigned: int
+) -> dict[str, float]:
+    """The objective of a plan split by term, in the parameters' cost units."""
+    routes = list(routes)
+    used = [r for r in routes if r.stops]
+    return {
+        "travel": params.travel_cost_per_s * sum(r.travel_time_s for r in used),
+        "distance": params.distance_cost_per_m * sum(r.distance_m for r in used),
+        "waiting": params.waiting_cost_per_s * sum(r.waiting_s for r in used),
+        "lateness": params.lateness_cost_per_s * sum(r.lateness_s for r in used),
+        "unassigned": params.unassigned_penalty * num_unassigned,
+        "vehicles": params.vehicle_fixed_cost * len(used),
+    }
+
+
+def build_plan(
+    problem: Problem,
+    params: SolverParams,
+    visits_by_rider: Mapping[str, Sequence[Visit]],
+    unassigned: Sequence[Unassigned],
+    *,
+    engine: Engine,
+    phase_s: Mapping[str, float] | None = None,
+    shed_reason: str = "",
+) -> Plan:
+    """Assemble a :class:`Plan`: one route per rider (in problem order), totals and stats."""
+    routes = tuple(
+        build_route(problem, rider, visits_by_rider.get(rider.id, ())) for rider in problem.riders
+    )
+    terms = objective_terms(problem, params, routes, len(unassigned))
+    late = sum(1 for r in routes for s in r.stops if s.lateness_s > 0)
+    stats = SolveStats(
+        engine=engine,
+        shed_reason=shed_reason,
+        objective=sum(terms.values()),
+        objective_terms=terms,
+        phase_s=dict(phase_s or {}),
+        late_orders=late,
+    )
+    return Plan(routes=routes, unassigned=tuple(unassigned), stats=stats)
