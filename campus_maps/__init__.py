@@ -1,0 +1,44 @@
+"""Campus geography: OSM maps → rider networks per mode → cached all-pairs travel tables,
+snapping, travel matrices between points, places, and the catalog of bundled campuses."""
+
+from campus_maps.campus import Campus, RiderNetwork, TravelMatrix, load_campus
+from campus_maps.config import (
+    MODES,
+    CampusConfig,
+    CampusConfigError,
+    ModeConfig,
+    UnknownCampusError,
+    UnknownModeError,
+    campus_ids,
+    default_campus_id,
+    load_campus_config,
+)
+from campus_maps.places import Place, PlaceKind
+from campus_maps.snap import (
+    OffCampusError,
+    OutsideServiceAreaError,
+    PointOffNetworkError,
+    SnappedPoints,
+)
+
+__all__ = [
+    "MODES",
+    "Campus",
+    "CampusConfig",
+    "CampusConfigError",
+    "ModeConfig",
+    "OffCampusError",
+    "OutsideServiceAreaError",
+    "Place",
+    "PlaceKind",
+    "PointOffNetworkError",
+    "RiderNetwork",
+    "SnappedPoints",
+    "TravelMatrix",
+    "UnknownCampusError",
+    "UnknownModeError",
+    "campus_ids",
+    "default_campus_id",
+    "load_campus",
+    "load_campus_config",
+]
