@@ -40,7 +40,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
     b = info.bounds
     print(f"{info.name} [{info.id}]{' (default)' if info.default else ''}")
-    print(f"  map: {campus.config.osm_path.name}  bounds {b[0]:.5f},{b[1]:.5f} - {b[2]:.5f},{b[3]:.5f}")
+    print(
+        f"  map: {campus.config.osm_path.name}  "
+        f"bounds {b[0]:.5f},{b[1]:.5f} - {b[2]:.5f},{b[3]:.5f}"
+    )
     print("  Map data (c) OpenStreetMap contributors, ODbL 1.0")
     for mode in MODES:
         net = campus.network(mode)
@@ -68,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the bundled campuses").set_defaults(func=cmd_list)
     info = sub.add_parser("info", help="build a campus's travel tables and summarise it")
-    info.add_argument("campus", nargs="?", default=None, help="campus id (default: the default campus)")
+    info.add_argument(
+        "campus", nargs="?", default=None, help="campus id (default: the default campus)"
+    )
     info.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)
     try:

@@ -4,6 +4,7 @@ arbitrary points, route paths for drawing, and places."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -116,20 +117,38 @@ class RiderNetwork:
 
     def _best_legs(
         self, pts: SnappedPoints
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
-        """Time and length over the network between all pairs, and the (exit, entry) choice."""
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int8]]:
+        """Time and length between all pairs via the network (access legs included), and the
+        (exit, entry) choice ``2 * exit_side + entry_side`` that gives the time."""
         xn, xt, xm, yn, yt, ym = self._legs(pts)
+        # the access legs belong to every route from/to the point: fold them in here
+        xt, yt = xt + pts.access_s[:, None], yt + pts.access_s[:, None]
+        xm, ym = xm + pts.access_m[:, None], ym + pts.access_m[:, None]
         k = len(pts)
-        tt = self.tables.time_s[xn[:, :, None, None], yn[None, None, :, :]]
-        total = xt[:, :, None, None] + tt + yt[None, None, :, :]
-        total = total.transpose(0, 2, 1, 3).reshape(k, k, 4)
-        choice = np.argmin(total, axis=2)
-        time_s = np.take_along_axis(total, choice[:, :, None], axis=2)[:, :, 0]
-        ea, eb = choice // 2, choice % 2
-        ii, jj = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-        x_node, y_node = xn[ii, ea], yn[jj, eb]
-        dist = xm[ii, ea] + self.tables.distance_m[x_node, y_node] + ym[jj, eb]
-        return time_s, dist, choice
+        rows, cols = xn.T.ravel(), yn.T.ravel()  # side-major: index side * k + point
+
+        def combos(
+            table: NDArray[np.float64], out_leg: NDArray[Any], in_leg: NDArray[Any]
+        ) -> NDArray[np.float64]:
+            sub = table.take(rows, axis=0).take(cols, axis=1).reshape(2, k, 2, k)
+            sub += out_leg.T.reshape(2, k, 1, 1)
+            sub += in_leg.T.reshape(1, 1, 2, k)
+            return sub.transpose(0, 2, 1, 3).reshape(4, k, k)  # [2 * exit + entry, i, j]
+
+        times = combos(self.tables.time_s, xt, yt)
+        dists = combos(self.tables.distance_m, xm, ym)
+        # a tournament of the four (exit, entry) combinations, carrying distance and choice
+        first = times[1] < times[0]
+        second = times[3] < times[2]
+        t01 = np.where(first, times[1], times[0])
+        t23 = np.where(second, times[3], times[2])
+        last = t23 < t01
+        best_t = np.where(last, t23, t01)
+        best_d = np.where(
+            last, np.where(second, dists[3], dists[2]), np.where(first, dists[1], dists[0])
+        )
+        choice = np.where(last, 2 + second, first).astype(np.int8)
+        return best_t, best_d, choice
 
     def matrix(self, points: SnappedPoints) -> TravelMatrix:
         """Fastest travel time (s) and its distance (m) between all pairs of snapped points.
@@ -140,31 +159,31 @@ class RiderNetwork:
         are 0 apart.
         """
         time_s, dist, _ = self._best_legs(points)
-        a = self.arrays
-        same = points.edge[:, None] == points.edge[None, :]
-        if same.any():
-            f = points.fraction
-            df = f[None, :] - f[:, None]
-            t, length = a.edge_time_s[points.edge], a.edge_length_m[points.edge]
-            fwd_t = np.where(same & (df >= 0), df * t[:, None], np.inf)
-            has_rev = points.reverse >= 0
-            rev = np.where(has_rev, points.reverse, 0)
-            back_ok = same & (df <= 0) & has_rev[:, None]
-            back_t = np.where(back_ok, -df * a.edge_time_s[rev][:, None], np.inf)
-            fwd_m = df * length[:, None]
-            back_m = -df * a.edge_length_m[rev][:, None]
-            direct_t = np.minimum(fwd_t, back_t)
-            direct_m = np.where(fwd_t <= back_t, fwd_m, back_m)
-            use = direct_t < time_s
-            time_s = np.where(use, direct_t, time_s)
-            dist = np.where(use, direct_m, dist)
-        time_s = time_s + points.access_s[:, None] + points.access_s[None, :]
-        dist = dist + points.access_m[:, None] + points.access_m[None, :]
-        identical = (points.lat[:, None] == points.lat[None, :]) & (
-            points.lng[:, None] == points.lng[None, :]
-        )
-        time_s[identical] = 0.0
-        dist[identical] = 0.0
+        # pairs on the same edge (few): riding along the edge directly may be faster
+        ii, jj = np.nonzero(points.edge[:, None] == points.edge[None, :])
+        shared = ii.size > len(points)  # more than the diagonal
+        if shared:
+            a = self.arrays
+            e = points.edge[ii]
+            df = points.fraction[jj] - points.fraction[ii]
+            rev = points.reverse[ii]
+            fwd_t = np.where(df >= 0, df * a.edge_time_s[e], np.inf)
+            back_t = np.where((df <= 0) & (rev >= 0), -df * a.edge_time_s[rev], np.inf)
+            fwd_m, back_m = df * a.edge_length_m[e], -df * a.edge_length_m[rev]
+            access_t = points.access_s[ii] + points.access_s[jj]
+            direct_t = np.minimum(fwd_t, back_t) + access_t
+            direct_m = (
+                np.where(fwd_t <= back_t, fwd_m, back_m) + points.access_m[ii] + points.access_m[jj]
+            )
+            use = direct_t < time_s[ii, jj]
+            time_s[ii[use], jj[use]] = direct_t[use]
+            dist[ii[use], jj[use]] = direct_m[use]
+        np.fill_diagonal(time_s, 0.0)
+        np.fill_diagonal(dist, 0.0)
+        if shared:  # distinct entries for the same coordinates: nothing to travel
+            same = (points.lat[ii] == points.lat[jj]) & (points.lng[ii] == points.lng[jj])
+            time_s[ii[same], jj[same]] = 0.0
+            dist[ii[same], jj[same]] = 0.0
         return TravelMatrix(time_s, dist)
 
     def node_path(self, source: int, target: int) -> list[int]:
@@ -177,32 +196,52 @@ class RiderNetwork:
         pts = SnappedPoints(
             **{k: np.concatenate([getattr(a, k)[:1], getattr(b, k)[:1]]) for k in a.__dict__}
         )
-        start = [(float(pts.lat[0]), float(pts.lng[0])), (float(pts.snap_lat[0]), float(pts.snap_lng[0]))]
-        end = [(float(pts.snap_lat[1]), float(pts.snap_lng[1])), (float(pts.lat[1]), float(pts.lng[1]))]
+        start = [
+            (float(pts.lat[0]), float(pts.lng[0])),
+            (float(pts.snap_lat[0]), float(pts.snap_lng[0])),
+        ]
+        end = [
+            (float(pts.snap_lat[1]), float(pts.snap_lng[1])),
+            (float(pts.lat[1]), float(pts.lng[1])),
+        ]
         if pts.lat[0] == pts.lat[1] and pts.lng[0] == pts.lng[1]:
             return start[:1]
         direct = self.matrix(pts).time_s[0, 1]
         time_s, _, choice = self._best_legs(pts)
-        if direct < time_s[0, 1] + pts.access_s[0] + pts.access_s[1] - 1e-9:
+        if direct < time_s[0, 1] - 1e-9:
             return start + end
         xn, _, _, yn, _, _ = self._legs(pts)
         ea, eb = int(choice[0, 1] // 2), int(choice[0, 1] % 2)
         coords: list[LatLng] = list(start)
-        coords += self._partial(int(pts.edge[0]), int(pts.reverse[0]), float(pts.fraction[0]), ea, leaving=True)
+        coords += self._partial(
+            int(pts.edge[0]), int(pts.reverse[0]), float(pts.fraction[0]), ea, leaving=True
+        )
         nodes = self.tables.node_path(int(xn[0, ea]), int(yn[1, eb]))
-        for n1, n2 in zip(nodes[:-1], nodes[1:], strict=True):
+        for n1, n2 in itertools.pairwise(nodes):
             edge = int(self.tables.edge_between(np.array([n1]), np.array([n2]))[0])
-            coords += [tuple(c) for c in self.arrays.edge_coords(edge).tolist()]  # type: ignore[misc]
-        coords += self._partial(int(pts.edge[1]), int(pts.reverse[1]), float(pts.fraction[1]), eb, leaving=False)
+            coords += [(lat, lng) for lat, lng in self.arrays.edge_coords(edge).tolist()]
+        coords += self._partial(
+            int(pts.edge[1]), int(pts.reverse[1]), float(pts.fraction[1]), eb, leaving=False
+        )
         return coords + end
 
-    def _partial(self, edge: int, reverse: int, f: float, side: int, *, leaving: bool) -> list[LatLng]:
+    def _partial(
+        self, edge: int, reverse: int, f: float, side: int, *, leaving: bool
+    ) -> list[LatLng]:
         """The piece of ``edge`` between the snapped point (fraction f) and one of its ends."""
         line = shapely.LineString(self.arrays.edge_coords(edge)[:, ::-1])
         if leaving:  # side 0: towards v along the edge; side 1: back towards u
-            piece = ops.substring(line, f, 1.0, normalized=True) if side == 0 else ops.substring(line, f, 0.0, normalized=True)
+            piece = (
+                ops.substring(line, f, 1.0, normalized=True)
+                if side == 0
+                else ops.substring(line, f, 0.0, normalized=True)
+            )
         else:  # side 0: from u up to the point; side 1: from v back to the point
-            piece = ops.substring(line, 0.0, f, normalized=True) if side == 0 else ops.substring(line, 1.0, f, normalized=True)
+            piece = (
+                ops.substring(line, 0.0, f, normalized=True)
+                if side == 0
+                else ops.substring(line, 1.0, f, normalized=True)
+            )
         return [(y, x) for x, y in piece.coords]
 
 
@@ -225,7 +264,8 @@ class Campus:
         self._networks: dict[str, RiderNetwork] = {}
         self._osm: OsmData | None = None
         meta = self._load_meta()
-        self.bounds: tuple[float, float, float, float] = tuple(meta["bounds"])  # type: ignore[assignment]
+        lo_lat, lo_lng, hi_lat, hi_lng = (float(v) for v in meta["bounds"])
+        self.bounds = (lo_lat, lo_lng, hi_lat, hi_lng)
         lat0 = (self.bounds[0] + self.bounds[2]) / 2
         lng0 = (self.bounds[1] + self.bounds[3]) / 2
         self.projection = LocalProjection(lat0, lng0)
@@ -330,8 +370,11 @@ class Campus:
         if bad.size:
             i = int(bad[0])
             raise OutsideServiceAreaError(
-                float(lat[i]), float(lng[i]), float(shapely.distance(self.service_area_xy, pts[i])),
-                0.0, index=None if lat.shape[0] == 1 else i,
+                float(lat[i]),
+                float(lng[i]),
+                float(shapely.distance(self.service_area_xy, pts[i])),
+                0.0,
+                index=None if lat.shape[0] == 1 else i,
             )
 
     def snap(self, points: Sequence[LatLng] | NDArray[np.float64], mode: str) -> SnappedPoints:
@@ -389,7 +432,9 @@ def load_campus(
     """Load a bundled campus (default: the campus marked default, Northwestern)."""
     from campus_maps.config import default_campus_id
 
-    config = load_campus_config(campus_id or default_campus_id(data_dir), data_dir=data_dir, overrides=overrides)
+    config = load_campus_config(
+        campus_id or default_campus_id(data_dir), data_dir=data_dir, overrides=overrides
+    )
     return Campus(config, cache_dir=cache_dir)
 
 

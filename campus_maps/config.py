@@ -184,7 +184,8 @@ def parse_campus_config(
         if not isinstance(speeds, Mapping) or not speeds:
             raise CampusConfigError(source, f"modes.{name}.speeds_mps", speeds, "must be a table")
         checked = {
-            str(hw): _positive(source, f"modes.{name}.speeds_mps.{hw}", v) for hw, v in speeds.items()
+            str(hw): _positive(source, f"modes.{name}.speeds_mps.{hw}", v)
+            for hw, v in speeds.items()
         }
         dismount = table.get("dismount_speed_mps")
         modes[name] = ModeConfig(

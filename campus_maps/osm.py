@@ -93,7 +93,9 @@ def osm_from_xml(path: Path) -> OsmData:
         if element.tag == "node":
             tags = {t.get("k", ""): t.get("v", "") for t in element.iter("tag")}
             nid = int(element.get("id", "0"))
-            nodes[nid] = OsmNode(nid, float(element.get("lat", "nan")), float(element.get("lon", "nan")), tags)
+            nodes[nid] = OsmNode(
+                nid, float(element.get("lat", "nan")), float(element.get("lon", "nan")), tags
+            )
         elif element.tag == "way":
             tags = {t.get("k", ""): t.get("v", "") for t in element.iter("tag")}
             refs = tuple(int(nd.get("ref", "0")) for nd in element.iter("nd"))
@@ -133,8 +135,7 @@ def mode_tags(tags: dict[str, str], mode: ModeConfig) -> dict[str, str]:
     """The way's tags as this mode sees them (bikes ignore one-way where contraflow is allowed)."""
     out = dict(tags)
     if mode.respect_oneway and (
-        tags.get(f"oneway:{mode.tag}") == "no"
-        or tags.get("cycleway", "").startswith("opposite")
+        tags.get(f"oneway:{mode.tag}") == "no" or tags.get("cycleway", "").startswith("opposite")
     ):
         out.pop("oneway", None)
     if not mode.respect_oneway:
@@ -157,7 +158,10 @@ def filter_ways_for_mode(osm: OsmData, mode: ModeConfig, *, allow_private: bool)
 def write_osm_xml(osm: OsmData, ways: list[OsmWay], path: Path) -> None:
     """Write ``ways`` and the nodes they use as a minimal OSM XML file (for osmnx)."""
     used = sorted({ref for way in ways for ref in way.refs})
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="campus_maps">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<osm version="0.6" generator="campus_maps">',
+    ]
     for nid in used:
         node = osm.nodes[nid]
         lines.append(f' <node id="{nid}" lat="{node.lat!r}" lon="{node.lng!r}"/>')

@@ -18,8 +18,8 @@ NOT_DESTINATIONS = frozenset({"garage", "garages", "shed", "roof", "no", "constr
 class PlaceKind(enum.Enum):
     """What a place is for in a delivery scenario."""
 
-    FOOD = "food"          # pickup candidate: restaurant, cafe, fast food, canteen
-    DORM = "dorm"          # drop-off candidate: where students live
+    FOOD = "food"  # pickup candidate: restaurant, cafe, fast food, canteen
+    DORM = "dorm"  # drop-off candidate: where students live
     BUILDING = "building"  # drop-off candidate: other named buildings (offices, labs, halls)
 
 
@@ -83,7 +83,11 @@ def places_from_osm(osm: OsmData) -> list[Place]:
             if len(coords) >= 4 and coords[0] == coords[-1]
             else shapely.LineString(coords)
         )
-        centroid = shape.centroid if shape.is_valid and not shape.is_empty else shape.representative_point()
+        centroid = (
+            shape.centroid
+            if shape.is_valid and not shape.is_empty
+            else shape.representative_point()
+        )
         name = way.tags.get("name") or f"{category.split('=')[1]} {way.id}"
         places.append(Place(f"way/{way.id}", name, kind, category, centroid.y, centroid.x))
     return sorted(places, key=lambda p: (p.kind.value, p.name, p.id))

@@ -39,8 +39,7 @@ class OffCampusError(ValueError):
         self.distance_m, self.limit_m, self.index = distance_m, limit_m, index
         where = "" if index is None else f"point {index} "
         super().__init__(
-            f"{where}({lat:.6f}, {lng:.6f}) {self.what}: {distance_m:.0f} m"
-            f" (limit {limit_m:.0f} m)"
+            f"{where}({lat:.6f}, {lng:.6f}) {self.what}: {distance_m:.0f} m (limit {limit_m:.0f} m)"
         )
 
 
@@ -63,14 +62,18 @@ class LocalProjection:
     lat0: float
     lng0: float
 
-    def to_xy(self, lat: ArrayLike, lng: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def to_xy(
+        self, lat: ArrayLike, lng: ArrayLike
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Metres east (x) and north (y) of the centre."""
         k = math.pi / 180 * EARTH_RADIUS_M
         x = (np.asarray(lng, dtype=np.float64) - self.lng0) * k * math.cos(math.radians(self.lat0))
         y = (np.asarray(lat, dtype=np.float64) - self.lat0) * k
         return x, y
 
-    def to_latlng(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def to_latlng(
+        self, x: ArrayLike, y: ArrayLike
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Inverse of :meth:`to_xy`."""
         k = math.pi / 180 * EARTH_RADIUS_M
         lat = np.asarray(y, dtype=np.float64) / k + self.lat0
@@ -129,9 +132,13 @@ def pair_reverse_edges(arrays: NetworkArrays) -> NDArray[np.int64]:
     for (u, v), edges in by_pair.items():
         back = by_pair.get((v, u), [])
         for e in edges:
-            close = [r for r in back if abs(arrays.edge_length_m[r] - arrays.edge_length_m[e]) < 1.0]
+            close = [
+                r for r in back if abs(arrays.edge_length_m[r] - arrays.edge_length_m[e]) < 1.0
+            ]
             if close and (u != v):
-                reverse[e] = min(close, key=lambda r: abs(arrays.edge_length_m[r] - arrays.edge_length_m[e]))
+                reverse[e] = min(
+                    close, key=lambda r: abs(arrays.edge_length_m[r] - arrays.edge_length_m[e])
+                )
     return reverse
 
 
@@ -163,7 +170,9 @@ class EdgeSnapper:
         sizes = np.diff(arrays.geom_offsets)[indexed]
         starts = arrays.geom_offsets[indexed]
         flat = np.concatenate([np.arange(s, s + k) for s, k in zip(starts, sizes, strict=True)])
-        self.lines = shapely.linestrings(coords[flat], indices=np.repeat(np.arange(len(indexed)), sizes))
+        self.lines = shapely.linestrings(
+            coords[flat], indices=np.repeat(np.arange(len(indexed)), sizes)
+        )
         self.tree = shapely.STRtree(self.lines)
 
     def snap(self, lat: ArrayLike, lng: ArrayLike) -> SnappedPoints:
@@ -173,7 +182,9 @@ class EdgeSnapper:
         lng = np.atleast_1d(np.asarray(lng, dtype=np.float64))
         x, y = self.projection.to_xy(lat, lng)
         points = shapely.points(x, y)
-        (which, line_idx), dist = self.tree.query_nearest(points, return_distance=True, all_matches=False)
+        (which, line_idx), dist = self.tree.query_nearest(
+            points, return_distance=True, all_matches=False
+        )
         nearest = np.empty(lat.shape[0], dtype=np.int64)
         distance = np.empty(lat.shape[0], dtype=np.float64)
         nearest[which] = line_idx
@@ -182,7 +193,10 @@ class EdgeSnapper:
         if too_far.size:
             i = int(too_far[0])
             raise PointOffNetworkError(
-                float(lat[i]), float(lng[i]), float(distance[i]), self.max_distance_m,
+                float(lat[i]),
+                float(lng[i]),
+                float(distance[i]),
+                self.max_distance_m,
                 index=None if lat.shape[0] == 1 else i,
             )
         lines = self.lines[nearest]
