@@ -8,7 +8,7 @@ SHARED     ?= ../shared/data
 CAMPUS     ?= northwestern
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-slow lint bench bench-maps bench-solver clean
+.PHONY: help venv run test test-slow lint bench bench-maps bench-meal bench-solver clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,10 +39,16 @@ lint: venv  ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-maps  ## all benchmarks (SHARED=path to the shared data folder)
+bench: bench-maps bench-meal bench-solver  ## all benchmarks (SHARED=path to the shared data folder)
 
 bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
 	$(PY) bench/bench_maps.py --campus $(CAMPUS)
+
+bench-meal: venv  ## meal batches on Northwestern's travel tables: greedy and 0.2 s / 1 s vs a 30 s run (QUICK=1: smoke)
+	$(PY) bench/bench_meal.py --campus $(CAMPUS) $(if $(QUICK),--quick)
+
+bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim and Solomon at 0.2 s and 1 s (QUICK=1: smoke run)
+	$(PY) bench/bench_solver.py --data $(SHARED) $(if $(QUICK),--quick)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

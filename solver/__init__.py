@@ -2,7 +2,16 @@
 
 from solver.model import Order, OrderState, Problem, ProblemError, Rider
 from solver.params import ParamsError, SolverParams, load_params
-from solver.plan import Engine, Plan, Route, SolveStats, Stop, StopKind, Unassigned, UnassignedReason
+from solver.plan import (
+    Engine,
+    Plan,
+    Route,
+    SolveStats,
+    Stop,
+    StopKind,
+    Unassigned,
+    UnassignedReason,
+)
 
 __all__ = [
     "Engine",

@@ -40,9 +40,10 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 
 class ProblemError(ValueError):
@@ -148,8 +149,8 @@ class Rider:
     end_location: int | None = None
 
 
-def _as_matrix(name: str, value: NDArray[np.generic], dtype: type) -> NDArray[np.generic]:
-    array = np.asarray(value, dtype=dtype)
+def _as_matrix(name: str, value: ArrayLike, dtype: type) -> NDArray[Any]:
+    array: NDArray[Any] = np.asarray(value, dtype=dtype)
     if array.ndim == 2:
         array = array[np.newaxis, :, :]
     if array.ndim != 3 or array.shape[1] != array.shape[2]:
@@ -207,7 +208,10 @@ class Problem:
         if dists.shape != times.shape:
             raise ProblemError("distance_m", dists.shape, f"must match time_s {times.shape}")
         return cls(
-            now_s=int(now_s), orders=tuple(orders), riders=tuple(riders), time_s=times,
+            now_s=int(now_s),
+            orders=tuple(orders),
+            riders=tuple(riders),
+            time_s=times,
             distance_m=dists,
         )
 
@@ -234,7 +238,8 @@ class Problem:
                 raise ProblemError(f"{where}.capacity", rider.capacity, "must be >= 0")
             if rider.shift_end_s < rider.available_s:
                 raise ProblemError(
-                    f"{where}.shift_end_s", rider.shift_end_s,
+                    f"{where}.shift_end_s",
+                    rider.shift_end_s,
                     f"must be >= available_s ({rider.available_s})",
                 )
         orders: dict[str, int] = {}
@@ -262,7 +267,8 @@ class Problem:
             if order.is_pinned:
                 if order.rider_id not in riders:
                     raise ProblemError(
-                        f"{where}.rider_id", order.rider_id,
+                        f"{where}.rider_id",
+                        order.rider_id,
                         f"{order.state.value} order names an unknown rider",
                     )
                 if order.state is OrderState.ONBOARD:
@@ -273,11 +279,19 @@ class Problem:
             rider = self.riders[riders[rider_id]]
             if load > rider.capacity:
                 raise ProblemError(
-                    f"riders[{riders[rider_id]}].capacity", rider.capacity,
+                    f"riders[{riders[rider_id]}].capacity",
+                    rider.capacity,
                     f"onboard orders already take {load} units",
                 )
         object.__setattr__(self, "order_index", MappingProxyType(orders))
         object.__setattr__(self, "rider_index", MappingProxyType(riders))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as the constructor's arguments (the index mappings are rebuilt on load)."""
+        return (
+            _rebuild_problem,
+            (self.now_s, self.orders, self.riders, self.time_s, self.distance_m),
+        )
 
     @property
     def num_locations(self) -> int:
@@ -298,3 +312,16 @@ class Problem:
         return sum(
             o.size for o in self.orders if o.state is OrderState.ONBOARD and o.rider_id == rider.id
         )
+
+
+def _rebuild_problem(
+    now_s: int,
+    orders: tuple[Order, ...],
+    riders: tuple[Rider, ...],
+    time_s: NDArray[np.int64],
+    distance_m: NDArray[np.float64],
+) -> Problem:
+    """Unpickle a :class:`Problem` (validated again)."""
+    return Problem.build(
+        now_s=now_s, orders=orders, riders=riders, time_s=time_s, distance_m=distance_m
+    )

@@ -53,9 +53,9 @@ class SolverParams:
     ----------
     objective
         ``"delivery"`` (default): travel + lateness + unassigned penalties, weights below.
-        ``"hierarchical"``: benchmark mode, minimise riders used first, then total distance
-        (``vehicle_fixed_cost`` dominates, ``distance_cost_per_m`` prices the rest; lateness
-        is then forbidden, i.e. due times are hard).
+        ``"hierarchical"``: benchmark mode, minimise riders used first, then total distance:
+        set ``vehicle_fixed_cost`` large (it must stay below ``unassigned_penalty``) and price
+        distance with ``distance_cost_per_m``; due times are then hard (no lateness).
     travel_cost_per_s
         Cost per second of riding (travel time, not waiting). Default 1.0.
     distance_cost_per_m
@@ -70,7 +70,7 @@ class SolverParams:
     unassigned_penalty
         Cost of leaving one open order unassigned. Default 100000 (dominates travel costs).
     vehicle_fixed_cost
-        Cost per rider that gets at least one stop. Default 0; hierarchical mode uses 1e6.
+        Cost per rider that gets at least one stop. Default 0 (benchmarks set it large).
     metaheuristic
         OR-Tools local search metaheuristic, one of :data:`METAHEURISTICS`.
     default_budget_s
@@ -86,6 +86,8 @@ class SolverParams:
         Default 400.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
+        Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
+        0.5 at scale 1 rounds to 0 inside OR-Tools).
     """
 
     objective: str = "delivery"
@@ -107,7 +109,9 @@ class SolverParams:
         if self.objective not in OBJECTIVES:
             raise ParamsError("objective", self.objective, f"must be one of {OBJECTIVES}")
         if self.metaheuristic not in METAHEURISTICS:
-            raise ParamsError("metaheuristic", self.metaheuristic, f"must be one of {METAHEURISTICS}")
+            raise ParamsError(
+                "metaheuristic", self.metaheuristic, f"must be one of {METAHEURISTICS}"
+            )
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
             if spec.type in ("float", "int"):
@@ -121,6 +125,13 @@ class SolverParams:
             raise ParamsError("default_budget_s", self.default_budget_s, "must be > 0")
         if self.cost_scale <= 0:
             raise ParamsError("cost_scale", self.cost_scale, "must be > 0")
+        if self.objective == "hierarchical" and self.unassigned_penalty <= self.vehicle_fixed_cost:
+            raise ParamsError(
+                "unassigned_penalty",
+                self.unassigned_penalty,
+                f"must exceed vehicle_fixed_cost ({self.vehicle_fixed_cost}) in hierarchical mode,"
+                " or leaving every order out is cheaper than using a rider",
+            )
 
     def replace(self, **changes: Any) -> SolverParams:
         """A copy with ``changes`` applied (validated)."""

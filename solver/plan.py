@@ -35,6 +35,10 @@ class Engine(enum.Enum):
 
     ORTOOLS = "ortools"
     GREEDY = "greedy"
+    #: Benchmark peers (bench/peers.py), so their plans go through the same checker.
+    #: The service never answers with these.
+    VROOM = "vroom"
+    PYVRP = "pyvrp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +157,14 @@ class Plan:
             + "  ".join(f"{k}={v:.1f}" for k, v in self.stats.objective_terms.items()),
             f"routed {self.num_routed} orders on {len(used)} riders, "
             f"unassigned {len(self.unassigned)}, late {self.stats.late_orders}",
-            "travel {:.0f} s, distance {:.0f} m".format(
-                sum(r.travel_time_s for r in used), sum(r.distance_m for r in used)
-            ),
+            f"travel {sum(r.travel_time_s for r in used):.0f} s, distance {sum(r.distance_m for r in used):.0f} m",
             "phases " + "  ".join(f"{k}={v * 1000:.1f}ms" for k, v in self.stats.phase_s.items()),
         ]
         reasons: dict[str, int] = {}
         for u in self.unassigned:
             reasons[u.reason.value] = reasons.get(u.reason.value, 0) + 1
         if reasons:
-            lines.append("unassigned by reason: " + ", ".join(f"{k}={v}" for k, v in reasons.items()))
+            lines.append(
+                "unassigned by reason: " + ", ".join(f"{k}={v}" for k, v in reasons.items())
+            )
         return "\n".join(lines)

@@ -1,0 +1,280 @@
+"""Benchmark of the dispatch engines on synthetic meal instances (objective against time).
+
+Usage::
+
+    python bench/bench_meal.py            # 3 seeds per size, 30 s reference runs (~4 min)
+    python bench/bench_meal.py --quick    # 1 seed per size, 3 s reference runs (~15 s)
+    python bench/bench_meal.py --campus northwestern   # real campus travel tables
+
+For every instance (random points in a 2 km square, 4 m/s, some onboard and committed orders;
+or, with ``--campus``, merchants, customers and riders at the campus's real places with the
+bike / e-bike / walk travel tables of its road graph, see :mod:`scenarios.meal_instances`;
+20 riders / 60 orders and 50 riders / 200 orders) it runs the greedy insertion alone,
+:func:`solver.dispatch.solve` at each budget (greedy, then OR-Tools warm-started from it, in
+this process unless ``--pool``), and a long reference run of our own OR-Tools engine
+warm-started from the greedy plan. It prints each objective, its ratio to the reference and the
+wall time, and checks every plan with :func:`solver.check.assert_valid_plan`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from campus_maps import Campus, load_campus
+from scenarios.meal_instances import campus_meal_instance
+from solver.check import assert_valid_plan
+from solver.dispatch import plan_visits, solve
+from solver.greedy import solve_greedy
+from solver.model import Order, OrderState, Problem, Rider
+from solver.ortools_engine import solve_ortools
+from solver.params import SolverParams
+from solver.plan import Plan
+from solver.workers import SolverPool
+
+SIZES = ((20, 60), (50, 200))
+
+
+def meal_instance(
+    num_riders: int,
+    num_orders: int,
+    *,
+    seed: int = 0,
+    side_m: float = 2000.0,
+    speed_mps: float = 4.0,
+    num_merchants: int | None = None,
+    onboard_share: float = 0.1,
+    committed_share: float = 0.1,
+    profiles: int = 1,
+    closed_share: float = 0.0,
+    start_loaded_share: float = 0.0,
+) -> Problem:
+    """A synthetic meal problem: random points in a square, straight-line travel.
+
+    Parameters
+    ----------
+    num_riders, num_orders
+        Size of the instance.
+    seed
+        Random seed.
+    side_m, speed_mps
+        Square side (m) and riding speed (m/s) of profile 0; profile ``p`` rides
+        ``1 + 0.5 p`` times faster.
+    num_merchants
+        Distinct pickup locations (default: about a third of the orders, at least 3).
+    onboard_share, committed_share
+        Shares of the orders already onboard / committed to a rider.
+    profiles
+        Number of travel profiles; riders get them round-robin.
+    closed_share, start_loaded_share
+        Shares of riders with a closed route (back to their start) and of open orders that are
+        start-loaded (``pickup=None``).
+    """
+    rng = np.random.default_rng(seed)
+    merchants = num_merchants or max(3, num_orders // 3)
+    n = num_riders + merchants + num_orders
+    points = rng.uniform(0.0, side_m, size=(n, 2))
+    dist = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    times = np.stack([np.rint(dist / (speed_mps * (1 + 0.5 * p))) for p in range(profiles)])
+    dists = np.stack([dist] * profiles)
+    now = 36_000
+    riders = []
+    for k in range(num_riders):
+        riders.append(
+            Rider(
+                id=f"r{k}",
+                location=k,
+                available_s=now + int(rng.integers(0, 300)) * int(rng.random() < 0.3),
+                shift_end_s=now + int(rng.integers(3600, 3 * 3600)),
+                capacity=int(rng.integers(3, 6)),
+                profile=k % profiles,
+                end_location=k if rng.random() < closed_share else None,
+            )
+        )
+    orders = []
+    load = dict.fromkeys(range(num_riders), 0)
+    for k in range(num_orders):
+        merchant = num_riders + int(rng.integers(0, merchants))
+        customer = num_riders + merchants + k
+        ready = now + int(rng.integers(-300, 1200))
+        due = ready + int(rng.integers(900, 2100))
+        state = OrderState.OPEN
+        rider_id = None
+        roll = rng.random()
+        rider = int(rng.integers(0, num_riders)) if num_riders else 0
+        if num_riders and roll < onboard_share and load[rider] < riders[rider].capacity:
+            state, rider_id = OrderState.ONBOARD, f"r{rider}"
+            load[rider] += 1
+            ready = now - int(rng.integers(60, 600))
+            due = now + int(rng.integers(-120, 1200))
+        elif num_riders and roll < onboard_share + committed_share:
+            state, rider_id = OrderState.COMMITTED, f"r{rider}"
+        pickup: int | None = merchant
+        if state is OrderState.OPEN and rng.random() < start_loaded_share:
+            pickup = None
+        orders.append(
+            Order(
+                id=f"o{k}",
+                pickup=pickup,
+                dropoff=customer,
+                ready_s=ready,
+                due_s=due,
+                size=1,
+                pickup_service_s=60,
+                dropoff_service_s=30,
+                max_in_bag_s=2400 if rng.random() < 0.5 else None,
+                state=state,
+                rider_id=rider_id,
+                picked_up_s=ready if state is OrderState.ONBOARD else None,
+            )
+        )
+    return Problem.build(now_s=now, orders=orders, riders=riders, time_s=times, distance_m=dists)
+
+
+@dataclass
+class Run:
+    """One engine run on one instance."""
+
+    instance: str
+    method: str
+    objective: float
+    wall_s: float
+    unassigned: int
+    engine: str
+    shed_reason: str
+    ratio: float = float("nan")
+
+
+def _timed(
+    instance: str, method: str, problem: Problem, params: SolverParams, call: Callable[[], Plan]
+) -> Run:
+    started = time.perf_counter()
+    plan = call()
+    wall = time.perf_counter() - started
+    assert_valid_plan(problem, plan, params)
+    return Run(
+        instance=instance,
+        method=method,
+        objective=plan.stats.objective,
+        wall_s=wall,
+        unassigned=len(plan.unassigned),
+        engine=plan.stats.engine.value,
+        shed_reason=plan.stats.shed_reason,
+    )
+
+
+def bench_instance(
+    riders: int,
+    orders: int,
+    seed: int,
+    *,
+    budgets: tuple[float, ...],
+    reference_s: float,
+    params: SolverParams,
+    pool: SolverPool | None,
+    campus: Campus | None = None,
+) -> list[Run]:
+    """Greedy alone, dispatch at each budget and the reference run on one instance."""
+    if campus is None:
+        problem = meal_instance(riders, orders, seed=seed)
+    else:
+        problem = campus_meal_instance(campus, orders=orders, riders=riders, seed=seed).problem
+    name = f"{riders}r/{orders}o/s{seed}"
+    greedy_plan = solve_greedy(problem, params)
+    runs = [_timed(name, "greedy", problem, params, lambda: solve_greedy(problem, params))]
+    for budget in budgets:
+
+        def dispatch(budget: float = budget) -> Plan:
+            return solve(problem, params, budget_s=budget, pool=pool)
+
+        runs.append(_timed(name, f"dispatch {budget:g}s", problem, params, dispatch))
+    reference = _timed(
+        name,
+        f"reference {reference_s:g}s",
+        problem,
+        params,
+        lambda: solve_ortools(
+            problem,
+            params,
+            time_limit_s=reference_s,
+            initial=plan_visits(greedy_plan),
+            reasons={u.order_id: u for u in greedy_plan.unassigned},
+        ),
+    )
+    runs.append(reference)
+    for run in runs:
+        run.ratio = run.objective / reference.objective if reference.objective else float("nan")
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table (and the summary of ratios per size)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed, 3 s reference")
+    parser.add_argument("--seeds", type=int, default=None, help="instances per size (3)")
+    parser.add_argument("--reference-s", type=float, default=None, help="reference run (30 s)")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.2, 1.0])
+    parser.add_argument("--pool", action="store_true", help="run OR-Tools in a worker pool")
+    parser.add_argument("--json", type=Path, default=None, help="also write the runs here")
+    parser.add_argument("--campus", default=None, help="use this campus's travel tables")
+    args = parser.parse_args(argv)
+    campus = load_campus(args.campus) if args.campus else None
+    print(f"instances: {'synthetic 2 km square' if campus is None else campus.name}")
+    seeds = args.seeds or (1 if args.quick else 3)
+    reference_s = args.reference_s or (3.0 if args.quick else 30.0)
+    params = SolverParams()
+    pool = SolverPool(1).start() if args.pool else None
+    runs: list[Run] = []
+    try:
+        header = f"{'instance':<14} {'method':<16} {'objective':>12} {'ratio':>7} {'wall s':>7}"
+        print(header + f" {'unassigned':>10}  engine / shed")
+        for riders, orders in SIZES:
+            for seed in range(seeds):
+                for run in bench_instance(
+                    riders,
+                    orders,
+                    seed,
+                    budgets=tuple(args.budgets),
+                    reference_s=reference_s,
+                    params=params,
+                    pool=pool,
+                    campus=campus,
+                ):
+                    runs.append(run)
+                    print(
+                        f"{run.instance:<14} {run.method:<16} {run.objective:>12.0f} "
+                        f"{run.ratio:>7.3f} {run.wall_s:>7.3f} {run.unassigned:>10}  "
+                        f"{run.engine}" + (f" / {run.shed_reason}" if run.shed_reason else "")
+                    )
+    finally:
+        if pool is not None:
+            pool.close()
+    print("\nmedian ratio to the reference run (all plans checker-valid):")
+    for riders, orders in SIZES:
+        size = f"{riders}r/{orders}o/"
+        methods = dict.fromkeys(r.method for r in runs if r.instance.startswith(size))
+        cells = []
+        for method in methods:
+            ratios = [r.ratio for r in runs if r.instance.startswith(size) and r.method == method]
+            walls = [r.wall_s for r in runs if r.instance.startswith(size) and r.method == method]
+            cells.append(
+                f"{method}: {statistics.median(ratios):.3f} ({statistics.median(walls):.2f} s)"
+            )
+        print(f"  {riders} riders / {orders} orders: " + ", ".join(cells))
+    if args.json is not None:
+        args.json.write_text(json.dumps([asdict(r) for r in runs], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

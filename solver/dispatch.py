@@ -1,0 +1,157 @@
+"""The dispatch entry point: greedy first, then OR-Tools within the budget, the better plan wins.
+
+:func:`solve` is what the service calls for every dispatch request:
+
+1. The greedy insertion (:func:`solver.greedy.solve_greedy`) answers first, seeded with the
+   previous plan's visit sequences when one is given (re-optimisation keeps routes stable).
+2. If at least ``params.min_search_s`` of the budget is left and there are at most
+   ``params.ortools_max_orders`` open orders, OR-Tools (:func:`solver.ortools_engine.
+   solve_ortools`) improves the greedy plan, warm-started from it, for the rest of the budget.
+3. The plan with the lower objective is returned. ``stats.phase_s`` holds ``greedy``, the
+   engine's phases (``model_build``, ``first_solution``, ``search``, ``validate``), ``ortools``
+   (the engine's wall time as seen by the caller, inter-process traffic included) and
+   ``total``. ``stats.shed_reason`` says why the greedy plan was returned without OR-Tools'
+   help (skipped, timed out, crashed, failed); it is empty when OR-Tools ran.
+
+Where OR-Tools runs: in the given :class:`~solver.workers.SolverPool` (the service's way: the
+GIL stays free, a worker that overruns ``budget + params.kill_margin_s`` is killed and the
+greedy plan returned), or, without a pool, **in the calling process**. In-process is meant for
+offline runs, benchmarks and tests: it holds the GIL for the whole search and cannot be
+pre-empted, so the budget is kept by the engine's own time limit only (a one-off worker
+process per call would cost more than a typical budget to start).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from solver.budget import Budget
+from solver.greedy import solve_greedy
+from solver.model import OrderState, Problem
+from solver.ortools_engine import EngineError, estimate_overhead_s, solve_ortools
+from solver.params import SolverParams
+from solver.plan import Plan
+from solver.routes import Visit
+from solver.workers import (
+    PoolBusyError,
+    SolverPool,
+    WorkerCrashed,
+    WorkerError,
+    WorkerTimeout,
+)
+
+#: Seconds of the budget kept back for handing the engine's plan back in-process.
+_INPROCESS_RESERVE_S = 0.003
+#: Seconds kept back for the round trip to a worker (pickling the problem and the plan).
+_POOL_RESERVE_S = 0.010
+#: Seconds kept back from the kill deadline for assembling the answer after a kill.
+_RETURN_RESERVE_S = 0.005
+
+
+def plan_visits(plan: Plan) -> dict[str, list[Visit]]:
+    """The visit sequences of ``plan`` by rider id."""
+    return {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
+
+
+def _with_stats(plan: Plan, *, phase_s: dict[str, float], shed_reason: str) -> Plan:
+    stats = dataclasses.replace(plan.stats, phase_s=phase_s, shed_reason=shed_reason)
+    return dataclasses.replace(plan, stats=stats)
+
+
+def solve(
+    problem: Problem,
+    params: SolverParams | None = None,
+    *,
+    budget_s: float | None = None,
+    previous: Plan | None = None,
+    pool: SolverPool | None = None,
+) -> Plan:
+    """Answer a dispatch request within ``budget_s`` seconds of wall time.
+
+    Parameters
+    ----------
+    problem
+        The problem to solve.
+    params
+        Objective weights and budgets (default :class:`SolverParams`).
+    budget_s
+        Wall-clock budget (s); default ``params.default_budget_s``. With a pool, the answer
+        comes back within ``budget_s + params.kill_margin_s``.
+    previous
+        The previous plan for (a version of) this problem, to start from.
+    pool
+        Worker pool for OR-Tools. ``None``: OR-Tools runs in this process (offline use).
+
+    Returns
+    -------
+    Plan
+        The greedy or the OR-Tools plan, whichever has the lower objective (OR-Tools on ties),
+        with ``greedy``, the engine phases, ``ortools`` and ``total`` in ``stats.phase_s`` and
+        ``stats.shed_reason`` set when OR-Tools was skipped or failed.
+    """
+    params = params or SolverParams()
+    budget = Budget(params.default_budget_s if budget_s is None else budget_s)
+    initial = None if previous is None else plan_visits(previous)  # greedy sanitises it
+    with budget.phase("greedy"):
+        greedy = solve_greedy(problem, params, initial=initial, deadline=budget.deadline)
+
+    shed = ""
+    engine_plan: Plan | None = None
+    open_orders = sum(1 for o in problem.orders if o.state is OrderState.OPEN)
+    left = budget.remaining()
+    if not problem.orders or not problem.riders:
+        pass  # nothing for OR-Tools to improve
+    elif open_orders > params.ortools_max_orders:
+        shed = (
+            f"too many orders for OR-Tools ({open_orders} open > "
+            f"ortools_max_orders {params.ortools_max_orders})"
+        )
+    elif left < params.min_search_s + estimate_overhead_s(problem):
+        shed = (
+            f"budget too small for search ({left * 1000:.0f} ms left < min_search_s "
+            f"{params.min_search_s * 1000:.0f} ms + model overhead "
+            f"{estimate_overhead_s(problem) * 1000:.0f} ms)"
+        )
+    else:
+        seed = plan_visits(greedy)
+        reasons = {u.order_id: u for u in greedy.unassigned}
+        kill_margin = max(0.0, params.kill_margin_s - _RETURN_RESERVE_S)
+        with budget.phase("ortools"):
+            try:
+                if pool is None:
+                    engine_plan = solve_ortools(
+                        problem,
+                        params,
+                        time_limit_s=budget.remaining() - _INPROCESS_RESERVE_S,
+                        initial=seed,
+                        reasons=reasons,
+                    )
+                else:
+                    engine_plan = pool.solve(
+                        problem,
+                        params,
+                        time_limit_s=budget.remaining() - _POOL_RESERVE_S,
+                        initial=seed,
+                        reasons=reasons,
+                        hard_timeout_s=budget.remaining() + kill_margin,
+                    )
+            except WorkerTimeout:
+                shed = "worker overran budget; killed"
+            except WorkerCrashed as exc:
+                shed = f"worker crashed; restarted ({exc})"
+            except PoolBusyError:
+                shed = "no idle worker within budget"
+            except (WorkerError, EngineError) as exc:
+                shed = f"OR-Tools failed: {str(exc).splitlines()[0]}"
+
+    if engine_plan is not None and engine_plan.stats.objective <= greedy.stats.objective:
+        best = engine_plan
+    else:
+        best = greedy
+    phases = {"greedy": budget.phase_s["greedy"]}
+    if engine_plan is not None:
+        phases.update(engine_plan.stats.phase_s)
+    if "ortools" in budget.phase_s:
+        phases["ortools"] = budget.phase_s["ortools"]
+    phases["total"] = budget.elapsed()
+    return _with_stats(best, phase_s=phases, shed_reason=shed)

@@ -1,0 +1,449 @@
+"""A pool of OR-Tools worker processes: one solve per process at a time, hard timeouts, restarts.
+
+OR-Tools holds the GIL for a whole solve, and two routing models in one process are reported to
+crash (OR-Tools issue #5076), so OR-Tools runs in worker processes. Each worker is a plain
+:mod:`multiprocessing` process talking over its own :func:`~multiprocessing.Pipe`; the pool
+hands each :meth:`SolverPool.solve` call an idle worker (callers wait in line when none is
+idle), kills a worker that is still busy after the hard timeout (``SIGKILL``) and starts a fresh
+one in its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import numpy as np
+
+from solver.model import Order, Problem, Rider
+from solver.params import SolverParams
+from solver.plan import Plan, Unassigned
+from solver.routes import Visit
+
+
+class WorkerError(RuntimeError):
+    """A pooled solve did not produce a plan."""
+
+
+class WorkerTimeout(WorkerError):  # noqa: N818 (name fixed by the service contract)
+    """The worker was still busy at the hard timeout; it was killed and replaced."""
+
+
+class WorkerCrashed(WorkerError):  # noqa: N818 (name fixed by the service contract)
+    """The worker process died during the solve; it was replaced."""
+
+
+class WorkerSolveError(WorkerError):
+    """The solve raised an exception inside the worker (the worker is kept)."""
+
+
+class PoolBusyError(WorkerError):
+    """No worker became idle before the hard timeout."""
+
+
+class PoolClosedError(WorkerError):
+    """The pool is closed (or was never started)."""
+
+
+#: The wire form of a problem (``Problem`` itself holds mapping proxies, which do not pickle).
+ProblemPayload = tuple[int, tuple[Order, ...], tuple[Rider, ...], np.ndarray, np.ndarray]
+
+
+def problem_payload(problem: Problem) -> ProblemPayload:
+    """The fields :meth:`Problem.build` needs to rebuild ``problem`` in another process."""
+    return (problem.now_s, problem.orders, problem.riders, problem.time_s, problem.distance_m)
+
+
+def problem_from_payload(payload: ProblemPayload) -> Problem:
+    """Rebuild a problem sent with :func:`problem_payload`."""
+    now_s, orders, riders, time_s, distance_m = payload
+    return Problem.build(
+        now_s=now_s, orders=orders, riders=riders, time_s=time_s, distance_m=distance_m
+    )
+
+
+def _warm_problem() -> Problem:
+    """A tiny problem that exercises every part of the model once (imports, first solve)."""
+    from solver.model import OrderState
+
+    times = np.array([[0, 60, 120, 90], [60, 0, 60, 80], [120, 60, 0, 70], [90, 80, 70, 0]])
+    orders = (
+        Order("w1", 1, 2, ready_s=30, due_s=400, max_in_bag_s=600),
+        Order("w2", 2, 3, ready_s=0, due_s=500),
+        Order("w3", None, 3, ready_s=0, due_s=700, state=OrderState.ONBOARD, rider_id="a"),
+    )
+    riders = (Rider("a", 0, 0, 3600, 3), Rider("b", 3, 0, 3600, 2, end_location=0))
+    return Problem.build(now_s=0, orders=orders, riders=riders, time_s=times)
+
+
+def _worker_main(conn: Connection, warm: bool) -> None:
+    """Body of a worker process: warm up, say ready, then serve solves until told to stop."""
+    from solver.ortools_engine import solve_ortools
+
+    if warm:
+        # A failed warm-up must not keep the worker from serving.
+        with contextlib.suppress(Exception):
+            solve_ortools(_warm_problem(), SolverParams(), time_limit_s=0.02)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        task_id, payload, params, time_limit_s, initial, reasons = message
+        try:
+            problem = problem_from_payload(payload)
+            plan = solve_ortools(
+                problem, params, time_limit_s=time_limit_s, initial=initial, reasons=reasons
+            )
+            reply: tuple[Any, ...] = ("ok", task_id, plan)
+        except Exception as exc:
+            reply = ("error", task_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        try:
+            conn.send(reply)
+        except (EOFError, OSError):
+            return
+
+
+@dataclass(eq=False)
+class _Worker:
+    """A worker process and the parent's end of its pipe."""
+
+    process: BaseProcess
+    conn: Connection
+    pid: int | None
+
+
+class SolverPool:
+    """A fixed-size pool of OR-Tools worker processes, safe to call from many threads.
+
+    Parameters
+    ----------
+    size
+        Number of worker processes (one solve at a time each); at most the number of cores is
+        sensible.
+    context
+        ``"spawn"`` (default) or ``"forkserver"``: how worker processes are started. ``"fork"``
+        is refused (OR-Tools and threads in the parent do not survive a fork safely).
+    warm
+        Run a tiny solve in each worker before it takes work (the first solve in a cold
+        process costs 55-100 ms more).
+    start_timeout_s
+        How long a worker may take to boot and warm up before :meth:`start` gives up.
+
+    Examples
+    --------
+    >>> with SolverPool(2) as pool:                          # doctest: +SKIP
+    ...     plan = pool.solve(problem, params, time_limit_s=0.5, hard_timeout_s=0.8)
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        context: str = "spawn",
+        warm: bool = True,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size={size!r}: must be >= 1")
+        if context not in ("spawn", "forkserver"):
+            raise ValueError(f"context={context!r}: must be 'spawn' or 'forkserver'")
+        self.size = size
+        self._ctx: Any = multiprocessing.get_context(context)
+        self._warm = warm
+        self._start_timeout_s = start_timeout_s
+        self._lock = threading.Lock()
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._workers: set[_Worker] = set()
+        self._starters: set[threading.Thread] = set()
+        self._waiting = 0
+        self._queued_total = 0
+        self._restarts = 0
+        self._started = False
+        self._closed = False
+        self._task_ids = itertools.count(1)
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> SolverPool:
+        """Start and warm every worker; returns when all are ready (or raises)."""
+        with self._lock:
+            if self._closed:
+                raise PoolClosedError("the pool is closed")
+            if self._started:
+                return self
+            self._started = True
+        booting = [self._spawn() for _ in range(self.size)]
+        deadline = time.monotonic() + self._start_timeout_s
+        for worker in booting:
+            if not self._await_ready(worker, deadline):
+                self.close()
+                raise WorkerCrashed(f"worker {worker.pid} did not start")
+            self._idle.put(worker)
+        return self
+
+    def close(self) -> None:
+        """Stop every worker (idle ones politely, busy ones by ``SIGKILL``); idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+            starters = list(self._starters)
+        for thread in starters:
+            thread.join(timeout=self._start_timeout_s)
+        idle: list[_Worker] = []
+        while True:
+            try:
+                idle.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        for worker in idle:
+            with contextlib.suppress(OSError, ValueError):
+                worker.conn.send(None)
+        until = time.monotonic() + 1.0
+        for worker in idle:
+            with contextlib.suppress(ValueError):
+                worker.process.join(timeout=max(0.0, until - time.monotonic()))
+        for worker in [*idle, *workers]:
+            self._discard(worker)
+
+    def __enter__(self) -> SolverPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- introspection
+    @property
+    def restarts(self) -> int:
+        """Workers replaced so far (after a timeout or a crash)."""
+        return self._restarts
+
+    @property
+    def queue_depth(self) -> int:
+        """Callers currently waiting for an idle worker."""
+        return self._waiting
+
+    @property
+    def queued_total(self) -> int:
+        """Solves so far that found no idle worker and had to wait for one."""
+        return self._queued_total
+
+    @property
+    def idle_workers(self) -> int:
+        """Workers ready to take a solve now."""
+        return self._idle.qsize()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (for monitoring and tests)."""
+        with self._lock:
+            return sorted(w.pid for w in self._workers if w.pid is not None)
+
+    # ----------------------------------------------------------------- solving
+    def solve(
+        self,
+        problem: Problem,
+        params: SolverParams,
+        time_limit_s: float,
+        initial: Mapping[str, Sequence[Visit]] | None = None,
+        reasons: Mapping[str, Unassigned] | None = None,
+        hard_timeout_s: float | None = None,
+    ) -> Plan:
+        """Run :func:`solver.ortools_engine.solve_ortools` in an idle worker.
+
+        Parameters
+        ----------
+        problem, params, initial, reasons
+            As for :func:`~solver.ortools_engine.solve_ortools`.
+        time_limit_s
+            The engine's time limit (s). Time spent waiting for an idle worker is taken off it.
+        hard_timeout_s
+            Wall-clock limit (s) of this call, waiting for a worker included; a worker still
+            busy then is killed and replaced. Default: ``time_limit_s + 1``.
+
+        Raises
+        ------
+        WorkerTimeout
+            The worker overran ``hard_timeout_s`` (it was killed and replaced).
+        WorkerCrashed
+            The worker died (it was replaced).
+        WorkerSolveError
+            The engine raised inside the worker (e.g. no solution in time).
+        PoolBusyError
+            No worker became idle within ``hard_timeout_s``.
+        PoolClosedError
+            The pool is closed or not started.
+        """
+        started = time.monotonic()
+        hard = time_limit_s + 1.0 if hard_timeout_s is None else hard_timeout_s
+        deadline = started + hard
+        payload = problem_payload(problem)
+        initial_lists = None if initial is None else {k: list(v) for k, v in initial.items()}
+        reasons_dict = None if reasons is None else dict(reasons)
+        while True:
+            worker = self._acquire(deadline)
+            task_id = next(self._task_ids)
+            waited = time.monotonic() - started
+            message = (
+                task_id,
+                payload,
+                params,
+                max(0.0, time_limit_s - waited),
+                initial_lists,
+                reasons_dict,
+            )
+            try:
+                worker.conn.send(message)
+            except (OSError, ValueError):
+                self._replace(worker)  # died while idle; the task never reached it
+                continue
+            break
+        try:
+            ready = worker.conn.poll(max(0.0, deadline - time.monotonic()))
+        except (OSError, ValueError) as exc:
+            self._replace(worker)
+            raise WorkerCrashed(f"worker {worker.pid} lost: {exc}") from exc
+        if not ready:
+            self._replace(worker)
+            raise WorkerTimeout(f"worker {worker.pid} still busy after {hard:.3f} s; killed")
+        try:
+            reply = worker.conn.recv()
+        except (EOFError, OSError) as exc:
+            worker.process.join(timeout=0.1)
+            code = worker.process.exitcode
+            self._replace(worker)
+            raise WorkerCrashed(f"worker {worker.pid} died (exit code {code})") from exc
+        if reply[0] == "ok" and reply[1] == task_id:
+            self._release(worker)
+            plan: Plan = reply[2]
+            return plan
+        if reply[0] == "error" and reply[1] == task_id:
+            self._release(worker)
+            raise WorkerSolveError(f"{reply[2]}\n{reply[3]}")
+        self._replace(worker)
+        raise WorkerCrashed(f"worker {worker.pid} answered out of turn: {reply[:2]!r}")
+
+    # ----------------------------------------------------------------- internals
+    def _spawn(self) -> _Worker:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child_conn, self._warm),
+            name="solver-worker",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()  # so the parent sees EOF when the child dies
+        worker = _Worker(process, parent_conn, process.pid)
+        with self._lock:
+            self._workers.add(worker)
+        return worker
+
+    def _await_ready(self, worker: _Worker, deadline: float) -> bool:
+        try:
+            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                return False
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            return False
+        return bool(message and message[0] == "ready")
+
+    def _acquire(self, deadline: float) -> _Worker:
+        with self._lock:
+            if self._closed or not self._started:
+                raise PoolClosedError(
+                    "the pool is closed" if self._closed else "call start() first"
+                )
+            self._waiting += 1
+        try:
+            try:
+                worker = self._idle.get_nowait()
+                if worker.process.is_alive():
+                    return worker
+                self._replace(worker)
+            except queue.Empty:
+                pass
+            with self._lock:
+                self._queued_total += 1
+            while True:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    raise PoolBusyError("no idle worker before the hard timeout")
+                try:
+                    worker = self._idle.get(timeout=min(timeout, 0.1))
+                except queue.Empty:
+                    if self._closed:
+                        raise PoolClosedError("the pool is closed") from None
+                    continue
+                if worker.process.is_alive():
+                    return worker
+                self._replace(worker)  # died while idle: replace it, take the next one
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _release(self, worker: _Worker) -> None:
+        if self._closed:
+            self._stop(worker)
+        else:
+            self._idle.put(worker)
+
+    def _stop(self, worker: _Worker) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(None)
+        with contextlib.suppress(ValueError):
+            worker.process.join(timeout=1.0)
+        self._discard(worker)
+
+    def _discard(self, worker: _Worker) -> None:
+        """Kill (if still alive) and forget ``worker``; a second call does nothing."""
+        with self._lock:
+            if worker not in self._workers:
+                return
+            self._workers.discard(worker)
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5.0)
+        worker.conn.close()
+        with contextlib.suppress(ValueError):
+            worker.process.close()
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and start a fresh one; it joins the idle queue once warm."""
+        self._discard(worker)
+        with self._lock:
+            self._restarts += 1
+            if self._closed:
+                return
+            thread = threading.Thread(target=self._boot_replacement, name="solver-pool-boot")
+            self._starters.add(thread)
+        thread.start()
+
+    def _boot_replacement(self) -> None:
+        try:
+            for _ in range(3):
+                if self._closed:
+                    return
+                worker = self._spawn()
+                if self._await_ready(worker, time.monotonic() + self._start_timeout_s):
+                    self._release(worker)
+                    return
+                self._discard(worker)
+        finally:
+            with self._lock:
+                self._starters.discard(threading.current_thread())

@@ -1,0 +1,179 @@
+"""Tests of the dispatch wiring: greedy first, OR-Tools in the budget, fallbacks flagged."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import pytest
+
+from solver.budget import Budget
+from solver.check import assert_valid_plan
+from solver.dispatch import plan_visits, solve
+from solver.greedy import solve_greedy
+from solver.model import Order, OrderState, Problem
+from solver.params import SolverParams
+from solver.plan import Engine, Plan, Unassigned
+from solver.routes import Visit
+from solver.workers import SolverPool, WorkerCrashed, WorkerTimeout
+from tests.solver.conftest import random_problem
+
+MARGIN_S = 0.5  # generous: the machine is shared and noisy
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SolverPool]:
+    with SolverPool(1) as solo:
+        yield solo
+
+
+class FailingPool:
+    """Stands in for a pool whose worker overran or died."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def solve(
+        self,
+        problem: Problem,
+        params: SolverParams,
+        time_limit_s: float,
+        initial: Mapping[str, Sequence[Visit]] | None = None,
+        reasons: Mapping[str, Unassigned] | None = None,
+        hard_timeout_s: float | None = None,
+    ) -> Plan:
+        self.calls += 1
+        raise self.error
+
+
+def test_budget_records_phases_and_counts_down() -> None:
+    clock = iter([10.0, 10.0, 10.5, 10.75, 11.0, 12.0]).__next__
+    budget = Budget(1.0, clock=clock)
+    with budget.phase("greedy"):
+        pass
+    assert budget.phase_s == {"greedy": 0.5}
+    assert budget.remaining() == pytest.approx(0.25)
+    assert budget.remaining() == 0.0
+    assert budget.expired
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dispatch_returns_the_better_valid_plan(seed: int, params: SolverParams) -> None:
+    problem = random_problem(
+        200 + seed, n_orders=20, n_riders=5, extras=seed % 2 == 0, closed_share=0.3
+    )
+    plan = solve(problem, params, budget_s=0.3)
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.objective <= solve_greedy(problem, params).stats.objective + 1e-6
+    assert plan.stats.shed_reason == ""
+    phases = plan.stats.phase_s
+    assert {"greedy", "model_build", "first_solution", "search", "ortools", "total"} <= set(phases)
+
+
+def test_budget_holds_in_process(params: SolverParams) -> None:
+    problem = random_problem(300, n_orders=60, n_riders=20, pinned_share=0.2)
+    started = time.perf_counter()
+    plan = solve(problem, params, budget_s=0.3)
+    assert time.perf_counter() - started <= 0.3 + MARGIN_S
+    assert_valid_plan(problem, plan, params)
+
+
+def test_budget_holds_with_a_pool(pool: SolverPool, params: SolverParams) -> None:
+    problem = random_problem(301, n_orders=60, n_riders=20, pinned_share=0.2)
+    started = time.perf_counter()
+    plan = solve(problem, params, budget_s=0.3, pool=pool)
+    assert time.perf_counter() - started <= 0.3 + MARGIN_S
+    assert_valid_plan(problem, plan, params)
+
+
+def test_tiny_budget_skips_the_search(params: SolverParams) -> None:
+    problem = random_problem(302, n_orders=10, n_riders=3)
+    plan = solve(problem, params, budget_s=0.001)
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine is Engine.GREEDY
+    assert plan.stats.shed_reason.startswith("budget too small for search")
+
+
+def test_too_many_orders_skip_the_search() -> None:
+    params = SolverParams(ortools_max_orders=3)
+    problem = random_problem(303, n_orders=10, n_riders=3, pinned_share=0.0)
+    plan = solve(problem, params, budget_s=1.0)
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine is Engine.GREEDY
+    assert plan.stats.shed_reason.startswith("too many orders for OR-Tools")
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (WorkerTimeout("late"), "worker overran budget; killed"),
+        (WorkerCrashed("gone"), "worker crashed"),
+    ],
+)
+def test_worker_failures_fall_back_to_greedy(
+    error: Exception, reason: str, params: SolverParams
+) -> None:
+    problem = random_problem(304, n_orders=12, n_riders=3)
+    failing = FailingPool(error)
+    plan = solve(problem, params, budget_s=0.5, pool=failing)  # type: ignore[arg-type]
+    assert failing.calls == 1
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine is Engine.GREEDY
+    assert plan.stats.shed_reason.startswith(reason)
+    assert "greedy" in plan.stats.phase_s and "total" in plan.stats.phase_s
+
+
+def test_killed_worker_yields_flagged_greedy_and_the_pool_recovers(params: SolverParams) -> None:
+    problem = random_problem(305, n_orders=20, n_riders=5)
+    with SolverPool(1) as solo:
+        (pid,) = solo.worker_pids
+        killer = threading.Timer(0.3, os.kill, args=(pid, signal.SIGKILL))
+        killer.start()
+        plan = solve(problem, params, budget_s=1.5, pool=solo)
+        killer.join()
+        assert_valid_plan(problem, plan, params)
+        assert plan.stats.engine is Engine.GREEDY
+        assert plan.stats.shed_reason.startswith("worker crashed")
+        assert solo.restarts == 1
+        until = time.monotonic() + 30
+        while solo.idle_workers == 0:  # the replacement boots in the background
+            assert time.monotonic() < until
+            time.sleep(0.01)
+        again = solve(problem, params, budget_s=0.3, pool=solo)
+        assert_valid_plan(problem, again, params)
+        assert again.stats.shed_reason == ""
+        assert solo.restarts == 1
+
+
+def test_previous_plan_seeds_the_next_solve(params: SolverParams) -> None:
+    problem = random_problem(306, n_orders=16, n_riders=4, pinned_share=0.0)
+    first = solve(problem, params, budget_s=0.3)
+    # A minute later: two orders delivered (gone), one picked up (onboard now), one new order.
+    delivered = {problem.orders[0].id, problem.orders[1].id}
+    route = next(r for r in first.routes if len(r.stops) >= 2 and r.stops[0].kind.value == "pickup")
+    picked = route.stops[0].order_id
+    orders: list[Order] = []
+    for o in problem.orders:
+        if o.id in delivered and o.id != picked:
+            continue
+        if o.id == picked:
+            o = dataclasses.replace(o, state=OrderState.ONBOARD, rider_id=route.rider_id)
+        orders.append(o)
+    orders.append(dataclasses.replace(problem.orders[2], id="new"))
+    later = Problem.build(
+        now_s=problem.now_s + 60,
+        orders=orders,
+        riders=problem.riders,
+        time_s=problem.time_s,
+        distance_m=problem.distance_m,
+    )
+    plan = solve(later, params, budget_s=0.3, previous=first)
+    assert_valid_plan(later, plan, params)
+    assert plan_visits(plan)  # every rider has an entry
+    rider = plan.route_of(route.rider_id)
+    assert rider is not None and picked in {s.order_id for s in rider.stops}

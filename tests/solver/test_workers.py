@@ -1,0 +1,153 @@
+"""Tests of the OR-Tools worker pool: solves in processes, concurrency, timeouts, crashes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from solver.check import assert_valid_plan
+from solver.params import SolverParams
+from solver.plan import Engine
+from solver.workers import (
+    PoolClosedError,
+    SolverPool,
+    WorkerCrashed,
+    WorkerTimeout,
+    problem_from_payload,
+    problem_payload,
+)
+from tests.solver.conftest import random_problem
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SolverPool]:
+    with SolverPool(2) as shared:
+        yield shared
+
+
+def boot_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "solver-pool-boot"]
+
+
+def wait_until(condition: object, timeout_s: float = 30.0) -> None:
+    until = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < until, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_problem_payload_round_trips_through_pickle() -> None:
+    problem = random_problem(4, n_orders=6, n_profiles=2, closed_share=0.5)
+    again = problem_from_payload(pickle.loads(pickle.dumps(problem_payload(problem))))
+    assert again.orders == problem.orders and again.riders == problem.riders
+    assert np.array_equal(again.time_s, problem.time_s)
+    assert np.array_equal(again.distance_m, problem.distance_m)
+
+
+def test_pool_answers_with_valid_plans(pool: SolverPool, params: SolverParams) -> None:
+    problem = random_problem(7, n_orders=10, n_riders=3, extras=True)
+    plan = pool.solve(problem, params, time_limit_s=0.1, hard_timeout_s=30.0)
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine is Engine.ORTOOLS
+    assert pool.queue_depth == 0
+
+
+def test_many_threads_share_the_workers(pool: SolverPool, params: SolverParams) -> None:
+    problems = [random_problem(20 + k, n_orders=10, n_riders=3) for k in range(4)]
+    plans: dict[int, object] = {}
+    depths: list[int] = []
+    done = threading.Event()
+
+    def call(k: int) -> None:
+        plans[k] = pool.solve(problems[k], params, time_limit_s=0.3, hard_timeout_s=30.0)
+
+    def watch() -> None:
+        while not done.is_set():
+            depths.append(pool.queue_depth)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    callers = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    done.set()
+    watcher.join()
+    assert sorted(plans) == [0, 1, 2, 3]
+    for k, plan in plans.items():
+        assert_valid_plan(problems[k], plan, params)  # type: ignore[arg-type]
+    assert pool.queued_total >= 2  # four callers, two workers: at least two had to queue
+    assert max(depths) <= 4
+    assert pool.queue_depth == 0 and pool.restarts == 0
+
+
+def test_overrunning_worker_is_killed_and_replaced(params: SolverParams) -> None:
+    problem = random_problem(9, n_orders=12, n_riders=3)
+    with SolverPool(1) as solo:
+        first_pid = solo.worker_pids
+        with pytest.raises(WorkerTimeout):
+            solo.solve(problem, params, time_limit_s=60.0, hard_timeout_s=0.3)
+        assert solo.restarts == 1
+        plan = solo.solve(problem, params, time_limit_s=0.1, hard_timeout_s=30.0)
+        assert_valid_plan(problem, plan, params)
+        assert solo.worker_pids != first_pid
+    wait_until(lambda: not boot_threads())
+
+
+def test_crashed_worker_is_reported_and_replaced(params: SolverParams) -> None:
+    problem = random_problem(10, n_orders=12, n_riders=3)
+    with SolverPool(1) as solo:
+        (pid,) = solo.worker_pids
+        killer = threading.Timer(0.2, os.kill, args=(pid, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(WorkerCrashed):
+            solo.solve(problem, params, time_limit_s=10.0, hard_timeout_s=30.0)
+        killer.join()
+        assert solo.restarts == 1
+        plan = solo.solve(problem, params, time_limit_s=0.1, hard_timeout_s=30.0)
+        assert_valid_plan(problem, plan, params)
+        assert pid not in solo.worker_pids
+
+
+def test_pool_refuses_work_unless_started(params: SolverParams) -> None:
+    problem = random_problem(11, n_orders=3, n_riders=2)
+    idle = SolverPool(1, warm=False)
+    with pytest.raises(PoolClosedError):
+        idle.solve(problem, params, time_limit_s=0.1)
+    idle.start()
+    (pid,) = idle.worker_pids
+    idle.close()
+    idle.close()  # idempotent
+    assert idle.worker_pids == []
+    with pytest.raises(PoolClosedError):
+        idle.solve(problem, params, time_limit_s=0.1)
+    wait_until(lambda: not _alive(pid), timeout_s=5.0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers; it is reaped by multiprocessing on join.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError):
+        SolverPool(0)
+    with pytest.raises(ValueError):
+        SolverPool(1, context="fork")
