@@ -157,7 +157,8 @@ class Plan:
             + "  ".join(f"{k}={v:.1f}" for k, v in self.stats.objective_terms.items()),
             f"routed {self.num_routed} orders on {len(used)} riders, "
             f"unassigned {len(self.unassigned)}, late {self.stats.late_orders}",
-            f"travel {sum(r.travel_time_s for r in used):.0f} s, distance {sum(r.distance_m for r in used):.0f} m",
+            f"travel {sum(r.travel_time_s for r in used):.0f} s, "
+            f"distance {sum(r.distance_m for r in used):.0f} m",
             "phases " + "  ".join(f"{k}={v * 1000:.1f}ms" for k, v in self.stats.phase_s.items()),
         ]
         reasons: dict[str, int] = {}
