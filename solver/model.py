@@ -28,10 +28,12 @@ Conventions (the plan checker in :mod:`solver.check` is the reference for every 
   (a rider's start load is its onboard orders plus the start-loaded orders it serves).
 * **Committed** orders (accepted, not yet picked up) must be served by ``rider_id`` (pickup and
   drop-off); **onboard** orders (already picked up) need only their drop-off, on ``rider_id``.
-  Both are mandatory: they are never unassigned, and the lateness cap, time-in-bag limit and
-  shift end do not apply to their stops (the food is already promised to that rider; the plan
-  reports how late it is). Capacity applies to everything: a rider starts loaded with the sizes
-  of its onboard orders.
+  Both are mandatory: they are never unassigned, and the lateness cap, the hierarchical hard
+  due time, time-in-bag limit, shift end and ``pickup_latest_s`` do not apply to their stops
+  (the food is already promised to that rider; the plan reports how late it is). Capacity
+  applies to everything: a rider starts loaded with the sizes of its onboard orders.
+* A closed route's return to ``end_location`` counts against the shift end only when the route
+  serves an open order. A start-loaded order's time in bag runs from the rider's start.
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ class Problem:
     distance_m: NDArray[np.float64]
     order_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
     rider_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _onboard_load: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -285,6 +288,7 @@ class Problem:
                 )
         object.__setattr__(self, "order_index", MappingProxyType(orders))
         object.__setattr__(self, "rider_index", MappingProxyType(riders))
+        object.__setattr__(self, "_onboard_load", MappingProxyType(onboard_load))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as the constructor's arguments (the index mappings are rebuilt on load)."""
@@ -309,9 +313,7 @@ class Problem:
 
     def onboard_load(self, rider: Rider) -> int:
         """Capacity units already taken in ``rider``'s bag."""
-        return sum(
-            o.size for o in self.orders if o.state is OrderState.ONBOARD and o.rider_id == rider.id
-        )
+        return self._onboard_load[rider.id]
 
 
 def _rebuild_problem(

@@ -434,10 +434,6 @@ def test_initial_orders_that_became_infeasible_are_reinserted_or_dropped() -> No
 # ---------------------------------------------------------------- the insertion is exact
 
 
-def _route_cost(problem: Problem, params: SolverParams, visits: dict[str, list[Visit]]) -> float:
-    return build_plan(problem, params, visits, [], engine=Engine.GREEDY).stats.objective
-
-
 @pytest.mark.parametrize(
     "params",
     [
