@@ -8,7 +8,7 @@ SHARED     ?= ../shared/data
 CAMPUS     ?= northwestern
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-slow lint bench bench-maps bench-meal bench-solver clean
+.PHONY: help venv protos run test test-slow lint bench bench-maps bench-meal bench-solver clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,16 +25,25 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 venv: $(VENV)/.installed  ## create .venv and install the project
 
+PROTO     := protos/campus_dispatch/v1/dispatch.proto
+PROTO_GEN := server/pb/campus_dispatch/v1/dispatch_pb2.py
+
+$(PROTO_GEN): $(PROTO) $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -Iserver/pb=protos --python_out=. --grpc_python_out=. \
+		--pyi_out=. $(PROTO)
+
+protos: $(PROTO_GEN)  ## generate the gRPC code from protos/ into server/pb/
+
 run: venv  ## load the bundled campus (CAMPUS=northwestern), build its travel tables, print a summary
 	$(PY) -m campus_maps info $(CAMPUS)
 
-test: venv  ## run the test suite (long runs are behind the `slow` marker)
+test: venv protos  ## run the test suite (long runs are behind the `slow` marker)
 	$(PY) -m pytest -q
 
-test-slow: venv  ## run only the long tests
+test-slow: venv protos  ## run only the long tests
 	$(PY) -m pytest -q -m slow
 
-lint: venv  ## ruff and mypy
+lint: venv protos  ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

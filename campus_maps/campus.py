@@ -26,7 +26,9 @@ from campus_maps.places import Place, PlaceKind, places_from_osm
 from campus_maps.snap import (
     EdgeSnapper,
     LocalProjection,
+    OffCampusError,
     OutsideServiceAreaError,
+    PointOffNetworkError,
     SnappedPoints,
     pair_reverse_edges,
 )
@@ -376,6 +378,35 @@ class Campus:
                 0.0,
                 index=None if lat.shape[0] == 1 else i,
             )
+
+    def point_errors(
+        self, points: Sequence[LatLng] | NDArray[np.float64], mode: str
+    ) -> list[OffCampusError]:
+        """Every point that :meth:`snap` would reject for ``mode``, each with its error
+        (``index`` set to its position in ``points``); empty when all are usable."""
+        arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if arr.shape[0] == 0:
+            return []
+        x, y = self.projection.to_xy(arr[:, 0], arr[:, 1])
+        pts = shapely.points(x, y)
+        errors: list[OffCampusError] = []
+        outside = ~shapely.covers(self.service_area_xy, pts)
+        snapper = self.network(mode).snapper
+        (which, _), dist = snapper.tree.query_nearest(
+            pts, return_distance=True, all_matches=False
+        )
+        nearest = np.full(arr.shape[0], np.inf)
+        nearest[which] = dist
+        for i in range(arr.shape[0]):
+            lat, lng = float(arr[i, 0]), float(arr[i, 1])
+            if outside[i]:
+                away = float(shapely.distance(self.service_area_xy, pts[i]))
+                errors.append(OutsideServiceAreaError(lat, lng, away, 0.0, index=i))
+            elif nearest[i] > snapper.max_distance_m:
+                errors.append(
+                    PointOffNetworkError(lat, lng, float(nearest[i]), snapper.max_distance_m, index=i)
+                )
+        return errors
 
     def snap(self, points: Sequence[LatLng] | NDArray[np.float64], mode: str) -> SnappedPoints:
         """Check that points are on campus and snap them to ``mode``'s network.

@@ -38,9 +38,11 @@ class OffCampusError(ValueError):
         self.lat, self.lng = lat, lng
         self.distance_m, self.limit_m, self.index = distance_m, limit_m, index
         where = "" if index is None else f"point {index} "
-        super().__init__(
-            f"{where}({lat:.6f}, {lng:.6f}) {self.what}: {distance_m:.0f} m (limit {limit_m:.0f} m)"
-        )
+        super().__init__(f"{where}({lat:.6f}, {lng:.6f}) {self.describe()}")
+
+    def describe(self) -> str:
+        """What is wrong with the point, with the distance and the limit."""
+        return f"{self.what}: {self.distance_m:.0f} m (limit {self.limit_m:.0f} m)"
 
 
 class PointOffNetworkError(OffCampusError):
@@ -52,7 +54,11 @@ class PointOffNetworkError(OffCampusError):
 class OutsideServiceAreaError(OffCampusError):
     """The point lies outside the campus service area."""
 
-    what = "is outside the campus service area by"
+    what = "is outside the campus service area"
+
+    def describe(self) -> str:
+        """How far outside the service area the point is."""
+        return f"{self.what} by {self.distance_m:.0f} m"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""Building, starting and stopping the service: campuses, worker pool, gRPC server with health
+and reflection, metrics endpoint; ``serve()`` with graceful SIGTERM drain."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass, field
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from campus_maps import MODES, Campus, campus_ids, load_campus
+from server.admission import Admission
+from server.config import ServerConfig
+from server.metrics import Metrics
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from server.servicer import DispatchServicer
+from solver.workers import SolverPool
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DispatchService"].full_name
+LOG = logging.getLogger("campus_dispatch.server")
+
+
+def load_campuses(config: ServerConfig) -> dict[str, Campus]:
+    """Load the configured campuses and every mode's travel tables (cached on disk)."""
+    ids = list(config.campuses) or campus_ids()
+    campuses = {}
+    for campus_id in ids:
+        campus = load_campus(campus_id)
+        for mode in MODES:
+            campus.network(mode)
+        campus.places()
+        campuses[campus_id] = campus
+    return campuses
+
+
+@dataclass
+class Service:
+    """A running service (what :func:`create_server` returns).
+
+    Attributes
+    ----------
+    server
+        The started gRPC server.
+    port
+        The gRPC port it listens on.
+    metrics_port
+        The Prometheus port, or ``None`` when metrics are off.
+    """
+
+    config: ServerConfig
+    server: grpc.Server
+    port: int
+    metrics_port: int | None
+    pool: SolverPool
+    health: health.HealthServicer
+    servicer: DispatchServicer
+    metrics: Metrics
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` to connect to."""
+        return f"{self.config.host}:{self.port}"
+
+    def drain(self) -> None:
+        """Report NOT_SERVING so that load balancers stop sending traffic."""
+        self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Drain, let in-flight RPCs finish within ``grace_s``, stop workers and metrics."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.drain()
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        self.server.stop(grace).wait()
+        self.pool.close()
+        self.metrics.close()
+
+    def wait(self) -> None:
+        """Block until :meth:`stop` has been called."""
+        self._stopped.wait()
+
+
+def create_server(config: ServerConfig, *, campuses: dict[str, Campus] | None = None) -> Service:
+    """Load campuses, start the worker pool and a gRPC server (port 0: any free port)."""
+    campuses = campuses if campuses is not None else load_campuses(config)
+    if config.default_campus not in campuses:
+        config = config.replace(default_campus=sorted(campuses)[0])
+    pool = SolverPool(config.workers).start()
+    metrics = Metrics()
+    admission = Admission(config, config.workers)
+    servicer = DispatchServicer(config, campuses, pool, admission, metrics)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
+        options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    pb_grpc.add_DispatchServiceServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        pool.close()
+        raise OSError(f"cannot listen on {config.host}:{config.port}")
+    server.start()
+    metrics_port = None
+    if config.metrics_port >= 0:
+        metrics_port = metrics.serve(config.host, config.metrics_port)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    return Service(config, server, port, metrics_port, pool, health_servicer, servicer, metrics)
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM/SIGINT: then NOT_SERVING, finish in-flight within the grace, exit 0."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    started = time.perf_counter()
+    service = create_server(config)
+    campuses = ", ".join(sorted(service.servicer.campuses))
+    metrics = (
+        f"http://{config.host}:{service.metrics_port}/metrics" if service.metrics_port else "off"
+    )
+    print(
+        f"campus-dispatch ready on {service.address} (campuses: {campuses}; default "
+        f"{service.servicer.config.default_campus}; {config.workers} solver workers; "
+        f"metrics {metrics}; started in {time.perf_counter() - started:.1f} s)",
+        flush=True,
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        LOG.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)
+        threading.Thread(target=service.stop, name="shutdown").start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.wait()
+    service.server.wait_for_termination()
+    return 0

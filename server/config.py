@@ -1,0 +1,187 @@
+"""Service configuration: the ``[server]`` table of the TOML file, environment overrides, and the
+solver parameters of its ``[solver]`` table, validated together."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from campus_maps import MODES
+from solver.params import ParamsError, SolverParams
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "dispatch.toml"
+
+#: Environment variables that override ``[server]`` keys.
+ENV_OVERRIDES = {
+    "PORT": "port",
+    "METRICS_PORT": "metrics_port",
+    "HOST": "host",
+    "CAMPUS": "default_campus",
+    "WORKERS": "workers",
+}
+
+
+class ConfigError(ValueError):
+    """An invalid setting: names the key, the value and the reason."""
+
+    def __init__(self, key: str, value: object, reason: str) -> None:
+        self.key, self.value, self.reason = key, value, reason
+        super().__init__(f"{key}={value!r}: {reason}")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the service needs; see ``config/dispatch.toml`` for each key's meaning.
+
+    Attributes
+    ----------
+    host, port, metrics_port
+        Listening address of gRPC (port 0: any free port) and of Prometheus metrics
+        (0: any free port, -1: no metrics endpoint).
+    campuses, default_campus
+        Campus ids to load at start (empty: all bundled) and the one used when a request
+        names none.
+    workers
+        OR-Tools worker processes (one solve each at a time).
+    grpc_threads
+        Threads serving RPCs (greedy plans and conversions run on them).
+    default_mode, default_capacity, default_pickup_service_s, default_dropoff_service_s,
+    default_shift_s
+        Values for unset request fields.
+    deadline_margin_s
+        Kept back from the gRPC deadline for sending the answer.
+    max_orders, max_riders
+        Size caps of one request (larger: INVALID_ARGUMENT naming the cap).
+    max_inflight
+        Requests being worked on at once (OR-Tools and greedy); past it: RESOURCE_EXHAUSTED.
+    shedding
+        Whether to answer with greedy when no worker can finish within the budget (off: wait).
+    breaker_failures, breaker_window_s, breaker_cooldown_s
+        Circuit breaker: this many worker overruns/crashes within the window send every request
+        to greedy for the cooldown.
+    rate_limit_per_s, rate_limit_burst
+        Token bucket per ``client-id`` metadata value (0: no rate limit).
+    shutdown_grace_s
+        On SIGTERM, time given to in-flight requests before the server stops.
+    retry_after_s
+        Retry hint sent with RESOURCE_EXHAUSTED.
+    solver
+        The solver parameters (``[solver]`` table).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int = 9464
+    campuses: tuple[str, ...] = ()
+    default_campus: str = "northwestern"
+    workers: int = 2
+    grpc_threads: int = 16
+    default_mode: str = "bike"
+    default_capacity: int = 4
+    default_pickup_service_s: int = 60
+    default_dropoff_service_s: int = 60
+    default_shift_s: int = 4 * 3600
+    deadline_margin_s: float = 0.02
+    max_orders: int = 1000
+    max_riders: int = 300
+    max_inflight: int = 32
+    shedding: bool = True
+    breaker_failures: int = 3
+    breaker_window_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+    rate_limit_per_s: float = 0.0
+    rate_limit_burst: int = 20
+    shutdown_grace_s: float = 5.0
+    retry_after_s: float = 0.5
+    solver: SolverParams = field(default_factory=SolverParams)
+
+    def __post_init__(self) -> None:
+        if self.default_mode not in MODES:
+            raise ConfigError("server.default_mode", self.default_mode, f"must be one of {MODES}")
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if spec.type in ("int", "float"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ConfigError(
+                        f"server.{spec.name}", value, f"must be a number ({spec.type})"
+                    )
+                if spec.type == "int" and not float(value).is_integer():
+                    raise ConfigError(f"server.{spec.name}", value, "must be a whole number")
+                if not math.isfinite(value):
+                    raise ConfigError(f"server.{spec.name}", value, "must be finite")
+                floor = -1 if spec.name == "metrics_port" else 0
+                if value < floor:
+                    raise ConfigError(f"server.{spec.name}", value, f"must be >= {floor}")
+        for name in ("workers", "grpc_threads", "max_orders", "max_riders", "max_inflight"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"server.{name}", getattr(self, name), "must be >= 1")
+        for name in ("port", "metrics_port"):
+            if getattr(self, name) > 65535:
+                raise ConfigError(f"server.{name}", getattr(self, name), "must be <= 65535")
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(key: str, raw: str, like: object) -> object:
+    try:
+        if isinstance(like, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(like, int):
+            return int(raw)
+        if isinstance(like, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(key, raw, f"not a valid {type(like).__name__}") from None
+    return raw
+
+
+def config_from_mapping(
+    data: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> ServerConfig:
+    """Validate a parsed TOML document (``[server]`` and ``[solver]`` tables) plus env overrides."""
+    server = dict(data.get("server", {}))
+    known = {f.name for f in dataclasses.fields(ServerConfig)} - {"solver"}
+    for key in server:
+        if key not in known:
+            raise ConfigError(f"server.{key}", server[key], "unknown setting")
+    defaults = ServerConfig()
+    for var, key in ENV_OVERRIDES.items():
+        if env and var in env:
+            server[key] = _coerce(var, env[var], getattr(defaults, key))
+    if "campuses" in server:
+        campuses = server["campuses"]
+        if not isinstance(campuses, list) or not all(isinstance(c, str) for c in campuses):
+            raise ConfigError("server.campuses", campuses, "must be a list of campus ids")
+        server["campuses"] = tuple(campuses)
+    try:
+        solver = SolverParams.from_mapping(data.get("solver", {}))
+    except ParamsError as exc:
+        raise ConfigError(f"solver.{exc.field}", exc.value, exc.reason) from exc
+    try:
+        return ServerConfig(**server, solver=solver)
+    except TypeError as exc:
+        raise ConfigError("server", server, str(exc)) from exc
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> ServerConfig:
+    """Read the TOML file (default ``config/dispatch.toml``) and apply env overrides
+    (``PORT``, ``METRICS_PORT``, ``HOST``, ``CAMPUS``, ``WORKERS``; ``os.environ`` by default)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("<file>", str(path), "no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("<file>", str(path), f"not valid TOML: {exc}") from exc
+    return config_from_mapping(data, os.environ if env is None else env)

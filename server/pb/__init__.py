@@ -1,0 +1,1 @@
+"""Generated gRPC code (make protos); do not edit."""

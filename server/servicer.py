@@ -1,0 +1,271 @@
+"""The DispatchService servicer: admit → validate → convert → solve → convert back, thin over the
+domain functions, with status codes that mean something and an access log line per call."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from campus_maps import Campus
+from server.admission import Admission, RejectedError
+from server.config import ServerConfig
+from server.convert import Conversion, problem_from_request, response_from_plan
+from server.metrics import Metrics
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from server.validate import InvalidRequestError, Violation, validate_request
+from solver.dispatch import solve
+from solver.greedy import solve_greedy
+from solver.plan import Plan
+from solver.workers import SolverPool
+
+ACCESS_LOG = logging.getLogger("campus_dispatch.access")
+LOG = logging.getLogger("campus_dispatch.server")
+
+
+def _status(code: int, message: str, *details: object) -> status_pb2.Status:
+    status = status_pb2.Status(code=code, message=message)
+    for detail in details:
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return status
+
+
+def bad_request(violations: list[Violation]) -> status_pb2.Status:
+    """INVALID_ARGUMENT with a google.rpc.BadRequest listing every bad field."""
+    detail = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations
+        ]
+    )
+    return _status(code_pb2.INVALID_ARGUMENT, str(InvalidRequestError(violations)), detail)
+
+
+def shed_label(reason: str) -> str:
+    """A short metrics label for a shed reason."""
+    for key, label in (
+        ("breaker", "breaker_open"),
+        ("busy", "workers_busy"),
+        ("killed", "worker_overrun"),
+        ("overran", "worker_overrun"),
+        ("crash", "worker_crashed"),
+        ("budget", "budget_too_small"),
+        ("too many orders", "too_many_orders"),
+    ):
+        if key in reason:
+            return label
+    return "other"
+
+
+class DispatchServicer(pb_grpc.DispatchServiceServicer):
+    """Solve and ListCampuses over the loaded campuses and the solver worker pool."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        campuses: Mapping[str, Campus],
+        pool: SolverPool,
+        admission: Admission,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.campuses = dict(campuses)
+        self.pool = pool
+        self.admission = admission
+        self.metrics = metrics
+
+    # ----------------------------------------------------------------- Solve
+    def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
+        """Plan routes for the request's orders and riders."""
+        started = time.perf_counter()
+        log: dict[str, object] = {
+            "rpc": "Solve",
+            "request_id": request.request_id,
+            "campus": request.campus_id,
+            "orders": len(request.orders),
+            "riders": len(request.riders),
+        }
+        metadata = dict(context.invocation_metadata() or ())
+        client = str(metadata.get("client-id") or context.peer())
+        log["client"] = client
+        code = grpc.StatusCode.OK
+        engine = "none"
+        try:
+            self.admission.enter(client)
+        except RejectedError as rejected:
+            self._reject(context, rejected, log, started)
+            return pb.SolveResponse()  # not reached: abort raises
+        self.metrics.inflight.inc()
+        try:
+            response = self._solve(request, context, started, log)
+            engine = pb.Engine.Name(response.stats.engine).lower()
+            return response
+        except _AbortError as abort:
+            code = abort.code
+            self.metrics.rejected.labels(abort.label).inc()
+            log.update(status=code.name, error=abort.status.message)
+            context.abort_with_status(rpc_status.to_status(abort.status))
+            raise  # not reached
+        except Exception as exc:  # never let a request take the server down
+            if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortionException":
+                raise
+            code = grpc.StatusCode.INTERNAL
+            LOG.exception("Solve failed for request %s", request.request_id)
+            log.update(status=code.name, error=repr(exc))
+            context.abort(code, f"internal error: {type(exc).__name__}: {exc}")
+            raise  # not reached
+        finally:
+            self.admission.leave()
+            self.metrics.inflight.dec()
+            elapsed = time.perf_counter() - started
+            if code is grpc.StatusCode.OK and "status" not in log:
+                self.metrics.latency.labels(engine).observe(elapsed)
+                log["status"] = "OK"
+            self.metrics.requests.labels(str(log.get("status", code.name))).inc()
+            log["latency_ms"] = round(elapsed * 1000, 2)
+            ACCESS_LOG.info(json.dumps(log))
+
+    def _reject(
+        self,
+        context: grpc.ServicerContext,
+        rejected: RejectedError,
+        log: dict[str, object],
+        started: float,
+    ) -> None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromNanoseconds(round(rejected.retry_after_s * 1e9))
+        status = _status(code_pb2.RESOURCE_EXHAUSTED, str(rejected), retry)
+        self.metrics.rejected.labels(rejected.reason).inc()
+        self.metrics.requests.labels("RESOURCE_EXHAUSTED").inc()
+        log.update(
+            status="RESOURCE_EXHAUSTED",
+            error=str(rejected),
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        ACCESS_LOG.info(json.dumps(log))
+        context.abort_with_status(rpc_status.to_status(status))
+
+    def _solve(
+        self,
+        request: pb.SolveRequest,
+        context: grpc.ServicerContext,
+        started: float,
+        log: dict[str, object],
+    ) -> pb.SolveResponse:
+        campus_id = request.campus_id or self.config.default_campus
+        campus = self.campuses.get(campus_id)
+        if campus is None:
+            known = ", ".join(sorted(self.campuses))
+            raise _AbortError(
+                grpc.StatusCode.NOT_FOUND,
+                "not_found",
+                _status(
+                    code_pb2.NOT_FOUND, f"unknown campus {campus_id!r}; this server has: {known}"
+                ),
+            )
+        violations = validate_request(request, self.config)
+        if violations:
+            raise _AbortError(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(violations))
+        params = self.config.solver
+        budget = (
+            request.time_budget.ToNanoseconds() / 1e9
+            if request.HasField("time_budget")
+            else params.default_budget_s
+        )
+        remaining = context.time_remaining()
+        if remaining is not None:
+            budget = min(budget, remaining - self.config.deadline_margin_s)
+        if budget <= 0:
+            raise _AbortError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "deadline",
+                _status(code_pb2.DEADLINE_EXCEEDED, "the deadline leaves no time to solve"),
+            )
+        try:
+            conversion = problem_from_request(request, campus, self.config)
+        except InvalidRequestError as invalid:
+            raise _AbortError(
+                grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(invalid.violations)
+            ) from None
+        solve_budget = budget - (time.perf_counter() - started)
+        solve_started = time.perf_counter()
+        plan = self._plan(conversion, solve_budget)
+        solve_s = time.perf_counter() - solve_started
+        response = response_from_plan(
+            plan, conversion, request, solve_s=solve_s, total_s=time.perf_counter() - started
+        )
+        for u in plan.unassigned:
+            self.metrics.unassigned.labels(u.reason.value).inc()
+        if plan.stats.shed_reason:
+            self.metrics.shed.labels(shed_label(plan.stats.shed_reason)).inc()
+        self.metrics.worker_restarts.set(self.pool.restarts)
+        self.metrics.breaker_open.set(1 if self.admission.breaker_open else 0)
+        log.update(
+            campus=campus_id,
+            engine=plan.stats.engine.value,
+            shed_reason=plan.stats.shed_reason,
+            budget_ms=round(budget * 1000, 1),
+            matrix_ms=round(conversion.matrix_s * 1000, 2),
+            unassigned=len(plan.unassigned),
+        )
+        return response
+
+    def _plan(self, conversion: Conversion, budget_s: float) -> Plan:
+        """OR-Tools in a worker when admission grants one, else the greedy plan (shed)."""
+        params = self.config.solver
+        problem = conversion.problem
+        slot, shed_reason = self.admission.choose(max(budget_s, 0.0), params.min_search_s)
+        self.metrics.queue_depth.set(self.admission.queued)
+        if slot is None:
+            deadline = time.perf_counter() + max(budget_s, 0.0)
+            plan = solve_greedy(problem, params, deadline=deadline)
+            return _shed(plan, shed_reason)
+        try:
+            plan = solve(problem, params, budget_s=max(budget_s, 0.001), pool=self.pool)
+        finally:
+            self.admission.release(slot)
+            self.metrics.queue_depth.set(self.admission.queued)
+        if shed_label(plan.stats.shed_reason) in ("worker_overrun", "worker_crashed"):
+            self.admission.record_failure()
+        return plan
+
+    # ----------------------------------------------------------- ListCampuses
+    def ListCampuses(  # noqa: N802
+        self, request: pb.ListCampusesRequest, context: grpc.ServicerContext
+    ) -> pb.ListCampusesResponse:
+        """The campuses this server plans on."""
+        response = pb.ListCampusesResponse()
+        for campus_id in sorted(self.campuses):
+            campus = self.campuses[campus_id]
+            b = campus.bounds
+            response.campuses.add(
+                id=campus_id,
+                name=campus.name,
+                is_default=campus_id == self.config.default_campus,
+                southwest=pb.LatLng(lat=b[0], lng=b[1]),
+                northeast=pb.LatLng(lat=b[2], lng=b[3]),
+            )
+        return response
+
+
+def _shed(plan: Plan, reason: str) -> Plan:
+    import dataclasses
+
+    return dataclasses.replace(plan, stats=dataclasses.replace(plan.stats, shed_reason=reason))
+
+
+class _AbortError(Exception):
+    """End the RPC with this status (raised inside the servicer, turned into an abort)."""
+
+    def __init__(self, code: grpc.StatusCode, label: str, status: status_pb2.Status) -> None:
+        self.code, self.label, self.status = code, label, status
+        super().__init__(status.message)

@@ -1,0 +1,278 @@
+"""The gRPC service end to end: plans pass the solver's checker, budgets and deadlines hold,
+overload sheds or refuses (never INTERNAL), a killed worker heals, bad input is named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import urllib.request
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from campus_maps import Campus, load_campus
+from server.app import SERVICE_NAME, Service, create_server
+from server.convert import problem_from_request
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from server.validate import InvalidRequestError
+from solver.check import check_plan
+from solver.plan import Engine, StopKind, Unassigned, UnassignedReason
+from solver.routes import build_plan
+from tests.server.conftest import NOW, make_config, make_request
+
+
+def plan_of_response(
+    campus: Campus, service: Service, request: pb.SolveRequest, response: pb.SolveResponse
+):  # type: ignore[no-untyped-def]
+    """Rebuild the solver plan the response describes, timed by the solver's own rules."""
+    conversion = problem_from_request(request, campus, service.config)
+    visits = {
+        r.rider_id: [
+            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
+            for s in r.stops
+        ]
+        for r in response.routes
+    }
+    unassigned = [
+        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
+        for u in response.unassigned
+    ]
+    engine = Engine.ORTOOLS if response.stats.engine == pb.ORTOOLS else Engine.GREEDY
+    plan = build_plan(conversion.problem, service.config.solver, visits, unassigned, engine=engine)
+    return conversion, plan
+
+
+def test_generated_modules_import() -> None:
+    assert pb.DESCRIPTOR.package == "campus_dispatch.v1"
+    assert SERVICE_NAME == "campus_dispatch.v1.DispatchService"
+    assert hasattr(pb_grpc, "DispatchServiceStub")
+
+
+def test_solve_plan_passes_checker_and_covers_every_order(
+    service: Service, stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    request = make_request(tiny_campus, orders=8, riders=3)
+    request.orders[0].onboard_rider_id = "r1"
+    request.orders[1].committed_rider_id = "r2"
+    response = stub.Solve(request, timeout=5)
+    assert response.request_id == request.request_id
+    conversion, plan = plan_of_response(tiny_campus, service, request, response)
+    check = check_plan(conversion.problem, plan, service.config.solver)
+    assert check.ok, check.violations
+    assert response.stats.objective == pytest.approx(check.objective)
+    seen = [s.order_id for r in response.routes for s in r.stops if s.kind == pb.DROPOFF]
+    seen += [u.order_id for u in response.unassigned]
+    assert sorted(seen) == sorted(o.id for o in request.orders)
+    # ETAs are the solver's times on the request's clock
+    by_rider = {r.rider_id: r for r in plan.routes}
+    for route in response.routes:
+        for stop, mine in zip(route.stops, by_rider[route.rider_id].stops, strict=True):
+            assert stop.arrival_time.ToSeconds() == NOW + mine.arrival_s
+    assert {s.order_id for r in response.routes if r.rider_id == "r1" for s in r.stops} >= {"o0"}
+    assert response.stats.engine == pb.ORTOOLS
+    assert response.stats.total_time.ToNanoseconds() > 0
+
+
+def test_budget_and_deadline_hold(stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus) -> None:
+    request = make_request(tiny_campus, orders=10, riders=3, budget_ms=3000)
+    started = time.perf_counter()
+    response = stub.Solve(request, timeout=0.6)  # the deadline is tighter than the budget
+    assert time.perf_counter() - started < 0.6
+    assert response.stats.total_time.ToNanoseconds() < 0.6e9
+    request.time_budget.FromMilliseconds(200)
+    started = time.perf_counter()
+    stub.Solve(request, timeout=5)
+    assert time.perf_counter() - started < 0.2 + 0.15
+
+
+def test_concurrent_clients_above_capacity_shed_never_fail(tiny_campus: Campus) -> None:
+    svc = create_server(make_config(max_inflight=6), campuses={"tiny": tiny_campus})
+    results: list[object] = []
+    try:
+        with grpc.insecure_channel(svc.address) as channel:
+            stub = pb_grpc.DispatchServiceStub(channel)
+
+            def call(k: int) -> None:
+                try:
+                    results.append(
+                        stub.Solve(make_request(tiny_campus, budget_ms=400, seed=k), timeout=5)
+                    )
+                except grpc.RpcError as err:
+                    results.append(err.code())
+
+            threads = [threading.Thread(target=call, args=(k,)) for k in range(10)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        svc.stop(0.5)
+    codes = [r for r in results if isinstance(r, grpc.StatusCode)]
+    answers = [r for r in results if isinstance(r, pb.SolveResponse)]
+    assert len(results) == 10
+    assert set(codes) <= {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    shed = [a for a in answers if a.stats.engine == pb.GREEDY]
+    assert shed and all(a.stats.shed_reason for a in shed)
+    assert any(a.stats.engine == pb.ORTOOLS for a in answers)
+
+
+def test_killed_worker_still_answers_and_pool_heals(tiny_campus: Campus) -> None:
+    svc = create_server(make_config(), campuses={"tiny": tiny_campus})
+    try:
+        with grpc.insecure_channel(svc.address) as channel:
+            stub = pb_grpc.DispatchServiceStub(channel)
+            box: list[pb.SolveResponse] = []
+            request = make_request(tiny_campus, orders=10, budget_ms=3000)
+            caller = threading.Thread(target=lambda: box.append(stub.Solve(request, timeout=10)))
+            caller.start()
+            time.sleep(0.8)
+            for pid in svc.pool.worker_pids:
+                os.kill(pid, signal.SIGKILL)
+            caller.join()
+            assert box and box[0].stats.engine == pb.GREEDY
+            assert "crash" in box[0].stats.shed_reason
+            assert svc.pool.restarts == 1
+            again = stub.Solve(make_request(tiny_campus, budget_ms=300, seed=4), timeout=10)
+            assert again.stats.engine == pb.ORTOOLS
+    finally:
+        svc.stop(0.5)
+
+
+def _violations(err: grpc.RpcError) -> dict[str, str]:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    out = {}
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            out.update({v.field: v.description for v in bad.field_violations})
+    return out
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "words"),
+    [
+        (lambda r: setattr(r.orders[1], "id", "o0"), "orders[1].id", "duplicate"),
+        (lambda r: setattr(r.riders[1], "id", "r0"), "riders[1].id", "duplicate"),
+        (
+            lambda r: setattr(r.orders[0].dropoff, "lat", float("nan")),
+            "orders[0].dropoff.lat",
+            "nan",
+        ),
+        (lambda r: setattr(r.riders[0].position, "lng", 200.0), "riders[0].position.lng", "200"),
+        (
+            lambda r: r.orders[0].due_time.FromSeconds(NOW - 10_000),
+            "orders[0].due_time",
+            "before ready",
+        ),
+        (lambda r: setattr(r.orders[0], "size", -2), "orders[0].size", "negative"),
+        (lambda r: setattr(r.riders[0], "capacity", -1), "riders[0].capacity", "negative"),
+        (
+            lambda r: setattr(r.orders[0], "onboard_rider_id", "ghost"),
+            "orders[0].onboard_rider_id",
+            "unknown rider",
+        ),
+        (lambda r: setattr(r.orders[0], "size", 9), "orders[0].size", "every rider"),
+        (lambda r: r.orders[0].ClearField("due_time"), "orders[0].due_time", "required"),
+        (
+            lambda r: setattr(r.orders[0].dropoff, "lng", 10.5),
+            "orders[0].dropoff",
+            "outside the campus",
+        ),
+    ],
+)
+def test_bad_input_names_the_field(
+    stub: pb_grpc.DispatchServiceStub,
+    tiny_campus: Campus,
+    mutate,
+    field: str,
+    words: str,  # type: ignore[no-untyped-def]
+) -> None:
+    request = make_request(tiny_campus)
+    mutate(request)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = _violations(err.value)
+    assert field in violations, violations
+    assert words in violations[field]
+
+
+def test_unknown_campus_and_size_caps(
+    service: Service, stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    request = make_request(tiny_campus)
+    request.campus_id = "atlantis"
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "atlantis" in err.value.details()
+    big = make_request(tiny_campus, orders=service.config.max_orders + 1, riders=1)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(big, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_orders=1000" in _violations(err.value)["orders"]
+
+
+def test_rate_limit_per_client(tiny_campus: Campus) -> None:
+    svc = create_server(
+        make_config(rate_limit_per_s=0.5, rate_limit_burst=2), campuses={"tiny": tiny_campus}
+    )
+    try:
+        with grpc.insecure_channel(svc.address) as channel:
+            stub = pb_grpc.DispatchServiceStub(channel)
+            request = make_request(tiny_campus, budget_ms=50)
+            for _ in range(2):
+                stub.Solve(request, timeout=5, metadata=(("client-id", "a"),))
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Solve(request, timeout=5, metadata=(("client-id", "a"),))
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            status = rpc_status.from_call(err.value)
+            retry = error_details_pb2.RetryInfo()
+            assert status is not None and status.details[0].Unpack(retry)
+            assert retry.retry_delay.ToNanoseconds() > 0
+            stub.Solve(request, timeout=5, metadata=(("client-id", "b"),))  # others unaffected
+    finally:
+        svc.stop(0.5)
+
+
+def test_health_reflection_metrics_and_drain(
+    service: Service, stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    stub.Solve(make_request(tiny_campus, budget_ms=100), timeout=5)
+    with grpc.insecure_channel(service.address) as channel:
+        health_stub = health_pb2_grpc.HealthStub(channel)
+        ask = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+        assert health_stub.Check(ask).status == health_pb2.HealthCheckResponse.SERVING
+        campuses = stub.ListCampuses(pb.ListCampusesRequest())
+        assert [c.id for c in campuses.campuses] == ["tiny"] and campuses.campuses[0].is_default
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics")
+            .read()
+            .decode()
+        )
+        assert "dispatch_solve_latency_seconds_bucket" in text
+        assert 'dispatch_requests_total{code="OK"}' in text
+        service.drain()
+        assert health_stub.Check(ask).status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_point_off_the_network_names_field_and_distance(
+    service: Service, tiny_campus: Campus
+) -> None:
+    strict = load_campus("tiny", overrides={"snap": {"max_distance_m": 20.0}})
+    request = make_request(tiny_campus)
+    request.orders[2].dropoff.lat = 10.0 + 0.5 * 0.000898  # the middle of a block
+    request.orders[2].dropoff.lng = 10.0 + 2.5 * 0.000912
+    with pytest.raises(InvalidRequestError) as err:
+        problem_from_request(request, strict, service.config)
+    by_field = {v.field: v for v in err.value.violations}
+    violation = by_field["orders[2].dropoff"]
+    assert "too far from the bike network" in violation.description
+    assert "(limit 20 m)" in violation.description
