@@ -6,9 +6,10 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 SHARED     ?= ../shared/data
 CAMPUS     ?= northwestern
+export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos run test test-slow lint bench bench-maps bench-meal bench-solver clean
+.PHONY: help venv protos run info solve-example test test-slow lint bench bench-maps bench-meal bench-solver clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,8 +35,14 @@ $(PROTO_GEN): $(PROTO) $(VENV)/.installed
 
 protos: $(PROTO_GEN)  ## generate the gRPC code from protos/ into server/pb/
 
-run: venv  ## load the bundled campus (CAMPUS=northwestern), build its travel tables, print a summary
+run: venv protos  ## serve the bundled campuses on 127.0.0.1:50051 (PORT, METRICS_PORT, CAMPUS override)
+	$(PY) -m server.cli serve
+
+info: venv  ## load a bundled campus (CAMPUS=northwestern), build its travel tables, print a summary
 	$(PY) -m campus_maps info $(CAMPUS)
+
+solve-example: venv protos  ## send examples/solve_request.json to a running server (make run first)
+	$(PY) -m server.cli solve examples/solve_request.json --server 127.0.0.1:$${PORT:-50051}
 
 test: venv protos  ## run the test suite (long runs are behind the `slow` marker)
 	$(PY) -m pytest -q

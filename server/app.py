@@ -36,7 +36,8 @@ def load_campuses(config: ServerConfig) -> dict[str, Campus]:
     for campus_id in ids:
         campus = load_campus(campus_id)
         for mode in MODES:
-            campus.network(mode)
+            tables = campus.network(mode).tables
+            float(tables.time_s.sum() + tables.distance_m.sum())  # page the tables in now
         campus.places()
         campuses[campus_id] = campus
     return campuses

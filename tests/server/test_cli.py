@@ -1,0 +1,78 @@
+"""The command line: ``campus-dispatch solve`` against a server, ``serve`` and its SIGTERM drain."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+
+from campus_maps import Campus
+from server.app import Service
+from server.cli import main
+from server.client import read_request
+from tests.server.conftest import make_request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_solve_prints_json_and_table(
+    service: Service, tiny_campus: Campus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "request.json"
+    path.write_text(json_format.MessageToJson(make_request(tiny_campus, orders=4, riders=2)))
+    assert main(["solve", str(path), "--server", service.address]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out[: out.rindex("}") + 1])
+    assert data["request_id"] == "req-0"
+    assert "engine ORTOOLS" in out and "DROPOFF" in out
+
+
+def test_solve_reports_bad_fields(
+    service: Service, tiny_campus: Campus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = make_request(tiny_campus)
+    request.orders[0].size = -1
+    path = tmp_path / "bad.json"
+    path.write_text(json_format.MessageToJson(request))
+    assert main(["solve", str(path), "--server", service.address]) == 1
+    err = capsys.readouterr().err
+    assert "INVALID_ARGUMENT" in err and "orders[0].size: -1 is negative" in err
+
+
+def test_example_request_parses() -> None:
+    request = read_request(ROOT / "examples" / "solve_request.json")
+    assert request.campus_id == "northwestern" and len(request.orders) == 5
+    assert request.orders[4].onboard_rider_id == "ben"
+
+
+def test_serve_answers_sigterm_with_a_clean_exit(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[server]\ncampuses = ["tiny"]\ndefault_campus = "tiny"\n')
+    env = {**os.environ, "PORT": "0", "METRICS_PORT": "-1", "WORKERS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert re.search(r"ready on 127\.0\.0\.1:\d+", line), line
+        proc.send_signal(signal.SIGTERM)
+        started = time.perf_counter()
+        assert proc.wait(timeout=20) == 0
+        assert time.perf_counter() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
