@@ -403,9 +403,8 @@ class Campus:
                 away = float(shapely.distance(self.service_area_xy, pts[i]))
                 errors.append(OutsideServiceAreaError(lat, lng, away, 0.0, index=i))
             elif nearest[i] > snapper.max_distance_m:
-                errors.append(
-                    PointOffNetworkError(lat, lng, float(nearest[i]), snapper.max_distance_m, index=i)
-                )
+                limit = snapper.max_distance_m
+                errors.append(PointOffNetworkError(lat, lng, float(nearest[i]), limit, index=i))
         return errors
 
     def snap(self, points: Sequence[LatLng] | NDArray[np.float64], mode: str) -> SnappedPoints:

@@ -39,7 +39,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
             from grpc_status import rpc_status
 
-            status = rpc_status.from_call(err)  # type: ignore[arg-type]
+            status = rpc_status.from_call(err)
             for detail in status.details if status else ():
                 from google.rpc import error_details_pb2
 

@@ -40,7 +40,7 @@ def test_toml_errors(tmp_path: Path) -> None:
     path.write_text("[solver]\nlateness_cost_per_s = 30\n")
     assert load_params(path).lateness_cost_per_s == 30
     path.write_text("[solver]\nlatenes_cost_per_s = 30\n")
-    with pytest.raises(ParamsError, match="latenes_cost_per_s.*unknown parameter"):
+    with pytest.raises(ParamsError, match=r"latenes_cost_per_s.*unknown parameter"):
         load_params(path)
     path.write_text("[solver\n")
     with pytest.raises(ParamsError, match="not valid TOML"):
