@@ -9,7 +9,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos run info solve-example test test-slow lint bench bench-maps bench-meal bench-solver clean
+.PHONY: help venv protos run info solve-example test test-slow lint bench bench-maps bench-meal bench-solver bench-service clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -55,13 +55,16 @@ lint: venv protos  ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-maps bench-meal bench-solver  ## all benchmarks (SHARED=path to the shared data folder)
+bench: bench-maps bench-meal bench-solver bench-service  ## all benchmarks (SHARED=path to the shared data folder)
 
 bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
 	$(PY) bench/bench_maps.py --campus $(CAMPUS)
 
 bench-meal: venv  ## meal batches on Northwestern's travel tables: greedy and 0.2 s / 1 s vs a 30 s run (QUICK=1: smoke)
 	$(PY) bench/bench_meal.py --campus $(CAMPUS) $(if $(QUICK),--quick)
+
+bench-service: venv protos  ## closed-loop gRPC load (1/2/4/8 clients, 60-order requests, 200 ms and 1 s) vs in-process
+	$(PY) bench/bench_service.py --campus $(CAMPUS) $(if $(QUICK),--seconds 5 --clients 1,4)
 
 bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim and Solomon at 0.2 s and 1 s (QUICK=1: smoke run)
 	$(PY) bench/bench_solver.py --data $(SHARED) $(if $(QUICK),--quick)

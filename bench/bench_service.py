@@ -1,0 +1,188 @@
+"""Closed-loop load on the gRPC service (bundled campus) next to in-process solves of the same
+requests in the same run.
+
+Run: ``python bench/bench_service.py [--campus northwestern] [--clients 1,2,4,8]
+[--budgets 0.2,1] [--seconds 15] [--orders 60] [--riders 20]`` (``make bench-service``).
+
+For each budget: the same 60-order requests solved in-process (convert + dispatch with a worker
+pool, one at a time: the reference), then over a real channel by 1, 2, 4 and 8 clients that
+each send the next request as soon as the last answer arrives. Prints p50/p95/p99 latency,
+throughput, shed rate (GREEDY answers) and every non-OK status code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from collections import Counter
+
+import grpc
+import numpy as np
+
+from campus_maps import Campus, PlaceKind, load_campus
+from server.app import create_server
+from server.config import ServerConfig
+from server.convert import problem_from_request
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from solver.dispatch import solve
+from solver.workers import SolverPool
+
+NOW = 1_790_000_000
+MODES = (pb.BIKE, pb.BIKE, pb.BIKE, pb.EBIKE, pb.EBIKE, pb.WALK)
+
+
+def lunch_request(
+    campus: Campus, *, orders: int, riders: int, seed: int, budget_s: float
+) -> pb.SolveRequest:
+    """A lunch batch: merchants at food places, customers at dorms/buildings, riders anywhere."""
+    rng = np.random.default_rng(seed)
+    food = campus.places(PlaceKind.FOOD)
+    homes = campus.places(PlaceKind.DORM) + campus.places(PlaceKind.BUILDING)
+    everywhere = campus.places()
+    req = pb.SolveRequest(campus_id=campus.id, request_id=f"bench-{seed}")
+    req.now.FromSeconds(NOW)
+    req.time_budget.FromNanoseconds(int(budget_s * 1e9))
+    for k in range(riders):
+        p = everywhere[int(rng.integers(len(everywhere)))]
+        req.riders.add(
+            id=f"r{k}",
+            position=pb.LatLng(lat=p.lat, lng=p.lng),
+            mode=MODES[k % len(MODES)],
+            capacity=4,
+        )
+    for k in range(orders):
+        a = food[int(rng.integers(len(food)))]
+        b = homes[int(rng.integers(len(homes)))]
+        o = req.orders.add(
+            id=f"o{k}",
+            pickup=pb.LatLng(lat=a.lat, lng=a.lng),
+            dropoff=pb.LatLng(lat=b.lat, lng=b.lng),
+        )
+        ready = NOW + int(rng.integers(-300, 900))
+        o.ready_time.FromSeconds(ready)
+        o.due_time.FromSeconds(ready + int(rng.integers(1200, 2400)))
+        if k < riders // 2:
+            o.committed_rider_id = f"r{k}"
+    return req
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (ms) of seconds."""
+    return float(np.percentile(values, q) * 1000) if values else float("nan")
+
+
+def closed_loop(
+    address: str, requests: list[pb.SolveRequest], clients: int, seconds: float, budget_s: float
+) -> dict[str, object]:
+    """``clients`` threads, each sending back-to-back for ``seconds``."""
+    latencies: list[float] = []
+    engines: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(k: int) -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.DispatchServiceStub(channel)
+            i = k
+            while time.perf_counter() < stop_at:
+                req = requests[i % len(requests)]
+                i += clients
+                t0 = time.perf_counter()
+                try:
+                    resp = stub.Solve(
+                        req, timeout=budget_s + 2.0, metadata=(("client-id", f"c{k}"),)
+                    )
+                    dt = time.perf_counter() - t0
+                    with lock:
+                        latencies.append(dt)
+                        engines[pb.Engine.Name(resp.stats.engine)] += 1
+                        codes["OK"] += 1
+                except grpc.RpcError as err:
+                    with lock:
+                        codes[err.code().name] += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    answered = sum(engines.values())
+    return {
+        "clients": clients,
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+        "p99": pct(latencies, 99),
+        "rps": answered / wall,
+        "shed": engines["GREEDY"] / answered if answered else float("nan"),
+        "codes": dict(codes),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campus", default="northwestern")
+    parser.add_argument("--clients", default="1,2,4,8")
+    parser.add_argument("--budgets", default="0.2,1")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--orders", type=int, default=60)
+    parser.add_argument("--riders", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=12, help="distinct requests")
+    args = parser.parse_args()
+    campus = load_campus(args.campus)
+    config = ServerConfig(
+        port=0,
+        metrics_port=-1,
+        workers=args.workers,
+        campuses=(campus.id,),
+        default_campus=campus.id,
+    )
+    service = create_server(config, campuses={campus.id: campus})
+    print(
+        f"{campus.name}: {args.orders} orders / {args.riders} riders per request, {args.workers} solver workers, {args.seconds:g} s per load level"
+    )
+    try:
+        with SolverPool(args.workers) as pool:
+            for budget in [float(b) for b in args.budgets.split(",")]:
+                requests = [
+                    lunch_request(
+                        campus, orders=args.orders, riders=args.riders, seed=s, budget_s=budget
+                    )
+                    for s in range(args.requests)
+                ]
+                inproc = []
+                for req in requests:
+                    t0 = time.perf_counter()
+                    conversion = problem_from_request(req, campus, config)
+                    solve(
+                        conversion.problem,
+                        config.solver,
+                        budget_s=budget - (time.perf_counter() - t0),
+                        pool=pool,
+                    )
+                    inproc.append(time.perf_counter() - t0)
+                ref_p50 = statistics.median(inproc) * 1000
+                print(
+                    f"\nbudget {budget * 1000:.0f} ms; in-process (same requests, one at a time): p50 {ref_p50:.1f} ms, p99 {pct(inproc, 99):.1f} ms"
+                )
+                print(
+                    f"{'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7} {'shed':>6}  overhead p50   status codes"
+                )
+                for clients in [int(c) for c in args.clients.split(",")]:
+                    r = closed_loop(service.address, requests, clients, args.seconds, budget)
+                    print(
+                        f"{clients:>7} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['rps']:>7.2f} "
+                        f"{r['shed']:>6.0%}  {r['p50'] - ref_p50:>+9.1f} ms   {r['codes']}"  # type: ignore[operator]
+                    )
+    finally:
+        service.stop(1.0)
+
+
+if __name__ == "__main__":
+    main()
