@@ -145,7 +145,8 @@ def main() -> None:
     )
     service = create_server(config, campuses={campus.id: campus})
     print(
-        f"{campus.name}: {args.orders} orders / {args.riders} riders per request, {args.workers} solver workers, {args.seconds:g} s per load level"
+        f"{campus.name}: {args.orders} orders / {args.riders} riders per request, "
+        f"{args.workers} solver workers, {args.seconds:g} s per load level"
     )
     try:
         with SolverPool(args.workers) as pool:
@@ -169,15 +170,18 @@ def main() -> None:
                     inproc.append(time.perf_counter() - t0)
                 ref_p50 = statistics.median(inproc) * 1000
                 print(
-                    f"\nbudget {budget * 1000:.0f} ms; in-process (same requests, one at a time): p50 {ref_p50:.1f} ms, p99 {pct(inproc, 99):.1f} ms"
+                    f"\nbudget {budget * 1000:.0f} ms; in-process (same requests, one at a"
+                    f" time): p50 {ref_p50:.1f} ms, p99 {pct(inproc, 99):.1f} ms"
                 )
                 print(
-                    f"{'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7} {'shed':>6}  overhead p50   status codes"
+                    f"{'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}"
+                    f" {'shed':>6}  overhead p50   status codes"
                 )
                 for clients in [int(c) for c in args.clients.split(",")]:
                     r = closed_loop(service.address, requests, clients, args.seconds, budget)
                     print(
-                        f"{clients:>7} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['rps']:>7.2f} "
+                        f"{clients:>7} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f}"
+                        f" {r['rps']:>7.2f} "
                         f"{r['shed']:>6.0%}  {r['p50'] - ref_p50:>+9.1f} ms   {r['codes']}"  # type: ignore[operator]
                     )
     finally:
