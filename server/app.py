@@ -143,6 +143,13 @@ def serve(config: ServerConfig) -> int:
     metrics = (
         f"http://{config.host}:{service.metrics_port}/metrics" if service.metrics_port else "off"
     )
+    # handlers before the ready line: a supervisor may signal as soon as it reads it
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        LOG.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)
+        threading.Thread(target=service.stop, name="shutdown").start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     print(
         f"campus-dispatch ready on {service.address} (campuses: {campuses}; default "
         f"{service.servicer.config.default_campus}; {config.workers} solver workers; "
@@ -150,12 +157,6 @@ def serve(config: ServerConfig) -> int:
         flush=True,
     )
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        LOG.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)
-        threading.Thread(target=service.stop, name="shutdown").start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     service.wait()
     service.server.wait_for_termination()
     return 0
