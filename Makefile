@@ -9,19 +9,23 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos run info solve-example test test-slow lint bench bench-maps bench-meal bench-solver bench-service clean
+.PHONY: help venv constraints protos run info solve-example test test-slow lint bench bench-maps bench-meal bench-solver bench-service clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins the versions the suite was run with: a free resolve once paired
+# ortools 9.10 with protobuf 7, and the routing solver segfaulted.
+PIP_INSTALL := $(PY) -m pip install --quiet -c constraints.txt
+
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(PIP_INSTALL) -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
+	$(PIP_INSTALL) -e '.[dev,bench]' --config-settings editable_mode=compat
 	touch $@
 
 venv: $(VENV)/.installed  ## create .venv and install the project
@@ -68,6 +72,11 @@ bench-service: venv protos  ## closed-loop gRPC load (1/2/4/8 clients, 60-order 
 
 bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim and Solomon at 0.2 s and 1 s (QUICK=1: smoke run)
 	$(PY) bench/bench_solver.py --data $(SHARED) $(if $(QUICK),--quick)
+
+constraints: venv  ## re-pin constraints.txt to what .venv has now (after a deliberate upgrade)
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable \
+		| grep -v -i '^\(pip\|setuptools\|campus-dispatch\)=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
