@@ -143,6 +143,7 @@ def serve(config: ServerConfig) -> int:
     metrics = (
         f"http://{config.host}:{service.metrics_port}/metrics" if service.metrics_port else "off"
     )
+
     # handlers before the ready line: a supervisor may signal as soon as it reads it
     def on_signal(signum: int, frame: FrameType | None) -> None:
         LOG.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)

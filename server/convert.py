@@ -18,7 +18,11 @@ from solver.model import Order, OrderState, Problem, Rider
 from solver.plan import Engine, Plan, StopKind, UnassignedReason
 
 MODE_NAMES = {pb.WALK: "walk", pb.BIKE: "bike", pb.EBIKE: "ebike"}
-ENGINES = {Engine.ORTOOLS: pb.ORTOOLS, Engine.GREEDY: pb.GREEDY}
+ENGINES = {
+    Engine.ORTOOLS: pb.ORTOOLS,
+    Engine.GREEDY: pb.GREEDY,
+    Engine.RUIN_RECREATE: pb.RUIN_RECREATE,
+}
 STOP_KINDS = {StopKind.PICKUP: pb.PICKUP, StopKind.DROPOFF: pb.DROPOFF}
 REASONS = {reason: pb.UnassignedReason.Value(reason.name) for reason in UnassignedReason}
 

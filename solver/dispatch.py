@@ -1,23 +1,27 @@
-"""The dispatch entry point: greedy first, then OR-Tools within the budget, the better plan wins.
+"""The dispatch entry point: greedy first, then search within the budget, the better plan wins.
 
 :func:`solve` is what the service calls for every dispatch request:
 
 1. The greedy insertion (:func:`solver.greedy.solve_greedy`) answers first, seeded with the
    previous plan's visit sequences when one is given (re-optimisation keeps routes stable).
-2. If at least ``params.min_search_s`` of the budget is left and there are at most
-   ``params.ortools_max_orders`` open orders, OR-Tools (:func:`solver.ortools_engine.
-   solve_ortools`) improves the greedy plan, warm-started from it, for the rest of the budget.
+2. If at least ``params.min_search_s`` (plus the search's overhead) of the budget is left, the
+   search (:func:`solver.search.search_plan`) improves the greedy plan for the rest of the
+   budget: ruin-and-recreate for ``params.ruin_recreate_share`` of it, then OR-Tools
+   (:func:`solver.ortools_engine.solve_ortools`) warm-started from the result, when there are
+   at most ``params.ortools_max_orders`` open orders. With ``ruin_recreate_share = 0`` OR-Tools
+   alone runs from the greedy plan.
 3. The plan with the lower objective is returned. ``stats.phase_s`` holds ``greedy``, the
-   engine's phases (``model_build``, ``first_solution``, ``search``, ``validate``), ``ortools``
-   (the engine's wall time as seen by the caller, inter-process traffic included) and
-   ``total``. ``stats.shed_reason`` says why the greedy plan was returned without OR-Tools'
-   help (skipped, timed out, crashed, failed); it is empty when OR-Tools ran.
+   search's phases (``ruin_recreate``; OR-Tools' ``model_build``, ``first_solution``,
+   ``search``, ``validate``), ``engine`` (the search's wall time as seen by the caller,
+   inter-process traffic included) and ``total``. ``stats.shed_reason`` says why the greedy
+   plan was returned without a search (skipped, timed out, crashed, failed); it is empty when
+   the search ran.
 
-Where OR-Tools runs: in the given :class:`~solver.workers.SolverPool` (the service's way: the
+Where the search runs: in the given :class:`~solver.workers.SolverPool` (the service's way: the
 GIL stays free, a worker that overruns ``budget + params.kill_margin_s`` is killed and the
 greedy plan returned), or, without a pool, **in the calling process**. In-process is meant for
 offline runs, benchmarks and tests: it holds the GIL for the whole search and cannot be
-pre-empted, so the budget is kept by the engine's own time limit only (a one-off worker
+pre-empted, so the budget is kept by the engines' own time limits only (a one-off worker
 process per call would cost more than a typical budget to start).
 """
 
@@ -31,7 +35,7 @@ from solver.model import OrderState, Problem
 from solver.ortools_engine import EngineError, estimate_overhead_s, solve_ortools
 from solver.params import SolverParams
 from solver.plan import Plan
-from solver.routes import Visit
+from solver.search import estimate_rebuild_s, plan_visits, search_plan
 from solver.workers import (
     PoolBusyError,
     SolverPool,
@@ -46,11 +50,6 @@ _INPROCESS_RESERVE_S = 0.003
 _POOL_RESERVE_S = 0.010
 #: Seconds kept back from the kill deadline for assembling the answer after a kill.
 _RETURN_RESERVE_S = 0.005
-
-
-def plan_visits(plan: Plan) -> dict[str, list[Visit]]:
-    """The visit sequences of ``plan`` by rider id."""
-    return {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
 
 
 def _with_stats(plan: Plan, *, phase_s: dict[str, float], shed_reason: str) -> Plan:
@@ -80,14 +79,14 @@ def solve(
     previous
         The previous plan for (a version of) this problem, to start from.
     pool
-        Worker pool for OR-Tools. ``None``: OR-Tools runs in this process (offline use).
+        Worker pool for the search. ``None``: the search runs in this process (offline use).
 
     Returns
     -------
     Plan
-        The greedy or the OR-Tools plan, whichever has the lower objective (OR-Tools on ties),
-        with ``greedy``, the engine phases, ``ortools`` and ``total`` in ``stats.phase_s`` and
-        ``stats.shed_reason`` set when OR-Tools was skipped or failed.
+        The greedy or the search's plan, whichever has the lower objective (the search's on
+        ties), with ``greedy``, the search's phases, ``engine`` and ``total`` in
+        ``stats.phase_s`` and ``stats.shed_reason`` set when the search was skipped or failed.
     """
     params = params or SolverParams()
     budget = Budget(params.default_budget_s if budget_s is None else budget_s)
@@ -98,34 +97,47 @@ def solve(
     shed = ""
     engine_plan: Plan | None = None
     open_orders = sum(1 for o in problem.orders if o.state is OrderState.OPEN)
+    use_ortools = open_orders <= params.ortools_max_orders and params.ruin_recreate_share < 1.0
+    task = "search" if params.ruin_recreate_share > 0.0 else "ortools"
+    if task == "ortools" and not use_ortools:
+        task = ""
+    overhead = estimate_overhead_s(problem) if task == "ortools" else estimate_rebuild_s(problem)
     left = budget.remaining()
-    if not problem.orders or not problem.riders:
-        pass  # nothing for OR-Tools to improve
-    elif open_orders > params.ortools_max_orders:
+    if not problem.orders or not problem.riders or not open_orders:
+        pass  # nothing to improve
+    elif not task:
         shed = (
             f"too many orders for OR-Tools ({open_orders} open > "
-            f"ortools_max_orders {params.ortools_max_orders})"
+            f"ortools_max_orders {params.ortools_max_orders}) and ruin_recreate_share is 0"
         )
-    elif left < params.min_search_s + estimate_overhead_s(problem):
+    elif left < params.min_search_s + overhead:
         shed = (
             f"budget too small for search ({left * 1000:.0f} ms left < min_search_s "
-            f"{params.min_search_s * 1000:.0f} ms + model overhead "
-            f"{estimate_overhead_s(problem) * 1000:.0f} ms)"
+            f"{params.min_search_s * 1000:.0f} ms + overhead {overhead * 1000:.0f} ms)"
         )
     else:
         seed = plan_visits(greedy)
         reasons = {u.order_id: u for u in greedy.unassigned}
         kill_margin = max(0.0, params.kill_margin_s - _RETURN_RESERVE_S)
-        with budget.phase("ortools"):
+        if task == "search" and not use_ortools:
+            task = "ruin_recreate"
+        with budget.phase("engine"):
             try:
                 if pool is None:
-                    engine_plan = solve_ortools(
-                        problem,
-                        params,
-                        time_limit_s=budget.remaining() - _INPROCESS_RESERVE_S,
-                        initial=seed,
-                        reasons=reasons,
-                    )
+                    limit = budget.remaining() - _INPROCESS_RESERVE_S
+                    if task == "ortools":
+                        engine_plan = solve_ortools(
+                            problem, params, time_limit_s=limit, initial=seed, reasons=reasons
+                        )
+                    else:
+                        engine_plan = search_plan(
+                            problem,
+                            params,
+                            time_limit_s=limit,
+                            initial=seed,
+                            reasons=reasons,
+                            ortools=use_ortools,
+                        )
                 else:
                     engine_plan = pool.solve(
                         problem,
@@ -134,6 +146,7 @@ def solve(
                         initial=seed,
                         reasons=reasons,
                         hard_timeout_s=budget.remaining() + kill_margin,
+                        task=task,
                     )
             except WorkerTimeout:
                 shed = "worker overran budget; killed"
@@ -142,7 +155,7 @@ def solve(
             except PoolBusyError:
                 shed = "no idle worker within budget"
             except (WorkerError, EngineError) as exc:
-                shed = f"OR-Tools failed: {str(exc).splitlines()[0]}"
+                shed = f"search failed: {str(exc).splitlines()[0]}"
 
     if engine_plan is not None and engine_plan.stats.objective <= greedy.stats.objective:
         best = engine_plan
@@ -151,7 +164,7 @@ def solve(
     phases = {"greedy": budget.phase_s["greedy"]}
     if engine_plan is not None:
         phases.update(engine_plan.stats.phase_s)
-    if "ortools" in budget.phase_s:
-        phases["ortools"] = budget.phase_s["ortools"]
+    if "engine" in budget.phase_s:
+        phases["engine"] = budget.phase_s["engine"]
     phases["total"] = budget.elapsed()
     return _with_stats(best, phase_s=phases, shed_reason=shed)

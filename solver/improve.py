@@ -1,4 +1,25 @@
-"""Ruin-and-recreate improvement of a plan: route elimination, then distance (prototype)."""
+"""Ruin-and-recreate improvement of a plan: route elimination, then simulated annealing.
+
+Both phases work on the greedy engine's insertion tables (:mod:`solver.greedy`): a *ruin* takes
+some open orders out of their routes, the *recreate* puts them back one by one at their cheapest
+feasible position (with a small chance of skipping a position, a "blink"), so every route the
+search holds obeys the rules exactly as the greedy's do. The ruin is the string removal of SISR
+(Christiaens & Vanden Berghe, 2020): around a seed order, strings of consecutive orders are
+taken out of a few nearby routes.
+
+1. **Route elimination** (only when riders have a fixed cost): the smallest route without pinned
+   orders is dropped, its orders go to a pool, and ruin-and-recreate runs with SISR's fleet
+   minimisation rule: a new state is accepted when fewer orders are left out, or when the
+   orders left out have been left out less often so far. When the pool is empty, the next route
+   goes. The best complete plan (lowest objective) is kept.
+2. **Simulated annealing** on the objective, with the riders fixed: ruin-and-recreate, a new
+   state accepted when its objective is below the current one plus a temperature times a
+   random threshold; the temperature falls geometrically over the phase.
+
+Pinned orders are never moved. Open orders the input plan leaves out are tried again at every
+recreate. The result is the best plan found as visit sequences; the caller builds the plan
+(:func:`solver.greedy.solve_greedy` with ``initial=``).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +39,40 @@ from solver.plan import StopKind
 from solver.routes import Visit
 
 INF = float("inf")
-import os
-_DEBUG = bool(os.environ.get("IMPROVE_DEBUG"))
 IVisit = tuple[int, int]
+"""A visit in index form: (order index, ``greedy.PICK`` or ``greedy.DROP``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImproveConfig:
+    """Knobs of the search (defaults measured on Li & Lim and Solomon, see the tests' notes).
+
+    Attributes
+    ----------
+    elim_share
+        Share of the time given to route elimination (when riders have a fixed cost).
+    c_bar
+        Average number of orders a ruin takes out.
+    max_string
+        Longest string (in orders) taken out of one route.
+    blink
+        Probability of skipping an insertion position in the recreate.
+    t0, tf
+        Start and final temperature of the annealing, per mean cost per routed order.
+    """
+
+    elim_share: float = 0.6
+    c_bar: float = 10.0
+    max_string: int = 10
+    blink: float = 0.01
+    t0: float = 0.1
+    tf: float = 0.002
 
 
 @dataclass(slots=True)
 class _Snap:
+    """A route's state before a move, to undo it."""
+
     visits: list[IVisit]
     n_open: int
     c_row: NDArray[np.float64]
@@ -33,27 +81,30 @@ class _Snap:
     far_f: NDArray[np.float64]
     far_i: NDArray[np.int64]
     cost: float
+    stale: bool
 
 
 class _Solution:
     """A mutable solution over the greedy's insertion tables for one set of riders."""
 
     def __init__(
-        self, problem: Problem, params: SolverParams, routes: Sequence[list[IVisit]]
+        self, problem: Problem, params: SolverParams, routes: Sequence[Sequence[IVisit]]
     ) -> None:
         self.problem = problem
-        self.params = params
-        g = _g._Greedy(problem, params)
-        self.g = g
-        self.n_orders = len(problem.orders)
-        self.route_of = [-1] * self.n_orders
+        self.g = _g._Greedy(problem, params)
+        self.route_of = [-1] * len(problem.orders)
         self.cost = [0.0] * len(problem.riders)
+        self.stale: set[int] = set()
         for r, visits in enumerate(routes):
             self._set(r, list(visits))
-        self.g.refresh()
 
-    # ---------------------------------------------------------------- bookkeeping
-    def _route_cost(self, r: int, visits: Sequence[IVisit], t: _g._Timing) -> float:
+    @property
+    def visits(self) -> list[list[IVisit]]:
+        """The routes' visits by rider index."""
+        return self.g.visits
+
+    def _route_cost(self, visits: Sequence[IVisit], t: _g._Timing) -> float:
+        """The objective terms of one route (travel, distance, waiting, lateness, vehicle)."""
         if not visits:
             return 0.0
         g = self.g
@@ -72,7 +123,7 @@ class _Solution:
         return cost
 
     def _set(self, r: int, visits: list[IVisit]) -> list[int]:
-        """Make ``visits`` route ``r``; evicts open orders breaking a rule; returns them."""
+        """Make ``visits`` route ``r``, evicting open orders that break a rule (returned)."""
         g = self.g
         evicted: list[int] = []
         while True:
@@ -82,7 +133,8 @@ class _Solution:
             evicted.append(t.bad)
             visits = [v for v in visits if v[0] != t.bad]
         g.set_route(r, visits, t)
-        self.cost[r] = self._route_cost(r, visits, t)
+        self.cost[r] = self._route_cost(visits, t)
+        self.stale.discard(r)
         for o, _ in visits:
             self.route_of[o] = r
         for o in evicted:
@@ -90,6 +142,7 @@ class _Solution:
         return evicted
 
     def snap(self, r: int) -> _Snap:
+        """The state of route ``r``."""
         g = self.g
         return _Snap(
             g.visits[r],
@@ -100,9 +153,11 @@ class _Solution:
             g.far_f[r],
             g.far_i[r],
             self.cost[r],
+            r in self.stale,
         )
 
     def restore(self, r: int, s: _Snap) -> None:
+        """Put route ``r`` back into state ``s``."""
         g = self.g
         for o, _ in g.visits[r]:
             if self.route_of[o] == r:
@@ -117,89 +172,78 @@ class _Solution:
         g.adj_f[r], g.adj_i[r], g.far_f[r], g.far_i[r] = s.adj_f, s.adj_i, s.far_f, s.far_i
         g.dirty.add(r)
         self.cost[r] = s.cost
+        if s.stale:
+            self.stale.add(r)
+        else:
+            self.stale.discard(r)
         for o, _ in s.visits:
             self.route_of[o] = r
 
-    # ---------------------------------------------------------------- moves
     def remove(self, orders: Sequence[int], snaps: dict[int, _Snap]) -> list[int]:
-        """Take ``orders`` out of their routes; returns every order now out."""
+        """Take ``orders`` out of their routes; returns every order now out (evictions too)."""
         by_route: dict[int, set[int]] = {}
-        out: list[int] = []
+        out = list(orders)
         for o in orders:
             r = self.route_of[o]
             if r >= 0:
                 by_route.setdefault(r, set()).add(o)
-            out.append(o)
         for r, gone in by_route.items():
             if r not in snaps:
                 snaps[r] = self.snap(r)
-            visits = [v for v in self.g.visits[r] if v[0] not in gone]
             for o in gone:
                 self.route_of[o] = -1
-            out.extend(self._set(r, visits))
+            out.extend(self._set(r, [v for v in self.g.visits[r] if v[0] not in gone]))
         return out
 
-    def insert(self, o: int, snaps: dict[int, _Snap], blink: float, rng: random.Random) -> bool:
+    def insert(
+        self, o: int, snaps: dict[int, _Snap], blink: float, rng: np.random.Generator
+    ) -> bool:
+        """Insert open order ``o`` at its cheapest feasible position (after blinks)."""
         g = self.g
         evs = g.price(o)
         if blink > 0.0:
             for ev in evs:
-                n = ev.cost.size
-                if n:
-                    mask = np.random.default_rng(rng.getrandbits(32)).random(n) < blink
-                    ev.cost[mask] = INF
-        # _try_insert changes one route: snapshot every route it could touch lazily
-        before = [ev.cost.copy() for ev in evs]
-        del before
-        done, _best, r = _try_insert_snap(self, o, evs, snaps)
-        return done
+                if ev.cost.size:
+                    ev.cost[rng.random(ev.cost.size) < blink] = INF
+        while True:
+            best, best_ev, best_k = INF, evs[0], -1
+            for ev in evs:
+                k = ev.best(g)
+                if k >= 0 and ev.cost[k] < best:
+                    best, best_ev, best_k = float(ev.cost[k]), ev, k
+            if best_k < 0 or best > g.penalty:
+                return False
+            gi = best_ev.gi
+            r = int(gi[_g.I_ROUTE, best_k])
+            if r not in snaps:
+                snaps[r] = self.snap(r)
+            if g.apply(o, r, int(gi[_g.I_I, best_k]), int(gi[_g.I_J, best_k])):
+                self.route_of[o] = r
+                self.stale.add(r)
+                return True
+            best_ev.cost[best_k] = INF
 
     def total(self) -> float:
+        """Objective of the routes (without unassigned penalties), exact."""
+        g = self.g
+        for r in self.stale:
+            visits = g.visits[r]
+            self.cost[r] = self._route_cost(visits, g.time_route(r, visits))
+        self.stale.clear()
         return sum(self.cost)
-
-    def used(self) -> list[int]:
-        return [r for r, v in enumerate(self.g.visits) if v]
-
-
-def _try_insert_snap(
-    sol: _Solution, o: int, evs: list[_g._Eval], snaps: dict[int, _Snap]
-) -> tuple[bool, float, int]:
-    """:func:`solver.greedy._try_insert`, snapshotting the route before it changes."""
-    g = sol.g
-    while True:
-        best, best_ev, best_k = INF, evs[0], -1
-        for ev in evs:
-            k = ev.best(g)
-            if k >= 0 and ev.cost[k] < best:
-                best, best_ev, best_k = float(ev.cost[k]), ev, k
-        if best_k < 0:
-            return False, INF, -1
-        gi = best_ev.gi
-        r = int(gi[_g.I_ROUTE, best_k])
-        if best > g.penalty:
-            return False, best, r
-        if r not in snaps:
-            snaps[r] = sol.snap(r)
-        if g.apply(o, r, int(gi[_g.I_I, best_k]), int(gi[_g.I_J, best_k])):
-            t = g.time_route(r, g.visits[r])
-            sol.cost[r] = sol._route_cost(r, g.visits[r], t)
-            sol.route_of[o] = r
-            return True, best, r
-        best_ev.cost[best_k] = INF
 
 
 # -------------------------------------------------------------------------------------------
 # conversion
 
 
-def _to_int(problem: Problem, visits: Mapping[str, Sequence[Visit]]) -> list[list[IVisit]]:
+def _to_index(problem: Problem, visits: Mapping[str, Sequence[Visit]]) -> list[list[IVisit]]:
     out: list[list[IVisit]] = []
     for rider in problem.riders:
-        seq = visits.get(rider.id, ())
         out.append(
             [
                 (problem.order_index[oid], _g.PICK if StopKind(k) is StopKind.PICKUP else _g.DROP)
-                for oid, k in seq
+                for oid, k in visits.get(rider.id, ())
             ]
         )
     return out
@@ -215,225 +259,255 @@ def _to_visits(problem: Problem, routes: Sequence[Sequence[IVisit]]) -> dict[str
     }
 
 
-def _order_distance(problem: Problem) -> NDArray[np.float64]:
-    t = problem.time_s[0].astype(np.float64)
-    t = np.minimum(t, t.T)
-    drop = np.array([o.dropoff for o in problem.orders])
-    pick = np.array([o.pickup if o.pickup is not None else o.dropoff for o in problem.orders])
-    return 0.5 * (t[np.ix_(pick, pick)] + t[np.ix_(drop, drop)])
+def _sub_problem(problem: Problem, keep: Sequence[int]) -> Problem:
+    """``problem`` with only the riders ``keep`` (same orders and matrices, not re-validated)."""
+    return Problem(
+        now_s=problem.now_s,
+        orders=problem.orders,
+        riders=tuple(problem.riders[r] for r in keep),
+        time_s=problem.time_s,
+        distance_m=problem.distance_m,
+    )
 
 
 # -------------------------------------------------------------------------------------------
-# search
+# the search
 
 
-@dataclass
-class Config:
-    """Tuning knobs (prototype)."""
-
-    elim_share: float = 0.6
-    c_bar: float = 10.0
-    max_string: int = 10
-    blink: float = 0.01
-    t0_frac: float = 0.01
-    tf_frac: float = 0.0002
-    elim_iters: int = 2000
-
-
-class Improver:
-    """Ruin and recreate on a plan of one problem."""
+class _Search:
+    """Ruin and recreate on one problem, from a plan's visits."""
 
     def __init__(
         self,
         problem: Problem,
         params: SolverParams,
         visits: Mapping[str, Sequence[Visit]],
-        *,
-        seed: int = 0,
-        config: Config | None = None,
+        config: ImproveConfig,
+        seed: int,
     ) -> None:
         self.problem = problem
         self.params = params
-        self.cfg = config or Config()
+        self.cfg = config
         self.rng = random.Random(seed)
-        self.routes = _to_int(problem, visits)
-        self.dist = _order_distance(problem)
-        self.neigh = np.argsort(self.dist, axis=1, kind="stable")
-        self.movable = [o.state is OrderState.OPEN for o in problem.orders]
+        self.nrng = np.random.default_rng(seed)
+        self.routes = _to_index(problem, visits)
+        orders = problem.orders
+        self.movable = [o.state is OrderState.OPEN for o in orders]
         routed = {o for seq in self.routes for o, _ in seq}
-        self.unrouted = [o for o in range(len(problem.orders)) if o not in routed]
-        self.iters = 0
+        self.out = [o for o in range(len(orders)) if o not in routed and self.movable[o]]
+        # Order-to-order closeness for the ruin: pickups to pickups plus drop-offs to drop-offs
+        # (a start-loaded order counts its drop-off as its pickup), on the first profile.
+        t = problem.time_s[0].astype(np.float64)
+        t = np.minimum(t, t.T)
+        drop = np.array([o.dropoff for o in orders], dtype=np.intp)
+        pick = np.array(
+            [o.dropoff if o.pickup is None else o.pickup for o in orders], dtype=np.intp
+        )
+        closeness = t[np.ix_(pick, pick)] + t[np.ix_(drop, drop)]
+        self.neigh = np.argsort(closeness, axis=1, kind="stable")
+        depot = problem.riders[0].location if problem.riders else 0
+        self.far = [float(t[depot, o.dropoff]) for o in orders]
+        self.iterations = 0
+        self.best_objective = INF
 
-    # ------------------------------------------------------------------ helpers
-    def _ruin_sisr(self, sol: _Solution, seed_order: int) -> list[int]:
+    # ---------------------------------------------------------------- operators
+    def ruin(self, sol: _Solution, seed_order: int) -> list[int]:
+        """SISR string removal around ``seed_order``: the orders taken out."""
         cfg, rng = self.cfg, self.rng
-        g = sol.g
-        lengths = [len(g.visits[r]) for r in range(len(g.visits))]
-        used = [r for r, n in enumerate(lengths) if n]
+        visits = sol.visits
+        used = [len(v) for v in visits if v]
         if not used:
             return []
-        avg_len = sum(lengths[r] for r in used) / len(used) / 2  # orders per route (approx)
-        l_max = min(cfg.max_string, max(1.0, avg_len))
-        k_s_max = 4 * cfg.c_bar / (1 + l_max) - 1
-        k_s = int(rng.uniform(1, k_s_max + 1))
+        # orders per route: a pickup-and-delivery order has two visits
+        per_route = sum(used) / len(used) / (2.0 if self.has_pickups else 1.0)
+        l_max = min(float(cfg.max_string), max(1.0, per_route))
+        k_s_max = 4.0 * cfg.c_bar / (1.0 + l_max) - 1.0
+        k_s = int(rng.uniform(1.0, k_s_max + 1.0))
         removed: list[int] = []
         ruined: set[int] = set()
-        for o in self.neigh[seed_order]:
-            o = int(o)
+        movable = self.movable
+        route_of = sol.route_of
+        for o in self.neigh[seed_order].tolist():
             if len(ruined) >= k_s:
                 break
-            r = sol.route_of[o]
-            if r < 0 or r in ruined or not self.movable[o]:
+            r = route_of[o]
+            if r < 0 or r in ruined or not movable[o]:
                 continue
-            orders = []
-            seen: set[int] = set()
-            for v, _ in g.visits[r]:
-                if v not in seen:
-                    seen.add(v)
-                    orders.append(v)
-            n = len(orders)
-            l_max_r = min(n, l_max)
-            length = int(rng.uniform(1, l_max_r + 1))
-            pos = orders.index(o)
-            start = rng.randint(max(0, pos - length + 1), min(pos, n - length))
-            removed.extend(v for v in orders[start : start + length] if self.movable[v])
             ruined.add(r)
+            orders = list(dict.fromkeys(v for v, _ in visits[r]))  # in route order, once
+            n = len(orders)
+            length = int(rng.uniform(1.0, min(n, l_max) + 1.0))
+            pos = orders.index(o)
+            first = rng.randint(max(0, pos - length + 1), min(pos, n - length))
+            removed.extend(v for v in orders[first : first + length] if movable[v])
         return removed
 
-    def _recreate(
-        self, sol: _Solution, orders: list[int], snaps: dict[int, _Snap]
+    def recreate(
+        self, sol: _Solution, orders: list[int], snaps: dict[int, _Snap], first: Sequence[int] = ()
     ) -> list[int]:
+        """Insert ``first`` then ``orders`` (in a random SISR order); returns those left out."""
         rng = self.rng
-        g = sol.g
         how = rng.random()
-        if how < 0.4:
+        if how < 4 / 11:
             rng.shuffle(orders)
-        elif how < 0.6:
-            orders.sort(key=lambda o: -g.o_size[o])
-        elif how < 0.8:
-            depot = self.problem.riders[0].location if self.problem.riders else 0
-            t = self.problem.time_s[0]
-            orders.sort(key=lambda o: -int(t[depot, g.o_drop[o]]))
+        elif how < 8 / 11:
+            size = sol.g.o_size
+            orders.sort(key=lambda o: -size[o])
+        elif how < 10 / 11:
+            far = self.far
+            orders.sort(key=lambda o: -far[o])
         else:
-            orders.sort(key=lambda o: g.o_latlim[o])
+            far = self.far
+            orders.sort(key=lambda o: far[o])
         left = []
-        for o in orders:
-            if not sol.insert(o, snaps, self.cfg.blink, rng):
+        blink = self.cfg.blink
+        for o in (*first, *orders):
+            if not sol.insert(o, snaps, blink, self.nrng):
                 left.append(o)
         return left
 
-    # ------------------------------------------------------------------ distance phase
-    def descend(self, deadline: float) -> None:
-        """Simulated-annealing ruin and recreate until ``deadline``; keeps riders fixed."""
-        problem, params = self.problem, self.params
+    @property
+    def has_pickups(self) -> bool:
+        return any(o.pickup is not None for o in self.problem.orders)
+
+    # ---------------------------------------------------------------- phases
+    def objective(self, sol: _Solution, out: Sequence[int]) -> float:
+        return sol.total() + self.params.unassigned_penalty * len(out)
+
+    def eliminate(self, deadline: float) -> None:
+        """Route elimination by ruin and recreate with SISR's fleet-minimisation acceptance."""
+        problem, params, rng = self.problem, self.params, self.rng
+        pinned_riders = {
+            problem.rider_index[o.rider_id]
+            for o in problem.orders
+            if o.is_pinned and o.rider_id is not None
+        }
+        active = [r for r, v in enumerate(self.routes) if v]
+        sol = _Solution(_sub_problem(problem, active), params, [self.routes[r] for r in active])
+        fixed_out = list(self.out)  # left out by the input plan: retried by the annealing only
+        best = self.objective(sol, fixed_out)
+        pool: list[int] = []
+        absence = [0] * len(problem.orders)
+        while time.perf_counter() < deadline:
+            if not pool:
+                objective = self.objective(sol, fixed_out)
+                if objective < best:
+                    best = objective
+                    routes: list[list[IVisit]] = [[] for _ in problem.riders]
+                    for k, r in enumerate(active):
+                        routes[r] = list(sol.visits[k])
+                    self.routes = routes
+                cands = [
+                    k for k, r in enumerate(active) if r not in pinned_riders and sol.visits[k]
+                ]
+                if len(cands) < 2:
+                    break
+                rng.shuffle(cands)
+                k_out = min(cands, key=lambda k: len(sol.visits[k]))
+                pool = [o for o, kind in sol.visits[k_out] if kind == _g.DROP]
+                routes = [list(v) for k, v in enumerate(sol.visits) if k != k_out]
+                active = [r for k, r in enumerate(active) if k != k_out]
+                sol = _Solution(_sub_problem(problem, active), params, routes)
+                pool = self.recreate(sol, pool, {})
+                continue
+            self.iterations += 1
+            for o in pool:
+                absence[o] += 1
+            snaps: dict[int, _Snap] = {}
+            removed = sol.remove(self.ruin(sol, rng.choice(pool)), snaps)
+            pool.sort(key=lambda o: -absence[o])
+            left = self.recreate(sol, removed, snaps, first=pool)
+            if len(left) < len(pool) or sum(absence[o] for o in left) < sum(
+                absence[o] for o in pool
+            ):
+                pool = left
+            else:
+                for r, s in snaps.items():
+                    sol.restore(r, s)
+        self.best_objective = best
+
+    def anneal(self, deadline: float) -> None:
+        """Simulated annealing by ruin and recreate, riders fixed, until ``deadline``."""
+        problem, params, rng = self.problem, self.params, self.rng
         sol = _Solution(problem, params, self.routes)
-        pool = [o for o in self.unrouted if self.movable[o]]
-        penalty = params.unassigned_penalty
-        cur = sol.total() + penalty * len(pool)
-        best = cur
-        best_routes = [list(v) for v in sol.g.visits]
-        best_pool = list(pool)
-        start = time.perf_counter()
-        span = max(1e-6, deadline - start)
-        base = max(1.0, sum(c for c in sol.cost) - params.vehicle_fixed_cost * len(sol.used()))
-        t0 = self.cfg.t0_frac * base / max(1, len(problem.orders)) * 10
-        tf = self.cfg.tf_frac * base / max(1, len(problem.orders)) * 10
-        movable = [o for o in range(len(problem.orders)) if self.movable[o] and sol.route_of[o] >= 0]
-        if not movable:
+        out = list(self.out)
+        current = self.objective(sol, out)
+        best = current
+        seeds = [o for o in range(len(problem.orders)) if self.movable[o]]
+        n_routed = sum(1 for o in seeds if sol.route_of[o] >= 0)
+        if not seeds or not n_routed:
             return
+        variable = sum(sol.cost) - params.vehicle_fixed_cost * sum(1 for v in sol.visits if v)
+        unit = max(variable, 1e-9) / n_routed
+        t0, tf = self.cfg.t0 * unit, self.cfg.tf * unit
+        start = time.perf_counter()
+        span = max(deadline - start, 1e-6)
         while True:
             now = time.perf_counter()
             if now >= deadline:
                 break
-            frac = (now - start) / span
-            temp = t0 * (tf / t0) ** frac
-            self.iters += 1
+            temp = t0 * (tf / t0) ** ((now - start) / span)
+            self.iterations += 1
             snaps: dict[int, _Snap] = {}
-            seed_order = self.rng.choice(movable)
-            removed = self._ruin_sisr(sol, seed_order)
-            out = sol.remove(removed, snaps)
-            left = self._recreate(sol, out + pool, snaps)
-            new = sol.total() + penalty * len(left)
-            if new < cur - temp * math.log(self.rng.random()):
-                cur = new
-                pool = left
+            removed = sol.remove(self.ruin(sol, rng.choice(seeds)), snaps)
+            left = self.recreate(sol, removed + out, snaps)
+            new = self.objective(sol, left)
+            if new < current - temp * math.log(1.0 - rng.random()):
+                current = new
+                out = left
                 if new < best:
                     best = new
-                    best_routes = [list(v) for v in sol.g.visits]
-                    best_pool = list(pool)
+                    self.routes = [list(v) for v in sol.visits]
+                    self.out = list(out)
             else:
                 for r, s in snaps.items():
                     sol.restore(r, s)
-        self.routes = best_routes
-        self.unrouted = best_pool + [o for o in self.unrouted if not self.movable[o]]
+        self.best_objective = best
 
     def visits(self) -> dict[str, list[Visit]]:
+        """The best routes found, as visit sequences by rider id."""
         return _to_visits(self.problem, self.routes)
 
 
-def _sub_problem(problem: Problem, keep: Sequence[int]) -> Problem:
-    riders = tuple(problem.riders[r] for r in keep)
-    return Problem(
-        now_s=problem.now_s,
-        orders=problem.orders,
-        riders=riders,
-        time_s=problem.time_s,
-        distance_m=problem.distance_m,
-    )
+def improve_visits(
+    problem: Problem,
+    params: SolverParams,
+    visits: Mapping[str, Sequence[Visit]],
+    *,
+    deadline: float,
+    seed: int = 0,
+    config: ImproveConfig | None = None,
+) -> tuple[dict[str, list[Visit]], dict[str, float]]:
+    """Improve a plan's visits by route elimination and annealing until ``deadline``.
 
+    Parameters
+    ----------
+    problem, params
+        The problem and the objective.
+    visits
+        A feasible plan's visit sequences by rider id (e.g. the greedy plan's).
+    deadline
+        A :func:`time.perf_counter` value: the search stops at it.
+    seed
+        Seed of the random choices (the search is deterministic given the iterations done).
+    config
+        Search knobs (default :class:`ImproveConfig`).
 
-def eliminate(self: Improver, deadline: float, attempt_iters: int = 300) -> None:
-    """Route elimination: drop the smallest route and ruin-and-recreate until all fit."""
-    problem, params, rng = self.problem, self.params, self.rng
-    pinned_riders = {
-        problem.rider_index[o.rider_id]
-        for o in problem.orders
-        if o.is_pinned and o.rider_id is not None
-    }
-    failed: set[int] = set()
-    while time.perf_counter() < deadline:
-        used = [r for r, v in enumerate(self.routes) if v]
-        cands = [r for r in used if r not in pinned_riders and r not in failed]
-        if not cands or len(used) <= 1:
-            break
-        rng.shuffle(cands)
-        cands.sort(key=lambda r: len(self.routes[r]))
-        r_out = cands[0]
-        keep = [r for r in used if r != r_out]
-        sub = _sub_problem(problem, keep)
-        sol = _Solution(sub, params, [self.routes[r] for r in keep])
-        pool = [o for o, k in self.routes[r_out] if k == _g.DROP] + [
-            o for o in self.unrouted if self.movable[o]
-        ]
-        snaps: dict[int, _Snap] = {}
-        left = self._recreate(sol, pool, snaps)
-        absence = [0] * len(problem.orders)
-        it = 0
-        while left and it < attempt_iters and time.perf_counter() < deadline:
-            it += 1
-            self.iters += 1
-            for u in left:
-                absence[u] += 1
-            snaps = {}
-            seed = rng.choice(left)
-            removed = self._ruin_sisr(sol, seed)
-            out = sol.remove(removed, snaps)
-            new_left = self._recreate(sol, out + left, snaps)
-            if len(new_left) < len(left) or sum(absence[u] for u in new_left) < sum(
-                absence[u] for u in left
-            ):
-                left = new_left
-            else:
-                for r, s in snaps.items():
-                    sol.restore(r, s)
-        if _DEBUG:
-            print(f"  elim r{r_out} n={len(self.routes[r_out])} used={len(used)} it={it} left={len(left)} t={time.perf_counter():.2f}")
-        if left:
-            failed.add(r_out)
-            continue
-        routes: list[list[IVisit]] = [[] for _ in problem.riders]
-        for k, r in enumerate(keep):
-            routes[r] = list(sol.g.visits[k])
-        self.routes = routes
-        self.unrouted = [o for o in self.unrouted if not self.movable[o]]
-        failed.clear()
+    Returns
+    -------
+    tuple
+        The best visits found (never worse than ``visits`` by the objective) and stats:
+        ``eliminate`` / ``anneal`` seconds and ``iterations``.
+    """
+    cfg = config or ImproveConfig()
+    search = _Search(problem, params, visits, cfg, seed)
+    started = time.perf_counter()
+    stats: dict[str, float] = {}
+    if params.vehicle_fixed_cost > 0 and any(search.routes):
+        search.eliminate(started + cfg.elim_share * max(0.0, deadline - started))
+        stats["eliminate"] = time.perf_counter() - started
+    mark = time.perf_counter()
+    search.anneal(deadline)
+    stats["anneal"] = time.perf_counter() - mark
+    stats["iterations"] = float(search.iterations)
+    return search.visits(), stats

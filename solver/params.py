@@ -82,8 +82,12 @@ class SolverParams:
         A worker still busy ``kill_margin_s`` after its budget is killed and replaced, and the
         greedy plan is returned, flagged. Default 0.25.
     ortools_max_orders
-        Above this many open orders, skip OR-Tools and answer with greedy (shedding by size).
-        Default 400.
+        Above this many open orders, OR-Tools is not started (its model takes too long to
+        build); ruin-and-recreate still searches. Default 400.
+    ruin_recreate_share
+        Share of the search time (the budget left after the greedy plan) given to
+        ruin-and-recreate before OR-Tools takes over from its plan: 1 = ruin-and-recreate
+        only, 0 = OR-Tools only. Default 1.0 (see the closing notes of the solver benchmark).
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -103,6 +107,7 @@ class SolverParams:
     min_search_s: float = 0.05
     kill_margin_s: float = 0.25
     ortools_max_orders: int = 400
+    ruin_recreate_share: float = 1.0
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -123,6 +128,10 @@ class SolverParams:
                     raise ParamsError(spec.name, value, "must be finite and >= 0")
         if self.default_budget_s <= 0:
             raise ParamsError("default_budget_s", self.default_budget_s, "must be > 0")
+        if self.ruin_recreate_share > 1:
+            raise ParamsError(
+                "ruin_recreate_share", self.ruin_recreate_share, "must be between 0 and 1"
+            )
         if self.cost_scale <= 0:
             raise ParamsError("cost_scale", self.cost_scale, "must be > 0")
         if self.objective == "hierarchical" and self.unassigned_penalty <= self.vehicle_fixed_cost:

@@ -1,4 +1,4 @@
-"""A pool of OR-Tools worker processes: one solve per process at a time, hard timeouts, restarts.
+"""A pool of solver worker processes: one solve per process at a time, hard timeouts, restarts.
 
 OR-Tools holds the GIL for a whole solve, and two routing models in one process are reported to
 crash (OR-Tools issue #5076), so OR-Tools runs in worker processes. Each worker is a plain
@@ -87,9 +87,15 @@ def _warm_problem() -> Problem:
     return Problem.build(now_s=0, orders=orders, riders=riders, time_s=times)
 
 
+#: What a pooled solve runs: OR-Tools alone, or :func:`solver.search.search_plan` (ruin and
+#: recreate, then OR-Tools when ``"search"``, alone when ``"ruin_recreate"``).
+TASKS = ("ortools", "search", "ruin_recreate")
+
+
 def _worker_main(conn: Connection, warm: bool) -> None:
     """Body of a worker process: warm up, say ready, then serve solves until told to stop."""
     from solver.ortools_engine import solve_ortools
+    from solver.search import search_plan
 
     if warm:
         # A failed warm-up must not keep the worker from serving.
@@ -103,12 +109,22 @@ def _worker_main(conn: Connection, warm: bool) -> None:
             return
         if message is None:
             return
-        task_id, payload, params, time_limit_s, initial, reasons = message
+        task_id, task, payload, params, time_limit_s, initial, reasons = message
         try:
             problem = problem_from_payload(payload)
-            plan = solve_ortools(
-                problem, params, time_limit_s=time_limit_s, initial=initial, reasons=reasons
-            )
+            if task == "ortools" or initial is None:
+                plan = solve_ortools(
+                    problem, params, time_limit_s=time_limit_s, initial=initial, reasons=reasons
+                )
+            else:
+                plan = search_plan(
+                    problem,
+                    params,
+                    time_limit_s=time_limit_s,
+                    initial=initial,
+                    reasons=reasons,
+                    ortools=task == "search",
+                )
             reply: tuple[Any, ...] = ("ok", task_id, plan)
         except Exception as exc:
             reply = ("error", task_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -263,13 +279,19 @@ class SolverPool:
         initial: Mapping[str, Sequence[Visit]] | None = None,
         reasons: Mapping[str, Unassigned] | None = None,
         hard_timeout_s: float | None = None,
+        task: str = "ortools",
     ) -> Plan:
-        """Run :func:`solver.ortools_engine.solve_ortools` in an idle worker.
+        """Run a solve in an idle worker.
 
         Parameters
         ----------
         problem, params, initial, reasons
             As for :func:`~solver.ortools_engine.solve_ortools`.
+        task
+            One of :data:`TASKS`: ``"ortools"`` runs
+            :func:`~solver.ortools_engine.solve_ortools`; ``"search"`` and
+            ``"ruin_recreate"`` run :func:`~solver.search.search_plan` from ``initial``
+            (with and without OR-Tools after it; without ``initial``, OR-Tools alone).
         time_limit_s
             The engine's time limit (s). Time spent waiting for an idle worker is taken off it.
         hard_timeout_s
@@ -289,6 +311,8 @@ class SolverPool:
         PoolClosedError
             The pool is closed or not started.
         """
+        if task not in TASKS:
+            raise ValueError(f"task={task!r}: must be one of {TASKS}")
         started = time.monotonic()
         hard = time_limit_s + 1.0 if hard_timeout_s is None else hard_timeout_s
         deadline = started + hard
@@ -301,6 +325,7 @@ class SolverPool:
             waited = time.monotonic() - started
             message = (
                 task_id,
+                task,
                 payload,
                 params,
                 max(0.0, time_limit_s - waited),

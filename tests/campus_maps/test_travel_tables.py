@@ -47,7 +47,9 @@ def _random_places(campus: Campus, k: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["walk", "bike"])
 @pytest.mark.parametrize("campus_name", ["tiny", "northwestern"])
-def test_matrix_equals_networkx_dijkstra(campus_name: str, mode: str, request) -> None:
+def test_matrix_equals_networkx_dijkstra(
+    campus_name: str, mode: str, request: pytest.FixtureRequest
+) -> None:
     campus: Campus = request.getfixturevalue(campus_name)
     points = _random_places(campus, 12, seed=7)
     # add points on streets and off them, so some share an edge with each other

@@ -32,7 +32,7 @@ def test_solve_prints_json_and_table(
     out = capsys.readouterr().out
     data = json.loads(out[: out.rindex("}") + 1])
     assert data["request_id"] == "req-0"
-    assert "engine ORTOOLS" in out and "DROPOFF" in out
+    assert "engine RUIN_RECREATE" in out and "DROPOFF" in out
 
 
 def test_solve_reports_bad_fields(

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
+from solver.plan import Plan, StopKind
 
 
 def order(
@@ -183,3 +184,17 @@ def random_problem(
 def params() -> SolverParams:
     """Default delivery parameters."""
     return SolverParams()
+
+
+def assert_pinned_kept(problem: Problem, plan: Plan) -> None:
+    """Every onboard or committed order is on its rider with exactly its remaining stops."""
+    for o in problem.orders:
+        if not o.is_pinned:
+            continue
+        route = plan.route_of(o.rider_id or "")
+        assert route is not None
+        kinds = [s.kind for s in route.stops if s.order_id == o.id]
+        if o.state is OrderState.ONBOARD:
+            assert kinds == [StopKind.DROPOFF], o
+        else:
+            assert kinds == [StopKind.PICKUP, StopKind.DROPOFF], o

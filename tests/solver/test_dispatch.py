@@ -46,8 +46,10 @@ class FailingPool:
         initial: Mapping[str, Sequence[Visit]] | None = None,
         reasons: Mapping[str, Unassigned] | None = None,
         hard_timeout_s: float | None = None,
+        task: str = "ortools",
     ) -> Plan:
         self.calls += 1
+        self.task = task
         raise self.error
 
 
@@ -62,17 +64,41 @@ def test_budget_records_phases_and_counts_down() -> None:
     assert budget.expired
 
 
+ORTOOLS_PHASES = {"model_build", "first_solution", "search", "validate"}
+
+
+@pytest.mark.parametrize(
+    ("share", "phases", "engines"),
+    [
+        (1.0, {"ruin_recreate"}, {Engine.RUIN_RECREATE}),
+        (0.5, {"ruin_recreate", *ORTOOLS_PHASES}, {Engine.RUIN_RECREATE, Engine.ORTOOLS}),
+        (0.0, ORTOOLS_PHASES, {Engine.ORTOOLS}),
+    ],
+)
 @pytest.mark.parametrize("seed", range(4))
-def test_dispatch_returns_the_better_valid_plan(seed: int, params: SolverParams) -> None:
+def test_dispatch_returns_the_better_valid_plan(
+    seed: int, share: float, phases: set[str], engines: set[Engine], params: SolverParams
+) -> None:
     problem = random_problem(
         200 + seed, n_orders=20, n_riders=5, extras=seed % 2 == 0, closed_share=0.3
     )
+    params = params.replace(ruin_recreate_share=share)
     plan = solve(problem, params, budget_s=0.3)
     assert_valid_plan(problem, plan, params)
-    assert plan.stats.objective <= solve_greedy(problem, params).stats.objective + 1e-6
+    greedy = solve_greedy(problem, params)
+    assert plan.stats.objective <= greedy.stats.objective + 1e-6
     assert plan.stats.shed_reason == ""
-    phases = plan.stats.phase_s
-    assert {"greedy", "model_build", "first_solution", "search", "ortools", "total"} <= set(phases)
+    assert plan.stats.engine in engines
+    assert {"greedy", "engine", "total", *phases} <= set(plan.stats.phase_s)
+
+
+def test_ruin_and_recreate_improves_on_greedy(params: SolverParams) -> None:
+    problem = random_problem(210, n_orders=40, n_riders=8, pinned_share=0.2)
+    greedy = solve_greedy(problem, params)
+    plan = solve(problem, params.replace(ruin_recreate_share=1.0), budget_s=0.5)
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine is Engine.RUIN_RECREATE
+    assert plan.stats.objective < greedy.stats.objective
 
 
 def test_budget_holds_in_process(params: SolverParams) -> None:
@@ -99,8 +125,18 @@ def test_tiny_budget_skips_the_search(params: SolverParams) -> None:
     assert plan.stats.shed_reason.startswith("budget too small for search")
 
 
-def test_too_many_orders_skip_the_search() -> None:
-    params = SolverParams(ortools_max_orders=3)
+def test_too_many_orders_skip_ortools_but_not_ruin_and_recreate() -> None:
+    params = SolverParams(ortools_max_orders=3, ruin_recreate_share=0.5)
+    problem = random_problem(303, n_orders=10, n_riders=3, pinned_share=0.0)
+    plan = solve(problem, params, budget_s=0.3)
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine is Engine.RUIN_RECREATE
+    assert plan.stats.shed_reason == ""
+    assert "ruin_recreate" in plan.stats.phase_s and "model_build" not in plan.stats.phase_s
+
+
+def test_too_many_orders_without_ruin_and_recreate_skip_the_search() -> None:
+    params = SolverParams(ortools_max_orders=3, ruin_recreate_share=0.0)
     problem = random_problem(303, n_orders=10, n_riders=3, pinned_share=0.0)
     plan = solve(problem, params, budget_s=1.0)
     assert_valid_plan(problem, plan, params)
@@ -122,6 +158,7 @@ def test_worker_failures_fall_back_to_greedy(
     failing = FailingPool(error)
     plan = solve(problem, params, budget_s=0.5, pool=failing)  # type: ignore[arg-type]
     assert failing.calls == 1
+    assert failing.task == "ruin_recreate"  # the default share: no OR-Tools after it
     assert_valid_plan(problem, plan, params)
     assert plan.stats.engine is Engine.GREEDY
     assert plan.stats.shed_reason.startswith(reason)

@@ -16,7 +16,7 @@ from solver.ortools_engine import solve_ortools
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import Visit, build_plan
-from tests.solver.conftest import line_problem, order, random_problem, rider
+from tests.solver.conftest import assert_pinned_kept, line_problem, order, random_problem, rider
 
 LIMIT_S = 0.2
 
@@ -299,19 +299,6 @@ def test_warm_start_never_loses_to_greedy(seed: int, params: SolverParams) -> No
 
 
 # ----------------------------------------------------------------------------- pinned orders
-
-
-def assert_pinned_kept(problem: Problem, plan: Plan) -> None:
-    for o in problem.orders:
-        if not o.is_pinned:
-            continue
-        route = plan.route_of(o.rider_id or "")
-        assert route is not None
-        kinds = [s.kind for s in route.stops if s.order_id == o.id]
-        if o.state is OrderState.ONBOARD:
-            assert kinds == [StopKind.DROPOFF], o
-        else:
-            assert kinds == [StopKind.PICKUP, StopKind.DROPOFF], o
 
 
 @pytest.mark.parametrize("warm", [False, True])

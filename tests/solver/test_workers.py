@@ -1,4 +1,4 @@
-"""Tests of the OR-Tools worker pool: solves in processes, concurrency, timeouts, crashes."""
+"""Tests of the solver worker pool: solves in processes, concurrency, timeouts, crashes."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from solver.check import assert_valid_plan
+from solver.greedy import solve_greedy
 from solver.params import SolverParams
 from solver.plan import Engine
+from solver.search import plan_visits
 from solver.workers import (
     PoolClosedError,
     SolverPool,
@@ -57,6 +59,37 @@ def test_pool_answers_with_valid_plans(pool: SolverPool, params: SolverParams) -
     assert_valid_plan(problem, plan, params)
     assert plan.stats.engine is Engine.ORTOOLS
     assert pool.queue_depth == 0
+
+
+@pytest.mark.parametrize(
+    ("task", "engines"),
+    [
+        ("ruin_recreate", {Engine.RUIN_RECREATE}),
+        ("search", {Engine.RUIN_RECREATE, Engine.ORTOOLS}),
+    ],
+)
+def test_pool_runs_the_search_tasks(
+    task: str, engines: set[Engine], pool: SolverPool, params: SolverParams
+) -> None:
+    problem = random_problem(8, n_orders=12, n_riders=3, extras=True, pinned_share=0.3)
+    greedy = solve_greedy(problem, params)
+    plan = pool.solve(
+        problem,
+        params.replace(ruin_recreate_share=0.5),
+        time_limit_s=0.2,
+        initial=plan_visits(greedy),
+        hard_timeout_s=30.0,
+        task=task,
+    )
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.engine in engines
+    assert plan.stats.objective <= greedy.stats.objective + 1e-6
+    assert ("model_build" in plan.stats.phase_s) == (task == "search")
+
+
+def test_pool_refuses_an_unknown_task(pool: SolverPool, params: SolverParams) -> None:
+    with pytest.raises(ValueError, match="task='lp'"):
+        pool.solve(random_problem(9), params, time_limit_s=0.1, task="lp")
 
 
 def test_many_threads_share_the_workers(pool: SolverPool, params: SolverParams) -> None:
