@@ -392,9 +392,7 @@ class Campus:
         errors: list[OffCampusError] = []
         outside = ~shapely.covers(self.service_area_xy, pts)
         snapper = self.network(mode).snapper
-        (which, _), dist = snapper.tree.query_nearest(
-            pts, return_distance=True, all_matches=False
-        )
+        (which, _), dist = snapper.tree.query_nearest(pts, return_distance=True, all_matches=False)
         nearest = np.full(arr.shape[0], np.inf)
         nearest[which] = dist
         for i in range(arr.shape[0]):
