@@ -10,10 +10,12 @@ For every instance (random points in a 2 km square, 4 m/s, some onboard and comm
 or, with ``--campus``, merchants, customers and riders at the campus's real places with the
 bike / e-bike / walk travel tables of its road graph, see :mod:`scenarios.meal_instances`;
 20 riders / 60 orders and 50 riders / 200 orders) it runs the greedy insertion alone,
-:func:`solver.dispatch.solve` at each budget (greedy, then OR-Tools warm-started from it, in
-this process unless ``--pool``), and a long reference run of our own OR-Tools engine
-warm-started from the greedy plan. It prints each objective, its ratio to the reference and the
-wall time, and checks every plan with :func:`solver.check.assert_valid_plan`.
+:func:`solver.dispatch.solve` at each budget with the default parameters (greedy, then
+ruin-and-recreate; in this process unless ``--pool``), the same with ``ruin_recreate_share = 0``
+(greedy, then OR-Tools warm-started from it: the engine before ruin-and-recreate), and a long
+reference run of our own engine (``solve`` with the default parameters and a 30 s budget).
+It prints each objective, its ratio to the reference and the wall time, and checks every plan
+with :func:`solver.check.assert_valid_plan`.
 """
 
 from __future__ import annotations
@@ -34,10 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from campus_maps import Campus, load_campus
 from scenarios.meal_instances import campus_meal_instance
 from solver.check import assert_valid_plan
-from solver.dispatch import plan_visits, solve
+from solver.dispatch import solve
 from solver.greedy import solve_greedy
 from solver.model import Order, OrderState, Problem, Rider
-from solver.ortools_engine import solve_ortools
 from solver.params import SolverParams
 from solver.plan import Plan
 from solver.workers import SolverPool
@@ -190,26 +191,21 @@ def bench_instance(
     else:
         problem = campus_meal_instance(campus, orders=orders, riders=riders, seed=seed).problem
     name = f"{riders}r/{orders}o/s{seed}"
-    greedy_plan = solve_greedy(problem, params)
     runs = [_timed(name, "greedy", problem, params, lambda: solve_greedy(problem, params))]
-    for budget in budgets:
+    ortools_only = params.replace(ruin_recreate_share=0.0)
+    for label, chosen in (("dispatch", params), ("ortools-only", ortools_only)):
+        for budget in budgets:
 
-        def dispatch(budget: float = budget) -> Plan:
-            return solve(problem, params, budget_s=budget, pool=pool)
+            def dispatch(budget: float = budget, chosen: SolverParams = chosen) -> Plan:
+                return solve(problem, chosen, budget_s=budget, pool=pool)
 
-        runs.append(_timed(name, f"dispatch {budget:g}s", problem, params, dispatch))
+            runs.append(_timed(name, f"{label} {budget:g}s", problem, params, dispatch))
     reference = _timed(
         name,
         f"reference {reference_s:g}s",
         problem,
         params,
-        lambda: solve_ortools(
-            problem,
-            params,
-            time_limit_s=reference_s,
-            initial=plan_visits(greedy_plan),
-            reasons={u.order_id: u for u in greedy_plan.unassigned},
-        ),
+        lambda: solve(problem, params, budget_s=reference_s),
     )
     runs.append(reference)
     for run in runs:

@@ -22,7 +22,7 @@ class RejectedError(Exception):
 
 @dataclass(eq=False)
 class Slot:
-    """A reserved OR-Tools worker (or a place in its queue) until :meth:`Admission.release`."""
+    """A reserved solver worker (or a place in its queue) until :meth:`Admission.release`."""
 
     finish_by: float
     queued: bool
@@ -96,8 +96,9 @@ class Admission:
 
     @property
     def queued(self) -> int:
-        """OR-Tools solves waiting for a worker."""
-        return sum(1 for s in self._slots if s.queued)
+        """Searches waiting for a worker: the reservations beyond one per worker."""
+        with self._lock:
+            return max(0, len(self._slots) - self.workers)
 
     # ----------------------------------------------------------------- engine
     def choose(self, budget_s: float, min_search_s: float) -> tuple[Slot | None, str]:

@@ -30,6 +30,7 @@ def test_free_worker_then_queue_then_shed() -> None:
     assert d is None
     assert "all 2 solver workers busy" in reason and "120 ms budget" in reason
     adm.release(a)  # the queued request takes a's worker: still none free
+    assert adm.queued == 0
     assert adm.choose(0.12, 0.05)[0] is None
     adm.release(b)
     e, _ = adm.choose(0.12, 0.05)
