@@ -32,10 +32,10 @@ import dataclasses
 from solver.budget import Budget
 from solver.greedy import solve_greedy
 from solver.model import OrderState, Problem
-from solver.ortools_engine import EngineError, estimate_overhead_s, solve_ortools
+from solver.ortools_engine import EngineError, estimate_overhead_s
 from solver.params import SolverParams
 from solver.plan import Plan
-from solver.search import estimate_rebuild_s, plan_visits, search_plan
+from solver.search import estimate_rebuild_s, plan_visits, run_task
 from solver.workers import (
     PoolBusyError,
     SolverPool,
@@ -55,6 +55,16 @@ _RETURN_RESERVE_S = 0.005
 def _with_stats(plan: Plan, *, phase_s: dict[str, float], shed_reason: str) -> Plan:
     stats = dataclasses.replace(plan.stats, phase_s=phase_s, shed_reason=shed_reason)
     return dataclasses.replace(plan, stats=stats)
+
+
+def _choose_task(params: SolverParams, open_orders: int) -> str:
+    """The search task (:data:`solver.search.TASKS`) for this many open orders, or ``""``."""
+    ortools_fits = open_orders <= params.ortools_max_orders
+    if params.ruin_recreate_share <= 0.0:
+        return "ortools" if ortools_fits else ""
+    if params.ruin_recreate_share >= 1.0 or not ortools_fits:
+        return "ruin_recreate"
+    return "search"
 
 
 def solve(
@@ -97,10 +107,7 @@ def solve(
     shed = ""
     engine_plan: Plan | None = None
     open_orders = sum(1 for o in problem.orders if o.state is OrderState.OPEN)
-    use_ortools = open_orders <= params.ortools_max_orders and params.ruin_recreate_share < 1.0
-    task = "search" if params.ruin_recreate_share > 0.0 else "ortools"
-    if task == "ortools" and not use_ortools:
-        task = ""
+    task = _choose_task(params, open_orders)
     overhead = estimate_overhead_s(problem) if task == "ortools" else estimate_rebuild_s(problem)
     left = budget.remaining()
     if not problem.orders or not problem.riders or not open_orders:
@@ -119,25 +126,17 @@ def solve(
         seed = plan_visits(greedy)
         reasons = {u.order_id: u for u in greedy.unassigned}
         kill_margin = max(0.0, params.kill_margin_s - _RETURN_RESERVE_S)
-        if task == "search" and not use_ortools:
-            task = "ruin_recreate"
         with budget.phase("engine"):
             try:
                 if pool is None:
-                    limit = budget.remaining() - _INPROCESS_RESERVE_S
-                    if task == "ortools":
-                        engine_plan = solve_ortools(
-                            problem, params, time_limit_s=limit, initial=seed, reasons=reasons
-                        )
-                    else:
-                        engine_plan = search_plan(
-                            problem,
-                            params,
-                            time_limit_s=limit,
-                            initial=seed,
-                            reasons=reasons,
-                            ortools=use_ortools,
-                        )
+                    engine_plan = run_task(
+                        task,
+                        problem,
+                        params,
+                        time_limit_s=budget.remaining() - _INPROCESS_RESERVE_S,
+                        initial=seed,
+                        reasons=reasons,
+                    )
                 else:
                     engine_plan = pool.solve(
                         problem,

@@ -33,7 +33,7 @@ from the rider's start.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -1270,8 +1270,15 @@ def _not_profitable(g: _Greedy, o: int, cost: float, r: int) -> Unassigned:
     )
 
 
-def _try_insert(g: _Greedy, o: int, evs: list[_Eval]) -> tuple[bool, float, int]:
+def _try_insert(
+    g: _Greedy,
+    o: int,
+    evs: list[_Eval],
+    before_apply: Callable[[int], None] | None = None,
+) -> tuple[bool, float, int]:
     """Insert ``o`` at its cheapest position that survives exact re-timing.
+
+    ``before_apply(r)`` is called before route ``r`` is changed (the search snapshots it).
 
     Returns
     -------
@@ -1291,6 +1298,8 @@ def _try_insert(g: _Greedy, o: int, evs: list[_Eval]) -> tuple[bool, float, int]
         r = int(gi[I_ROUTE, best_k])
         if best > g.penalty:
             return False, best, r
+        if before_apply is not None:
+            before_apply(r)
         if g.apply(o, r, int(gi[I_I, best_k]), int(gi[I_J, best_k])):
             return True, best, r
         best_ev.cost[best_k] = INF

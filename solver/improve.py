@@ -205,23 +205,16 @@ class _Solution:
             for ev in evs:
                 if ev.cost.size:
                     ev.cost[rng.random(ev.cost.size) < blink] = INF
-        while True:
-            best, best_ev, best_k = INF, evs[0], -1
-            for ev in evs:
-                k = ev.best(g)
-                if k >= 0 and ev.cost[k] < best:
-                    best, best_ev, best_k = float(ev.cost[k]), ev, k
-            if best_k < 0 or best > g.penalty:
-                return False
-            gi = best_ev.gi
-            r = int(gi[_g.I_ROUTE, best_k])
+
+        def keep(r: int) -> None:
             if r not in snaps:
                 snaps[r] = self.snap(r)
-            if g.apply(o, r, int(gi[_g.I_I, best_k]), int(gi[_g.I_J, best_k])):
-                self.route_of[o] = r
-                self.stale.add(r)
-                return True
-            best_ev.cost[best_k] = INF
+
+        inserted, _, r = _g._try_insert(g, o, evs, before_apply=keep)
+        if inserted:
+            self.route_of[o] = r
+            self.stale.add(r)
+        return inserted
 
     def total(self) -> float:
         """Objective of the routes (without unassigned penalties), exact."""

@@ -36,6 +36,12 @@ _REBUILD_PER_ORDER_S = 4e-4
 _REBUILD_BASE_S = 0.003
 
 
+#: What a search task runs: OR-Tools alone from the initial plan (``"ortools"``), or
+#: :func:`search_plan` with OR-Tools after ruin-and-recreate (``"search"``) or without it
+#: (``"ruin_recreate"``).
+TASKS = ("ortools", "search", "ruin_recreate")
+
+
 def plan_visits(plan: Plan) -> dict[str, list[Visit]]:
     """A plan's visit sequences by rider id (to seed another engine or the next request)."""
     return {route.rider_id: [(s.order_id, s.kind) for s in route.stops] for route in plan.routes}
@@ -107,3 +113,32 @@ def search_plan(
             if found.stats.objective <= best.stats.objective:
                 best = found
     return dataclasses.replace(best, stats=dataclasses.replace(best.stats, phase_s=phases))
+
+
+def run_task(
+    task: str,
+    problem: Problem,
+    params: SolverParams,
+    *,
+    time_limit_s: float,
+    initial: Mapping[str, Sequence[Visit]] | None,
+    reasons: Mapping[str, Unassigned] | None = None,
+) -> Plan:
+    """Run one of :data:`TASKS` (what a solver worker runs; dispatch runs it in-process).
+
+    Without ``initial``, every task is OR-Tools alone (cold start).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task={task!r}: must be one of {TASKS}")
+    if task == "ortools" or initial is None:
+        return solve_ortools(
+            problem, params, time_limit_s=time_limit_s, initial=initial, reasons=reasons
+        )
+    return search_plan(
+        problem,
+        params,
+        time_limit_s=time_limit_s,
+        initial=initial,
+        reasons=reasons,
+        ortools=task == "search",
+    )

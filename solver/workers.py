@@ -30,6 +30,7 @@ from solver.model import Order, Problem, Rider
 from solver.params import SolverParams
 from solver.plan import Plan, Unassigned
 from solver.routes import Visit
+from solver.search import TASKS, run_task
 
 
 class WorkerError(RuntimeError):
@@ -87,15 +88,9 @@ def _warm_problem() -> Problem:
     return Problem.build(now_s=0, orders=orders, riders=riders, time_s=times)
 
 
-#: What a pooled solve runs: OR-Tools alone, or :func:`solver.search.search_plan` (ruin and
-#: recreate, then OR-Tools when ``"search"``, alone when ``"ruin_recreate"``).
-TASKS = ("ortools", "search", "ruin_recreate")
-
-
 def _worker_main(conn: Connection, warm: bool) -> None:
     """Body of a worker process: warm up, say ready, then serve solves until told to stop."""
     from solver.ortools_engine import solve_ortools
-    from solver.search import search_plan
 
     if warm:
         # A failed warm-up must not keep the worker from serving.
@@ -112,19 +107,14 @@ def _worker_main(conn: Connection, warm: bool) -> None:
         task_id, task, payload, params, time_limit_s, initial, reasons = message
         try:
             problem = problem_from_payload(payload)
-            if task == "ortools" or initial is None:
-                plan = solve_ortools(
-                    problem, params, time_limit_s=time_limit_s, initial=initial, reasons=reasons
-                )
-            else:
-                plan = search_plan(
-                    problem,
-                    params,
-                    time_limit_s=time_limit_s,
-                    initial=initial,
-                    reasons=reasons,
-                    ortools=task == "search",
-                )
+            plan = run_task(
+                task,
+                problem,
+                params,
+                time_limit_s=time_limit_s,
+                initial=initial,
+                reasons=reasons,
+            )
             reply: tuple[Any, ...] = ("ok", task_id, plan)
         except Exception as exc:
             reply = ("error", task_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -288,7 +278,7 @@ class SolverPool:
         problem, params, initial, reasons
             As for :func:`~solver.ortools_engine.solve_ortools`.
         task
-            One of :data:`TASKS`: ``"ortools"`` runs
+            One of :data:`solver.search.TASKS`: ``"ortools"`` runs
             :func:`~solver.ortools_engine.solve_ortools`; ``"search"`` and
             ``"ruin_recreate"`` run :func:`~solver.search.search_plan` from ``initial``
             (with and without OR-Tools after it; without ``initial``, OR-Tools alone).

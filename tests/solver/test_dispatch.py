@@ -125,23 +125,21 @@ def test_tiny_budget_skips_the_search(params: SolverParams) -> None:
     assert plan.stats.shed_reason.startswith("budget too small for search")
 
 
-def test_too_many_orders_skip_ortools_but_not_ruin_and_recreate() -> None:
-    params = SolverParams(ortools_max_orders=3, ruin_recreate_share=0.5)
+@pytest.mark.parametrize(
+    ("share", "engine", "shed"),
+    [
+        (0.5, Engine.RUIN_RECREATE, ""),  # OR-Tools skipped, ruin-and-recreate still searches
+        (0.0, Engine.GREEDY, "too many orders for OR-Tools"),  # nothing left to search with
+    ],
+)
+def test_too_many_orders_skip_ortools(share: float, engine: Engine, shed: str) -> None:
+    params = SolverParams(ortools_max_orders=3, ruin_recreate_share=share)
     problem = random_problem(303, n_orders=10, n_riders=3, pinned_share=0.0)
     plan = solve(problem, params, budget_s=0.3)
     assert_valid_plan(problem, plan, params)
-    assert plan.stats.engine is Engine.RUIN_RECREATE
-    assert plan.stats.shed_reason == ""
-    assert "ruin_recreate" in plan.stats.phase_s and "model_build" not in plan.stats.phase_s
-
-
-def test_too_many_orders_without_ruin_and_recreate_skip_the_search() -> None:
-    params = SolverParams(ortools_max_orders=3, ruin_recreate_share=0.0)
-    problem = random_problem(303, n_orders=10, n_riders=3, pinned_share=0.0)
-    plan = solve(problem, params, budget_s=1.0)
-    assert_valid_plan(problem, plan, params)
-    assert plan.stats.engine is Engine.GREEDY
-    assert plan.stats.shed_reason.startswith("too many orders for OR-Tools")
+    assert plan.stats.engine is engine
+    assert plan.stats.shed_reason.startswith(shed) and bool(plan.stats.shed_reason) == bool(shed)
+    assert "model_build" not in plan.stats.phase_s
 
 
 @pytest.mark.parametrize(
