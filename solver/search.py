@@ -31,8 +31,9 @@ from solver.plan import Engine, Plan, Unassigned
 from solver.routes import Visit
 
 #: Seconds kept back, per order, for turning the search's visits into a plan (re-timing every
-#: route with the greedy engine: about 0.3 ms per order at 400 orders on this machine).
-_REBUILD_PER_ORDER_S = 4e-4
+#: route with the greedy engine: measured 0.03-0.04 ms per order at 60-400 orders; kept at
+#: about twice that).
+_REBUILD_PER_ORDER_S = 7e-5
 _REBUILD_BASE_S = 0.003
 
 

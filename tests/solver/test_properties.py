@@ -1,4 +1,4 @@
-"""Property tests: greedy plans of random problems are always valid and cover every order once."""
+"""Property tests: greedy and searched plans of random problems are valid, every order once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from solver.greedy import ORDERINGS, solve_greedy
 from solver.model import Problem
 from solver.params import SolverParams
 from solver.plan import Plan
-from solver.routes import Visit
+from solver.search import plan_visits, search_plan
 from tests.solver.conftest import random_problem
 
 PARAMS = {
@@ -59,10 +59,6 @@ def cases(draw: st.DrawFn) -> Case:
     )
 
 
-def visits_of(plan: Plan) -> dict[str, list[Visit]]:
-    return {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
-
-
 def assert_covers_every_order_once(problem: Problem, plan: Plan) -> None:
     routed = [s.order_id for r in plan.routes for s in r.stops if s.kind.value == "dropoff"]
     gone = [u.order_id for u in plan.unassigned]
@@ -86,7 +82,7 @@ def test_greedy_plans_are_valid(case: Case) -> None:
 @given(cases())
 def test_reoptimising_from_the_own_plan_never_gets_worse(case: Case) -> None:
     first = solve_greedy(case.problem, case.params)
-    again = solve_greedy(case.problem, case.params, initial=visits_of(first))
+    again = solve_greedy(case.problem, case.params, initial=plan_visits(first))
     assert_valid_plan(case.problem, again, case.params)
     assert again.stats.objective <= first.stats.objective + 1e-6 * max(1.0, first.stats.objective)
 
@@ -101,7 +97,25 @@ def test_initial_plans_of_another_problem_are_repaired(case: Case, seed: int) ->
         n_riders=len(case.problem.riders),
         pinned_share=0.3 if case.problem.riders else 0.0,
     )
-    stale = visits_of(solve_greedy(other, SolverParams()))
+    stale = plan_visits(solve_greedy(other, SolverParams()))
     plan = solve_greedy(case.problem, case.params, initial=stale)
     assert_valid_plan(case.problem, plan, case.params)
     assert_covers_every_order_once(case.problem, plan)
+
+
+@settings(max_examples=25, deadline=None)
+@given(cases(), st.sampled_from([0.0, 0.5, 1.0]))
+def test_searched_plans_are_valid_and_never_worse(case: Case, share: float) -> None:
+    params = case.params.replace(ruin_recreate_share=share)
+    greedy = solve_greedy(case.problem, params)
+    plan = search_plan(
+        case.problem,
+        params,
+        time_limit_s=0.05,
+        initial=plan_visits(greedy),
+        reasons={u.order_id: u for u in greedy.unassigned},
+        ortools=share < 1.0,
+    )
+    assert_valid_plan(case.problem, plan, params)
+    assert_covers_every_order_once(case.problem, plan)
+    assert plan.stats.objective <= greedy.stats.objective + 1e-6 * max(1.0, greedy.stats.objective)
