@@ -45,7 +45,11 @@ IVisit = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class ImproveConfig:
-    """Knobs of the search (defaults measured on Li & Lim and Solomon, see the tests' notes).
+    """Knobs of the search.
+
+    ``c_bar`` = 5 (SISR's paper uses 10) measured 0.5-2 % better on synthetic meal batches at
+    0.15 s and equal at 0.8 s (60 and 200 orders, 3 seeds each); the annealing temperatures were
+    indistinguishable between ``t0`` 0.03 and 0.1.
 
     Attributes
     ----------
@@ -62,7 +66,7 @@ class ImproveConfig:
     """
 
     elim_share: float = 0.6
-    c_bar: float = 10.0
+    c_bar: float = 5.0
     max_string: int = 10
     blink: float = 0.01
     t0: float = 0.1
