@@ -76,7 +76,9 @@ def search_plan(
     reasons
         Unassigned reasons by order id, passed to OR-Tools for the orders it leaves out.
     ortools
-        Whether OR-Tools may run after ruin-and-recreate (the caller's size and budget rules).
+        Whether OR-Tools may run after ruin-and-recreate (the caller's size rule). It runs if
+        its share of the time, ``1 - params.ruin_recreate_share``, covers its model overhead
+        and ``params.min_search_s``; otherwise ruin-and-recreate gets all the time.
     seed
         Seed of the ruin-and-recreate's random choices.
 
@@ -88,6 +90,10 @@ def search_plan(
     """
     started = time.perf_counter()
     deadline = started + time_limit_s
+    # OR-Tools only if its share of the time covers its model and a minimal search; otherwise
+    # ruin-and-recreate gets all of it (rather than leaving the end of the budget unused).
+    ortools_s = time_limit_s * (1.0 - params.ruin_recreate_share)
+    ortools = ortools and ortools_s >= params.min_search_s + estimate_overhead_s(problem)
     share = params.ruin_recreate_share if ortools else 1.0
     rebuild_s = estimate_rebuild_s(problem)
     rr_deadline = started + max(0.0, time_limit_s * share - rebuild_s)
