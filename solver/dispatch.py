@@ -146,6 +146,8 @@ def solve(
                         reasons=reasons,
                         hard_timeout_s=budget.remaining() + kill_margin,
                         task=task,
+                        # a worker that frees up later leaves no search time: answer greedy
+                        wait_timeout_s=budget.remaining() - params.min_search_s - overhead,
                     )
             except WorkerTimeout:
                 shed = "worker overran budget; killed"

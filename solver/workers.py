@@ -10,6 +10,7 @@ one in its place.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import multiprocessing
@@ -174,6 +175,10 @@ class SolverPool:
         self._start_timeout_s = start_timeout_s
         self._lock = threading.Lock()
         self._idle: queue.Queue[_Worker] = queue.Queue()
+        # Callers waiting for a worker, oldest first: only the head takes from ``_idle``, so
+        # a caller admitted to wait for the next free worker is not overtaken.
+        self._line: collections.deque[object] = collections.deque()
+        self._line_cond = threading.Condition()
         self._workers: set[_Worker] = set()
         self._starters: set[threading.Thread] = set()
         self._waiting = 0
@@ -270,6 +275,7 @@ class SolverPool:
         reasons: Mapping[str, Unassigned] | None = None,
         hard_timeout_s: float | None = None,
         task: str = "ortools",
+        wait_timeout_s: float | None = None,
     ) -> Plan:
         """Run a solve in an idle worker.
 
@@ -287,6 +293,9 @@ class SolverPool:
         hard_timeout_s
             Wall-clock limit (s) of this call, waiting for a worker included; a worker still
             busy then is killed and replaced. Default: ``time_limit_s + 1``.
+        wait_timeout_s
+            How long to wait for an idle worker (callers are served in arrival order);
+            default, and at most, ``hard_timeout_s``.
 
         Raises
         ------
@@ -297,7 +306,7 @@ class SolverPool:
         WorkerSolveError
             The engine raised inside the worker (e.g. no solution in time).
         PoolBusyError
-            No worker became idle within ``hard_timeout_s``.
+            No worker became idle within ``wait_timeout_s`` (or ``hard_timeout_s``).
         PoolClosedError
             The pool is closed or not started.
         """
@@ -306,11 +315,12 @@ class SolverPool:
         started = time.monotonic()
         hard = time_limit_s + 1.0 if hard_timeout_s is None else hard_timeout_s
         deadline = started + hard
+        wait_until = deadline if wait_timeout_s is None else started + min(hard, wait_timeout_s)
         payload = problem_payload(problem)
         initial_lists = None if initial is None else {k: list(v) for k, v in initial.items()}
         reasons_dict = None if reasons is None else dict(reasons)
         while True:
-            worker = self._acquire(deadline)
+            worker = self._acquire(wait_until)
             task_id = next(self._task_ids)
             waited = time.monotonic() - started
             message = (
@@ -379,13 +389,24 @@ class SolverPool:
         return bool(message and message[0] == "ready")
 
     def _acquire(self, deadline: float) -> _Worker:
+        """An idle live worker, callers served first come first served, or PoolBusyError."""
         with self._lock:
             if self._closed or not self._started:
                 raise PoolClosedError(
                     "the pool is closed" if self._closed else "call start() first"
                 )
             self._waiting += 1
+        ticket = object()
         try:
+            with self._line_cond:
+                self._line.append(ticket)
+                while self._line[0] is not ticket:  # wait for our turn in the line
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
+                        raise PoolBusyError("no idle worker before the wait timeout")
+                    if self._closed:
+                        raise PoolClosedError("the pool is closed")
+                    self._line_cond.wait(min(timeout, 0.1))
             try:
                 worker = self._idle.get_nowait()
                 if worker.process.is_alive():
@@ -398,7 +419,7 @@ class SolverPool:
             while True:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
-                    raise PoolBusyError("no idle worker before the hard timeout")
+                    raise PoolBusyError("no idle worker before the wait timeout")
                 try:
                     worker = self._idle.get(timeout=min(timeout, 0.1))
                 except queue.Empty:
@@ -409,6 +430,9 @@ class SolverPool:
                     return worker
                 self._replace(worker)  # died while idle: replace it, take the next one
         finally:
+            with self._line_cond:
+                self._line.remove(ticket)
+                self._line_cond.notify_all()
             with self._lock:
                 self._waiting -= 1
 

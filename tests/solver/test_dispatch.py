@@ -47,6 +47,7 @@ class FailingPool:
         reasons: Mapping[str, Unassigned] | None = None,
         hard_timeout_s: float | None = None,
         task: str = "ortools",
+        wait_timeout_s: float | None = None,
     ) -> Plan:
         self.calls += 1
         self.task = task

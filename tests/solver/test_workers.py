@@ -18,6 +18,7 @@ from solver.params import SolverParams
 from solver.plan import Engine
 from solver.search import plan_visits
 from solver.workers import (
+    PoolBusyError,
     PoolClosedError,
     SolverPool,
     WorkerCrashed,
@@ -90,6 +91,34 @@ def test_pool_runs_the_search_tasks(
 def test_pool_refuses_an_unknown_task(pool: SolverPool, params: SolverParams) -> None:
     with pytest.raises(ValueError, match="task='lp'"):
         pool.solve(random_problem(9), params, time_limit_s=0.1, task="lp")
+
+
+def test_callers_get_workers_in_arrival_order_or_give_up_at_their_wait_timeout(
+    params: SolverParams,
+) -> None:
+    problem = random_problem(10, n_orders=8, n_riders=2)
+    order: list[str] = []
+
+    def call(name: str, wait_s: float | None) -> None:
+        try:
+            solo.solve(
+                problem, params, time_limit_s=0.3, hard_timeout_s=30.0, wait_timeout_s=wait_s
+            )
+            order.append(name)
+        except PoolBusyError:
+            order.append(f"{name} gave up")
+
+    with SolverPool(1) as solo:
+        threads = [threading.Thread(target=call, args=("first", None))]
+        threads[0].start()
+        time.sleep(0.1)  # the worker is busy with "first" for about 0.3 s
+        for name, wait_s in (("second", None), ("impatient", 0.1), ("third", None)):
+            threads.append(threading.Thread(target=call, args=(name, wait_s)))
+            threads[-1].start()
+            time.sleep(0.02)
+        for thread in threads:
+            thread.join(timeout=30)
+    assert order == ["impatient gave up", "first", "second", "third"]
 
 
 def test_many_threads_share_the_workers(pool: SolverPool, params: SolverParams) -> None:
