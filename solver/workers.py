@@ -157,6 +157,9 @@ class SolverPool:
     ...     plan = pool.solve(problem, params, time_limit_s=0.5, hard_timeout_s=0.8)
     """
 
+    #: How often (s) idle workers are checked for life.
+    WATCH_INTERVAL_S = 0.5
+
     def __init__(
         self,
         size: int,
@@ -187,6 +190,8 @@ class SolverPool:
         self._started = False
         self._closed = False
         self._task_ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> SolverPool:
@@ -204,6 +209,8 @@ class SolverPool:
                 self.close()
                 raise WorkerCrashed(f"worker {worker.pid} did not start")
             self._idle.put(worker)
+        self._watchdog = threading.Thread(target=self._watch, name="solver-pool-watch", daemon=True)
+        self._watchdog.start()
         return self
 
     def close(self) -> None:
@@ -214,6 +221,9 @@ class SolverPool:
             self._closed = True
             workers = list(self._workers)
             starters = list(self._starters)
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5.0)
         for thread in starters:
             thread.join(timeout=self._start_timeout_s)
         idle: list[_Worker] = []
@@ -253,6 +263,18 @@ class SolverPool:
     def queued_total(self) -> int:
         """Solves so far that found no idle worker and had to wait for one."""
         return self._queued_total
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until every worker is idle and alive (the pool has healed); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                starting = bool(self._starters)
+                alive = sum(1 for w in self._workers if w.process.is_alive())
+            if not starting and alive == self.size and self._idle.qsize() == self.size:
+                return True
+            time.sleep(0.02)
+        return False
 
     @property
     def idle_workers(self) -> int:
@@ -397,9 +419,14 @@ class SolverPool:
                 )
             self._waiting += 1
         ticket = object()
+        queued = False  # counted once in ``queued_total`` if no worker was free on arrival
         try:
             with self._line_cond:
                 self._line.append(ticket)
+                queued = self._line[0] is not ticket or self._idle.empty()
+                if queued:
+                    with self._lock:
+                        self._queued_total += 1
                 while self._line[0] is not ticket:  # wait for our turn in the line
                     timeout = deadline - time.monotonic()
                     if timeout <= 0:
@@ -414,8 +441,9 @@ class SolverPool:
                 self._replace(worker)
             except queue.Empty:
                 pass
-            with self._lock:
-                self._queued_total += 1
+            if not queued:  # the free worker on arrival was dead, or taken meanwhile
+                with self._lock:
+                    self._queued_total += 1
             while True:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
@@ -435,6 +463,16 @@ class SolverPool:
                 self._line_cond.notify_all()
             with self._lock:
                 self._waiting -= 1
+
+    def _watch(self) -> None:
+        """Replace idle workers that died (OOM killer, operator) before a caller trips on them."""
+        while not self._stopping.wait(self.WATCH_INTERVAL_S):
+            with self._idle.mutex:
+                dead = [w for w in self._idle.queue if not w.process.is_alive()]
+                for worker in dead:
+                    self._idle.queue.remove(worker)
+            for worker in dead:
+                self._replace(worker)
 
     def _release(self, worker: _Worker) -> None:
         if self._closed:

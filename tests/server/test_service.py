@@ -141,6 +141,7 @@ def test_killed_worker_still_answers_and_pool_heals(tiny_campus: Campus) -> None
             caller.join()
             assert box and box[0].stats.engine == pb.GREEDY
             assert "crash" in box[0].stats.shed_reason
+            assert svc.pool.wait_idle(60.0)  # the pool heals: a fresh worker, warm and idle
             assert svc.pool.restarts == 1
             again = stub.Solve(make_request(tiny_campus, budget_ms=300, seed=4), timeout=10)
             assert again.stats.engine in SEARCHED

@@ -180,6 +180,22 @@ def test_crashed_worker_is_reported_and_replaced(params: SolverParams) -> None:
         assert pid not in solo.worker_pids
 
 
+def test_idle_worker_that_dies_is_replaced_before_any_caller_needs_it(
+    params: SolverParams,
+) -> None:
+    problem = random_problem(12, n_orders=6, n_riders=2)
+    with SolverPool(1) as solo:
+        (pid,) = solo.worker_pids
+        os.kill(pid, signal.SIGKILL)  # idle: no solve is running
+        wait_until(lambda: solo.restarts == 1, timeout_s=10.0)
+        assert solo.wait_idle(60.0)
+        assert pid not in solo.worker_pids
+        assert solo.idle_workers == 1
+        plan = solo.solve(problem, params, time_limit_s=0.1, hard_timeout_s=30.0)
+        assert_valid_plan(problem, plan, params)
+        assert solo.restarts == 1
+
+
 def test_pool_refuses_work_unless_started(params: SolverParams) -> None:
     problem = random_problem(11, n_orders=3, n_riders=2)
     idle = SolverPool(1, warm=False)
