@@ -5,6 +5,7 @@ PYTHON_SYS ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 SHARED     ?= ../shared/data
+COMMA      := ,
 CAMPUS     ?= northwestern
 export CAMPUS
 
@@ -68,7 +69,7 @@ bench-meal: venv  ## meal batches on Northwestern's travel tables: greedy and 0.
 	$(PY) bench/bench_meal.py --campus $(CAMPUS) $(if $(QUICK),--quick)
 
 bench-service: venv protos  ## closed-loop gRPC load (1/2/4/8 clients, 60-order requests, 200 ms and 1 s) vs in-process
-	$(PY) bench/bench_service.py --campus $(CAMPUS) $(if $(QUICK),--seconds 5 --clients 1,4)
+	$(PY) bench/bench_service.py --campus $(CAMPUS) $(if $(QUICK),--seconds 5 --clients 1$(COMMA)4)
 
 bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim and Solomon at 0.2 s and 1 s (QUICK=1: smoke run)
 	$(PY) bench/bench_solver.py --data $(SHARED) $(if $(QUICK),--quick)

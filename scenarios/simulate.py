@@ -333,7 +333,8 @@ class Simulator:
 
     def _execute(self, state: _RiderState, leg: Leg) -> None:
         record, log = state.record, self.log[leg.order_id]
-        record.track.append((leg.arrival_s, leg.point))
+        # (it may have been seen waiting there already, at a batch after its arrival)
+        record.track.append((max(leg.arrival_s, record.track[-1][0]), leg.point))
         record.busy_s += leg.departure_s - leg.leg_start_s
         state.position, state.free_at = leg.point, leg.departure_s
         size = self.orders[leg.order_id].size
