@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example test test-slow lint bench bench-maps bench-meal bench-solver bench-service clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow lint bench bench-maps bench-meal bench-solver bench-service bench-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,9 @@ info: venv  ## load a bundled campus (CAMPUS=northwestern), build its travel tab
 solve-example: venv protos  ## send examples/solve_request.json to a running server (make run first)
 	$(PY) -m server.cli solve examples/solve_request.json --server 127.0.0.1:$${PORT:-50051}
 
+replay: venv protos  ## replay the Northwestern lunch scenario with every policy into replay-out/ (KPIs, PNGs)
+	$(PY) -m server.cli replay scenarios/data/northwestern-lunch.json --out replay-out
+
 test: venv protos  ## run the test suite (long runs are behind the `slow` marker)
 	$(PY) -m pytest -q
 
@@ -60,7 +63,7 @@ lint: venv protos  ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-maps bench-meal bench-solver bench-service  ## all benchmarks (SHARED=path to the shared data folder)
+bench: bench-maps bench-meal bench-solver bench-service bench-replay  ## all benchmarks (SHARED=path to the shared data folder)
 
 bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
 	$(PY) bench/bench_maps.py --campus $(CAMPUS)
@@ -73,6 +76,9 @@ bench-service: venv protos  ## closed-loop gRPC load (1/2/4/8 clients, 60-order 
 
 bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim and Solomon at 0.2 s and 1 s (QUICK=1: smoke run)
 	$(PY) bench/bench_solver.py --data $(SHARED) $(if $(QUICK),--quick)
+
+bench-replay: venv protos  ## policies by delivery KPIs: Northwestern lunch + 3 MDRP instances (QUICK=1: tiny campus)
+	$(PY) bench/bench_replay.py --data $(SHARED) $(if $(QUICK),--quick)
 
 constraints: venv  ## re-pin constraints.txt to what .venv has now (after a deliberate upgrade)
 	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable \

@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only; no window, no pyplot state
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
@@ -40,10 +37,14 @@ M_PER_DEG = 111_195.0
 
 # ---------------------------------------------------------------------------------- helpers
 def _save(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (parent folders created) and free it."""
+    """Write ``fig`` as a PNG at ``path`` (parent folders created) and free it.
+
+    Every picture is a bare :class:`~matplotlib.figure.Figure` on an Agg canvas: no pyplot,
+    no GUI backend, nothing left registered anywhere once it is written.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)  # a Figure of its own: nothing registered with pyplot
+    FigureCanvasAgg(fig)
     try:
         fig.savefig(out, format="png", dpi=DPI)
     finally:
@@ -109,10 +110,11 @@ def _break_gaps(
     t_s: NDArray[np.float64], series: Sequence[NDArray[np.float64]], interval_s: int
 ) -> list[NDArray[np.float64]]:
     """Times and series with a NaN one interval after every batch followed by a longer pause
-    (no dispatch call: nothing visible), so the lines break there instead of bridging it."""
-    if len(t_s) < 2 or interval_s <= 0:
+    (no dispatch call: nothing visible) and after the last batch, so that a step plot holds each
+    value for one interval and the lines break at the pauses instead of bridging them."""
+    if not len(t_s) or interval_s <= 0:
         return [t_s, *series]
-    gaps = np.flatnonzero(np.diff(t_s) > interval_s) + 1
+    gaps = np.r_[np.flatnonzero(np.diff(t_s) > interval_s) + 1, len(t_s)]
     t_out = np.insert(t_s, gaps, t_s[gaps - 1] + interval_s)
     return [t_out, *(np.insert(np.asarray(v, dtype=np.float64), gaps, np.nan) for v in series)]
 
@@ -146,7 +148,7 @@ def plot_kpis_over_time(
     ----------
     results
         The replays to compare (typically one scenario, one per policy); legend labels are
-        ``ReplayResult.policy``.
+        ``ReplayResult.policy`` (with the scenario, then a number, when two results share it).
     path
         Output PNG file (parent folders are created).
     title
@@ -170,7 +172,7 @@ def plot_kpis_over_time(
     many = len(results) > 1
     t_end = 0.0
     shed_seen = rejected_seen = False
-    final_rates: list[tuple[str, float]] = []
+    rated = False
     for result, label, colour in zip(results, _labels(results), colours, strict=True):
         batches = result.batches
         t_s = np.array([b.t_s for b in batches], dtype=np.float64)
@@ -190,7 +192,15 @@ def plot_kpis_over_time(
             alpha=0.85 if many else 1.0,
             label=label,
         )
-        ax_lat.plot(gap_t / 60, gap_latency, color=colour, lw=0.9, alpha=0.8 if many else 1.0)
+        ax_lat.plot(
+            gap_t / 60,
+            gap_latency,
+            color=colour,
+            lw=0.9,
+            marker="o",
+            ms=1.6,
+            alpha=0.8 if many else 1.0,
+        )
         t_min = t_s / 60
         shed = np.array([bool(b.shed_reason) and not b.rejected for b in batches], dtype=bool)
         rejected = np.array([bool(b.rejected) for b in batches], dtype=bool)
@@ -213,16 +223,19 @@ def plot_kpis_over_time(
                 lw=1.6,
                 label=f"{label}: {100 * rate[-1]:.1f}% at the end",
             )
-            final_rates.append((label, float(rate[-1])))
-    # carry each on-time curve on to the common end
-    for line in ax_rate.get_lines():
+            rated = True
+    # carry each on-time curve on to the common end, where a dot marks its final value
+    for line in list(ax_rate.get_lines()):
         xs = np.asarray(line.get_xdata(), dtype=np.float64)
         ys = np.asarray(line.get_ydata(), dtype=np.float64)
         if len(xs) and xs[-1] < t_end:
             line.set_data(np.r_[xs, t_end], np.r_[ys, ys[-1]])
+        if len(ys):
+            ax_rate.plot(t_end, ys[-1], "o", color=line.get_color(), ms=4, zorder=3)
 
     ax_open.set_ylabel("open orders\n(placed, not picked up)")
-    ax_open.set_ylim(bottom=0)
+    top = max((float(np.nanmax(ln.get_ydata())) for ln in ax_open.get_lines()), default=0.0)
+    ax_open.set_ylim(0, max(1.0, top) * 1.18)  # headroom for the legend
     ax_open.yaxis.get_major_locator().set_params(integer=True)
     handles, names = ax_open.get_legend_handles_labels()
     if shed_seen:
@@ -237,7 +250,7 @@ def plot_kpis_over_time(
 
     ax_rate.set_ylabel("cumulative on-time\nrate (%)")
     ax_rate.set_ylim(-2, 102)
-    if final_rates:
+    if rated:
         ax_rate.legend(loc="lower left", fontsize=9)
 
     ax_lat.set_yscale("log")
@@ -318,6 +331,7 @@ def _arrow_tail(route: NDArray[np.float64]) -> tuple[float, float] | None:
 
 
 def _unique(points: Iterable[Point]) -> list[Point]:
+    """The distinct points, in first-seen order."""
     return list(dict.fromkeys(points))
 
 

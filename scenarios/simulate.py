@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from scenarios.model import Point, Scenario, ScenarioOrder, ScenarioRider
 from scenarios.policies import Decision, Policy, Snapshot
-from scenarios.travel import TravelModel, point_along
+from scenarios.travel import TravelModel, point_along, rest_of_path
 from solver.check import check_plan
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
@@ -511,14 +511,13 @@ class Simulator:
         plan = build_plan(problem, self.params, visits, [], engine=Engine.GREEDY)
         for route in plan.routes:
             state = self.riders[route.rider_id]
-            position, location, _, _moving = state.where(t, self.travel)
+            location = state.where(t, self.travel)[1]
             leave = problem.start_time(problem.riders[problem.rider_index[route.rider_id]])
             if route.rider_id in on_the_way and route.stops:
                 leave = on_the_way[route.rider_id].leg_start_s  # the leg under way goes on
             elif route.rider_id in on_the_way:
-                # told to stop: it stops where it is (only when its heading stop was dropped)
-                state.free_at = t
-                location = position
+                # given nothing to do (its heading stop dropped): it finishes the leg anyway
+                state.free_at = on_the_way[route.rider_id].arrival_s
             under_way = on_the_way.get(route.rider_id) if route.stops else None
             legs: list[Leg] = []
             for stop in route.stops:
@@ -538,7 +537,7 @@ class Simulator:
                 )
                 leave = stop.departure_s
             if route.rider_id not in on_the_way or not route.stops:
-                state.position = location  # a new itinerary starts from where it is now
+                state.position = location  # a new itinerary starts from where it is planned
             state.itinerary = legs
             for stop in route.stops:
                 log = self.log[stop.order_id]
@@ -583,10 +582,17 @@ class Simulator:
         for state in self.riders.values():
             if not state.itinerary:
                 continue
-            here = state.where(t, self.travel)[0]
+            here, _, _, moving = state.where(t, self.travel)
             lines = [np.array([[here.a, here.b]])]
             prev = here
-            for leg in state.itinerary:
+            legs = state.itinerary
+            if moving:  # the leg under way: what is left of its path (``here`` is on it)
+                nxt = legs[0]
+                span = max(1, nxt.arrival_s - nxt.leg_start_s)
+                fraction = min(1.0, (t - nxt.leg_start_s) / span)
+                lines = [rest_of_path(state.leg_path(self.travel, nxt), fraction, self.travel)]
+                prev, legs = nxt.point, legs[1:]
+            for leg in legs:
                 lines.append(self.travel.path(prev, leg.point, state.rider.mode)[1:])
                 prev = leg.point
             riders[state.rider.id] = (here, np.vstack(lines))

@@ -131,6 +131,20 @@ def travel_for_scenario(scenario: Scenario, campus: Campus | None = None) -> Tra
     return CampusTravel(campus, scenario.speed_factor)
 
 
+def rest_of_path(
+    path: NDArray[np.float64], fraction: float, travel: TravelModel
+) -> NDArray[np.float64]:
+    """The part of a polyline after ``fraction`` (0..1) of its length, starting at that point."""
+    here = point_along(path, fraction, travel)
+    if len(path) < 2 or fraction <= 0.0:
+        return path
+    pts = [Point(float(p[0]), float(p[1])) for p in path]
+    lengths = np.array([travel.straight_m(p, q) for p, q in itertools.pairwise(pts)])
+    done = np.concatenate([[0.0], np.cumsum(lengths)])
+    ahead = path[done > fraction * done[-1]]
+    return np.vstack([[here.a, here.b], ahead]) if len(ahead) else np.array([[here.a, here.b]])
+
+
 def point_along(path: NDArray[np.float64], fraction: float, travel: TravelModel) -> Point:
     """The point ``fraction`` (0..1) of the way along a polyline, by length."""
     if len(path) == 1 or fraction <= 0.0:

@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _add_scenario_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_scenario_commands(sub: argparse._SubParsersAction) -> None:
     from scenarios.generate import PERIODS, VARIANTS
     from scenarios.policies import POLICIES
 
