@@ -459,30 +459,22 @@ def plot_route_map(
             zorder=6,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
         )
-    if len(merchants):
-        ax.plot(
-            merchants[:, 0],
-            merchants[:, 1],
-            "^",
-            ms=9,
-            mfc="#ffb000",
-            mec="black",
-            mew=0.8,
-            ls="none",
-            zorder=4,
-        )
-    if len(customers):
-        ax.plot(
-            customers[:, 0],
-            customers[:, 1],
-            "s",
-            ms=7,
-            mfc="white",
-            mec="black",
-            mew=1.0,
-            ls="none",
-            zorder=4,
-        )
+    for points, marker, size, face, edge_w in (
+        (merchants, "^", 9, "#ffb000", 0.8),
+        (customers, "s", 7, "white", 1.0),
+    ):
+        if len(points):
+            ax.plot(
+                points[:, 0],
+                points[:, 1],
+                marker,
+                ms=size,
+                mfc=face,
+                mec="black",
+                mew=edge_w,
+                ls="none",
+                zorder=4,
+            )
 
     handles: list[Any] = [
         Line2D(

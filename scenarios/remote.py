@@ -9,11 +9,10 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from scenarios.policies import Decision, Snapshot
 from server.client import DispatchClient
+from server.convert import duration_of, timestamp_at
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from solver.model import OrderState
 from solver.plan import StopKind
@@ -21,18 +20,6 @@ from solver.routes import Visit
 
 MODES = {"walk": pb.WALK, "bike": pb.BIKE, "ebike": pb.EBIKE}
 ENGINE_NAMES = {pb.GREEDY: "greedy", pb.ORTOOLS: "ortools", pb.RUIN_RECREATE: "ruin_recreate"}
-
-
-def _timestamp(epoch_s: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(round(epoch_s * 1e9))
-    return ts
-
-
-def _duration(seconds: float) -> Duration:
-    d = Duration()
-    d.FromNanoseconds(round(seconds * 1e9))
-    return d
 
 
 def request_from_snapshot(
@@ -52,8 +39,8 @@ def request_from_snapshot(
 
     request = pb.SolveRequest(
         campus_id=campus_id,
-        now=_timestamp(epoch + problem.now_s),
-        time_budget=_duration(budget_s),
+        now=timestamp_at(epoch + problem.now_s),
+        time_budget=duration_of(budget_s),
         request_id=request_id,
     )
     for r in problem.riders:
@@ -62,18 +49,18 @@ def request_from_snapshot(
             position=latlng(r.location),
             mode=MODES[snapshot.rider_modes[r.id]],
             capacity=r.capacity,
-            available_time=_timestamp(epoch + r.available_s),
-            shift_end=_timestamp(epoch + r.shift_end_s),
+            available_time=timestamp_at(epoch + r.available_s),
+            shift_end=timestamp_at(epoch + r.shift_end_s),
         )
     for o in problem.orders:
         out = request.orders.add(
             id=o.id,
             dropoff=latlng(o.dropoff),
-            ready_time=_timestamp(epoch + o.ready_s),
-            due_time=_timestamp(epoch + o.due_s),
+            ready_time=timestamp_at(epoch + o.ready_s),
+            due_time=timestamp_at(epoch + o.due_s),
             size=o.size,
-            pickup_service=_duration(o.pickup_service_s),
-            dropoff_service=_duration(o.dropoff_service_s),
+            pickup_service=duration_of(o.pickup_service_s),
+            dropoff_service=duration_of(o.dropoff_service_s),
         )
         if o.pickup is not None:
             out.pickup.CopyFrom(latlng(o.pickup))

@@ -56,13 +56,15 @@ def _epoch(ts: Timestamp) -> float:
     return ts.ToNanoseconds() / 1e9
 
 
-def _timestamp(epoch_s: float) -> Timestamp:
+def timestamp_at(epoch_s: float) -> Timestamp:
+    """A protobuf Timestamp of ``epoch_s`` (s since the epoch, nanosecond resolution)."""
     ts = Timestamp()
     ts.FromNanoseconds(round(epoch_s * 1e9))
     return ts
 
 
-def _duration(seconds: float) -> Duration:
+def duration_of(seconds: float) -> Duration:
+    """A protobuf Duration of ``seconds``."""
     d = Duration()
     d.FromNanoseconds(round(seconds * 1e9))
     return d
@@ -192,7 +194,7 @@ def response_from_plan(
     for route in plan.routes:
         out = response.routes.add(
             rider_id=route.rider_id,
-            travel_time=_duration(route.travel_time_s),
+            travel_time=duration_of(route.travel_time_s),
             distance_m=float(route.distance_m),
         )
         for stop in route.stops:
@@ -201,18 +203,18 @@ def response_from_plan(
                 order_id=stop.order_id,
                 kind=STOP_KINDS[stop.kind],
                 location=pb.LatLng(lat=float(lat), lng=float(lng)),
-                arrival_time=_timestamp(now + stop.arrival_s),
-                departure_time=_timestamp(now + stop.departure_s),
-                lateness=_duration(stop.lateness_s),
+                arrival_time=timestamp_at(now + stop.arrival_s),
+                departure_time=timestamp_at(now + stop.departure_s),
+                lateness=duration_of(stop.lateness_s),
             )
     for u in plan.unassigned:
         response.unassigned.add(order_id=u.order_id, reason=REASONS[u.reason], detail=u.detail)
     stats = response.stats
     stats.engine = ENGINES.get(plan.stats.engine, pb.ENGINE_UNSPECIFIED)
     stats.shed_reason = plan.stats.shed_reason
-    stats.matrix_time.CopyFrom(_duration(conversion.matrix_s))
-    stats.solve_time.CopyFrom(_duration(solve_s))
-    stats.total_time.CopyFrom(_duration(total_s))
+    stats.matrix_time.CopyFrom(duration_of(conversion.matrix_s))
+    stats.solve_time.CopyFrom(duration_of(solve_s))
+    stats.total_time.CopyFrom(duration_of(total_s))
     stats.objective = float(plan.stats.objective)
     stats.late_orders = plan.stats.late_orders
     del problem
