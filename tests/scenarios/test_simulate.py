@@ -206,3 +206,15 @@ def test_policies_are_named_and_unknown_ones_refused() -> None:
 def test_scenario_round_trip_keeps_a_generated_file(tmp_path: Path) -> None:
     scenario = short_tiny(5)
     assert load_scenario(save_scenario(scenario, tmp_path / "s.json")) == scenario
+
+
+def test_rest_of_path_starts_where_the_rider_is_and_ends_at_the_stop() -> None:
+    from scenarios.travel import point_along, rest_of_path
+
+    travel = EuclideanTravel(60.0)
+    path = np.array([[0.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
+    rest = rest_of_path(path, 0.25, travel)
+    assert point_along(path, 0.25, travel) == Point(0.0, 50.0)
+    assert rest.tolist() == [[0.0, 50.0], [0.0, 100.0], [100.0, 100.0]]
+    assert rest_of_path(path, 1.0, travel).tolist()[-1] == [100.0, 100.0]
+    assert rest_of_path(path, 0.0, travel).tolist() == path.tolist()
