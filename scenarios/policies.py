@@ -18,6 +18,7 @@ from solver.model import OrderState, Problem
 from solver.params import SolverParams
 from solver.plan import Engine, StopKind
 from solver.routes import Visit, build_plan
+from solver.search import plan_visits
 from solver.workers import SolverPool
 
 
@@ -164,8 +165,7 @@ class GreedyInsertion:
 
     def dispatch(self, snapshot: Snapshot) -> Decision:
         plan = solve_greedy(snapshot.problem, self.params, initial=snapshot.current)
-        visits = {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
-        return Decision(visits, plan.stats.engine.value, phase_s=plan.stats.phase_s)
+        return Decision(plan_visits(plan), plan.stats.engine.value, phase_s=plan.stats.phase_s)
 
     def close(self) -> None:
         return None
@@ -205,9 +205,8 @@ class DispatchSearch:
         plan = solve(
             problem, self.params, budget_s=self.budget_s, previous=previous, pool=self.pool
         )
-        visits = {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
         return Decision(
-            visits,
+            plan_visits(plan),
             plan.stats.engine.value,
             shed_reason=plan.stats.shed_reason,
             phase_s=plan.stats.phase_s,
