@@ -207,6 +207,10 @@ class _RiderState:
             self._path_key = key
         return self._path
 
+    def under_way(self, t: int) -> bool:
+        """Whether the rider has left for its next stop by time ``t``."""
+        return bool(self.itinerary) and t >= self.itinerary[0].leg_start_s
+
     def where(self, t: int, travel: TravelModel) -> tuple[Point, Point, int, bool]:
         """The rider at time ``t``: where it is, where it can be planned from and when, and
         whether it is on its way to its next stop.
@@ -371,22 +375,27 @@ class Simulator:
         riders: list[Rider] = []
         rider_modes: dict[str, str] = {}
         current: dict[str, list[Visit]] = {}
-        modes_used: list[str] = []
-        for state in self.riders.values():
+        active = [
+            state
+            for state in self.riders.values()
+            if state.itinerary
+            or state.bag
+            or (
+                state.rider.shift_start_s <= t + self.config.lookahead_s
+                and t < state.rider.shift_end_s
+            )
+        ]
+        modes = tuple(
+            m for m in ("walk", "bike", "ebike") if any(s.rider.mode == m for s in active)
+        )
+        for state in active:
             r = state.rider
-            working = state.itinerary or state.bag
-            if not working and (
-                t >= r.shift_end_s or r.shift_start_s > t + self.config.lookahead_s
-            ):
-                continue
             position, location, available, moving = state.where(t, self.travel)
             if moving:
                 state.record.track.append((t, position))
                 nxt = state.itinerary[0]
                 if nxt.kind is StopKind.PICKUP:
                     heading[nxt.order_id] = r.id
-            if r.mode not in modes_used:
-                modes_used.append(r.mode)
             riders.append(
                 Rider(
                     id=r.id,
@@ -394,23 +403,11 @@ class Simulator:
                     available_s=available,
                     shift_end_s=max(r.shift_end_s, available),
                     capacity=r.capacity,
-                    profile=0,  # set below, once the modes are known
+                    profile=modes.index(r.mode),
                 )
             )
             rider_modes[r.id] = r.mode
             current[r.id] = [(leg.order_id, leg.kind) for leg in state.itinerary]
-        modes = tuple(m for m in ("walk", "bike", "ebike") if m in modes_used)
-        riders = [
-            Rider(
-                x.id,
-                x.location,
-                x.available_s,
-                x.shift_end_s,
-                x.capacity,
-                profile=modes.index(rider_modes[x.id]),
-            )
-            for x in riders
-        ]
         present = {x.id for x in riders}
         orders: list[Order] = []
         for o in visible:
@@ -502,7 +499,7 @@ class Simulator:
         on_the_way: dict[str, Leg] = {}
         for rider_id, seq in visits.items():
             state = self.riders[rider_id]
-            if state.where(t, self.travel)[3]:
+            if state.under_way(t):
                 nxt = on_the_way[rider_id] = state.itinerary[0]
                 heading = (nxt.order_id, nxt.kind)
                 if heading in seq:  # the leg under way is finished first
@@ -511,8 +508,10 @@ class Simulator:
         plan = build_plan(problem, self.params, visits, [], engine=Engine.GREEDY)
         for route in plan.routes:
             state = self.riders[route.rider_id]
-            location = state.where(t, self.travel)[1]
-            leave = problem.start_time(problem.riders[problem.rider_index[route.rider_id]])
+            rider = problem.riders[problem.rider_index[route.rider_id]]
+            lat, lng = snapshot.points[rider.location]
+            location = Point(float(lat), float(lng))
+            leave = problem.start_time(rider)
             if route.rider_id in on_the_way and route.stops:
                 leave = on_the_way[route.rider_id].leg_start_s  # the leg under way goes on
             elif route.rider_id in on_the_way:
