@@ -610,7 +610,12 @@ def replay(
     policy: Policy,
     params: SolverParams,
     config: ReplayConfig | None = None,
-    **kwargs: object,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    record: Callable[[Snapshot], None] | None = None,
 ) -> ReplayResult:
     """Replay ``scenario`` against ``policy`` (see :class:`Simulator`)."""
-    return Simulator(scenario, travel, policy, params, config, **kwargs).run()  # type: ignore[arg-type]
+    simulator = Simulator(
+        scenario, travel, policy, params, config, progress=progress, record=record
+    )
+    return simulator.run()
