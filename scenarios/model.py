@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -463,6 +463,15 @@ def _point(obj: Mapping[str, Any], key: str, where: str, geometry: str) -> Point
     )
 
 
+def _objects(doc: Mapping[str, Any], key: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(path prefix, item)`` of each object in the list ``doc[key]`` (a non-object is an
+    error naming its index)."""
+    for k, item in enumerate(_get(doc, key, "", list)):
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{key}[{k}]", item, "must be an object")
+        yield f"{key}[{k}].", item
+
+
 def scenario_from_dict(doc: Any) -> Scenario:
     """Build and validate a scenario from its JSON document (see :func:`load_scenario`)."""
     if not isinstance(doc, dict):
@@ -483,10 +492,7 @@ def scenario_from_dict(doc: Any) -> Scenario:
         metres_per_minute=float(_opt(g, "metres_per_minute", "geometry.", (int, float), 0.0)),
     )
     riders = []
-    for k, r in enumerate(_get(doc, "riders", "", list)):
-        where = f"riders[{k}]."
-        if not isinstance(r, dict):
-            raise ScenarioError(f"riders[{k}]", r, "must be an object")
+    for where, r in _objects(doc, "riders"):
         riders.append(
             ScenarioRider(
                 id=_get(r, "id", where, str),
@@ -498,10 +504,7 @@ def scenario_from_dict(doc: Any) -> Scenario:
             )
         )
     orders = []
-    for k, o in enumerate(_get(doc, "orders", "", list)):
-        where = f"orders[{k}]."
-        if not isinstance(o, dict):
-            raise ScenarioError(f"orders[{k}]", o, "must be an object")
+    for where, o in _objects(doc, "orders"):
         orders.append(
             ScenarioOrder(
                 id=_get(o, "id", where, str),
