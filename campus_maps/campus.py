@@ -127,29 +127,25 @@ class RiderNetwork:
         xt, yt = xt + pts.access_s[:, None], yt + pts.access_s[:, None]
         xm, ym = xm + pts.access_m[:, None], ym + pts.access_m[:, None]
         k = len(pts)
-        rows, cols = xn.T.ravel(), yn.T.ravel()  # side-major: index side * k + point
-
-        def combos(
-            table: NDArray[np.float64], out_leg: NDArray[Any], in_leg: NDArray[Any]
-        ) -> NDArray[np.float64]:
-            sub = table.take(rows, axis=0).take(cols, axis=1).reshape(2, k, 2, k)
-            sub += out_leg.T.reshape(2, k, 1, 1)
-            sub += in_leg.T.reshape(1, 1, 2, k)
-            return sub.transpose(0, 2, 1, 3).reshape(4, k, k)  # [2 * exit + entry, i, j]
-
-        times = combos(self.tables.time_s, xt, yt)
-        dists = combos(self.tables.distance_m, xm, ym)
-        # a tournament of the four (exit, entry) combinations, carrying distance and choice
-        first = times[1] < times[0]
-        second = times[3] < times[2]
-        t01 = np.where(first, times[1], times[0])
-        t23 = np.where(second, times[3], times[2])
-        last = t23 < t01
-        best_t = np.where(last, t23, t01)
-        best_d = np.where(
-            last, np.where(second, dists[3], dists[2]), np.where(first, dists[1], dists[0])
-        )
-        choice = np.where(last, 2 + second, first).astype(np.int8)
+        n = self.tables.time_s.shape[1]
+        # times of the four (exit side, entry side) combinations as one (2, k, 2, k) gather
+        flat = (xn.T.reshape(2 * k, 1) * n + yn.T.reshape(1, 2 * k)).ravel()
+        sub = self.tables.time_s.ravel().take(flat).reshape(2, k, 2, k)
+        sub += xt.T.reshape(2, k, 1, 1)
+        sub += yt.T.reshape(1, 1, 2, k)
+        # best entry side per exit side, then best exit side
+        entry_1 = sub[:, :, 1, :] < sub[:, :, 0, :]  # (2, k, k)
+        per_exit = np.minimum(sub[:, :, 0, :], sub[:, :, 1, :])
+        exit_1 = per_exit[1] < per_exit[0]  # (k, k)
+        best_t = np.minimum(per_exit[0], per_exit[1])
+        entry = np.where(exit_1, entry_1[1], entry_1[0])
+        # the distance of the chosen combination only: one (k, k) gather, not four
+        out_node = np.where(exit_1, xn[:, 1:2], xn[:, 0:1])
+        in_node = np.where(entry, yn[:, 1], yn[:, 0])
+        best_d = self.tables.distance_m.ravel().take(out_node * n + in_node)
+        best_d += np.where(exit_1, xm[:, 1:2], xm[:, 0:1])
+        best_d += np.where(entry, ym[:, 1], ym[:, 0])
+        choice = exit_1.view(np.int8) * 2 + entry.view(np.int8)
         return best_t, best_d, choice
 
     def matrix(self, points: SnappedPoints) -> TravelMatrix:
