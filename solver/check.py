@@ -32,7 +32,15 @@ OBJECTIVE_REL_TOL = 1e-6
 DISTANCE_TOL_M = 1e-6
 """Absolute tolerance (m, plus the same relative part) on route distances."""
 
-TERM_NAMES = ("travel", "distance", "waiting", "lateness", "unassigned", "vehicles")
+TERM_NAMES = (
+    "travel",
+    "distance",
+    "waiting",
+    "lateness",
+    "delivery",
+    "unassigned",
+    "vehicles",
+)
 """Objective terms, named as in :func:`solver.routes.objective_terms`."""
 
 
@@ -48,7 +56,7 @@ class PlanCheck:
         The objective recomputed from the problem (in the parameters' cost units).
     terms
         The recomputed objective split by term (``travel``, ``distance``, ``waiting``,
-        ``lateness``, ``unassigned``, ``vehicles``).
+        ``lateness``, ``delivery``, ``unassigned``, ``vehicles``).
     late_orders
         Routed orders whose recomputed drop-off service starts after ``due_s``.
     """
@@ -81,6 +89,7 @@ class _Totals:
     distance_m: float = 0.0
     waiting_s: int = 0
     lateness_s: int = 0
+    delivery_s: int = 0
     late_orders: int = 0
 
 
@@ -177,6 +186,7 @@ def _check_route(
             departure = begin + order.dropoff_service_s
             load -= order.size
             late = max(0, begin - order.due_s)
+            totals.delivery_s += begin - problem.now_s
             if earliest is not None and stop.start_s < earliest:
                 violations.append(
                     f"{where}: drop-off starts at {stop.start_s} before dropoff_earliest_s "
@@ -332,7 +342,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
     violations: list[str] = []
     visits: dict[str, list[tuple[str, StopKind, int]]] = {}
     seen_riders: set[str] = set()
-    travel = waiting = lateness = late_orders = used = 0
+    travel = waiting = lateness = delivery = late_orders = used = 0
     distance = 0.0
     for route in plan.routes:
         if route.rider_id not in problem.rider_index:
@@ -352,6 +362,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         distance += totals.distance_m
         waiting += totals.waiting_s
         lateness += totals.lateness_s
+        delivery += totals.delivery_s
         late_orders += totals.late_orders
     not_routed = _check_coverage(problem, plan, visits, violations)
     terms = {
@@ -359,6 +370,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         "distance": params.distance_cost_per_m * distance,
         "waiting": params.waiting_cost_per_s * waiting,
         "lateness": params.lateness_cost_per_s * lateness,
+        "delivery": params.delivery_time_cost_per_s * delivery,
         "unassigned": params.unassigned_penalty * not_routed,
         "vehicles": params.vehicle_fixed_cost * used,
     }

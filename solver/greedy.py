@@ -16,8 +16,8 @@ Pricing an order takes two vectorised passes: every *adjacent* insertion (``i ==
 route exactly, together with lower bounds for the pickup part at ``i`` and the drop-off part at
 ``j`` of a *far* insertion (``i < j``); then exactly only the far pairs whose bound could still
 beat the best adjacent price. The price is the exact increase of the objective (travel,
-distance, waiting, lateness, vehicle cost), including the lateness pushed onto later drop-offs
-(made exact wherever it can decide the choice). The chosen insertion is re-timed with exact
+distance, waiting, lateness, delivery time, vehicle cost), including the lateness and delivery
+time pushed onto later drop-offs (made exact wherever it can decide the choice). The chosen insertion is re-timed with exact
 integer arithmetic before it is accepted, so a plan never breaks a rule (the O(1) checks could
 only be wrong with travel matrices that break the triangle inequality). One check is kept
 conservative: an order picked up between ``i`` and ``j`` and dropped after ``j`` is credited
@@ -84,7 +84,13 @@ F_LOAD0 = 20  # adjacency table only: largest load on nodes 0..j minus the capac
 F_DEP0 = 21  # adjacency table only: departure from the start
 F_IB2 = 22  # far table: time-in-bag slack at j + 1 of orders picked up in i+1..j (see below)
 F_C2 = 23  # far table: waiting after i that such a pickup's delay is reduced by (at most)
-NF = 24
+# The same three thresholds for the delivery-time cost (every later drop-off gets later by the
+# delay less the waiting before it, due time or not), and F_LF1's counterpart.
+F_DF2 = 24  # delay at j + 1 from which the first later drop-off starts later
+F_DCNT2 = 25  # how many later drop-offs start later from that delay on
+F_DF2B = 26  # delay at j + 1 from which another later drop-off starts later too
+F_DF1 = 27  # delay at i + 1 from which a drop-off in i+1..j starts later (inf when i == j)
+NF = 28
 # Rows of the int tables: flat matrix indices to which the order's locations are added, and
 # where the column is.
 I_FROM_I, I_TO_I1, I_FROM_J, I_TO_J1, I_PB, I_ROUTE, I_I, I_J = range(8)
@@ -128,8 +134,8 @@ class _Tri:
         rows = np.arange(n + 1)[:, None]
         cols = np.arange(k)[None, :]
         # Range masks per (i, node): nodes i+1.. for the slack and the lateness thresholds,
-        # nodes i.. for the load.
-        masks = np.stack([cols > rows, cols > rows, cols >= rows])
+        # nodes i.. for the load, nodes i+1.. for the delivery thresholds.
+        masks = np.stack([cols > rows, cols > rows, cols >= rows, cols > rows])
         return cls(ii, jj, ii * k + jj, masks)
 
 
@@ -137,10 +143,10 @@ class _Tri:
 class _Eval:
     """Prices of one order at some insertion positions (columns of a table).
 
-    ``cost`` is exact where ``pending`` is false; where it is true it lacks part of the
-    lateness pushed onto later drop-offs (a lower bound), made exact on demand from ``x1`` /
-    ``x2`` (see :meth:`_Greedy.late_downstream`). ``gi`` holds the columns' int rows (route,
-    i, j).
+    ``cost`` is exact where ``pending`` is false; where it is true it lacks part of the cost of
+    the delay pushed onto later drop-offs (lateness and delivery time; a lower bound), made
+    exact on demand from ``x1`` / ``x2`` (see :meth:`_Greedy.downstream_cost`). ``gi`` holds
+    the columns' int rows (route, i, j).
     """
 
     cost: NDArray[np.float64]
@@ -162,8 +168,7 @@ class _Eval:
                 return k
             assert self.x1 is not None and self.x2 is not None and self.base is not None
             at = np.array([k])
-            late = g.late_downstream(self.gi, at, self.x1, self.x2)
-            cost[k] = self.base[k] + g.lc * late[0]
+            cost[k] = self.base[k] + g.downstream_cost(self.gi, at, self.x1, self.x2)[0]
             pending[k] = False
 
 
@@ -200,6 +205,9 @@ class _Greedy:
         self.dc = params.distance_cost_per_m
         self.wc = params.waiting_cost_per_s
         self.lc = params.lateness_cost_per_s
+        self.dlc = params.delivery_time_cost_per_s
+        self.now = problem.now_s
+        self.delay_priced = bool(self.lc or self.dlc)
         self.veh = params.vehicle_fixed_cost
         self.penalty = params.unassigned_penalty
         if self.dc != 0.0:
@@ -273,7 +281,8 @@ class _Greedy:
         self.gf_i = empty_i
         self.map_i = np.empty(0, dtype=np.intp)
         self.map_j = np.empty(0, dtype=np.intp)
-        self.cmat = np.full((max(n_r, 1), 8), INF)
+        # per route: the drop-offs' lateness thresholds (row 0) and delivery thresholds (row 1)
+        self.cmat = np.full((max(n_r, 1), 2, 8), INF)
 
     # ------------------------------------------------------------------ exact timing
     def time_route(self, r: int, visits: Sequence[tuple[int, int]]) -> _Timing:
@@ -420,10 +429,12 @@ class _Greedy:
         own = timing.own
         hlate = timing.hlate
         c = [INF] * k_nodes
+        w = [INF] * k_nodes
         for k in range(1, n + 1):
             if hlate[k] < INF:
                 c[k] = hlate[k] + wc[k + 1]
-        self._store_c(r, c)
+                w[k] = wc[k + 1]
+        self._store_c(r, c, w)
         ib = [INF] * (n + 1)
         for p_node, d_node, slack in timing.bags:
             val = slack + wc[d_node]
@@ -437,10 +448,14 @@ class _Greedy:
         lf = [INF] * (n + 1)
         cnt = [0] * (n + 1)
         lfb = [INF] * (n + 1)
+        dlf = [INF] * (n + 1)
+        dcnt = [0] * (n + 1)
+        dlfb = [INF] * (n + 1)
         load0: list[float] = [0.0] * (n + 1)
         loads = timing.load
         run_g = INF
         min1, n1, min2 = INF, 0, INF
+        dmin1, dn1, dmin2 = INF, 0, INF
         for p in range(n, -1, -1):
             k = p + 1
             gk = own[k] + wc[k]
@@ -453,6 +468,13 @@ class _Greedy:
                 n1 += 1
             elif ck < min2:
                 min2 = ck
+            wk = w[k]
+            if wk < dmin1:
+                dmin1, dn1, dmin2 = wk, 1, dmin1
+            elif wk == dmin1:
+                dn1 += 1
+            elif wk < dmin2:
+                dmin2 = wk
             base = wc[k]
             f_slack = run_g - base
             f_next[p] = f_slack
@@ -460,6 +482,9 @@ class _Greedy:
             lf[p] = min1 - base
             cnt[p] = n1 if min1 < INF else 0
             lfb[p] = min2 - base
+            dlf[p] = dmin1 - base
+            dcnt[p] = dn1 if dmin1 < INF else 0
+            dlfb[p] = dmin2 - base
         cap = self.r_cap[r]
         run_l = -INF
         for p in range(n + 1):
@@ -506,6 +531,10 @@ class _Greedy:
                 [dep[0]] * (n + 1),
                 inf_row,
                 [0.0] * (n + 1),
+                dlf,
+                dcnt,
+                dlfb,
+                inf_row,
             ],
             dtype=np.float64,
         )
@@ -521,7 +550,8 @@ class _Greedy:
             return
         tri = self._tri(n)
         ii, jj = tri.ii, tri.jj
-        # Range minima over nodes i+1..j (slack, lateness thresholds) and i..j (minus the load).
+        # Range minima over nodes i+1..j (slack, lateness and delivery thresholds) and i..j
+        # (minus the load).
         nodes = np.array(
             [
                 [own[k] + wc[k] for k in range(k_nodes)],
@@ -529,11 +559,12 @@ class _Greedy:
                 [-ld for ld in loads],
                 [*f_next, INF],
                 [*ib, INF],
+                w,
             ]
         )
-        seg = np.where(tri.masks, nodes[:3, None, :], INF)
+        seg = np.where(tri.masks, nodes[[0, 1, 2, 5], None, :], INF)
         np.minimum.accumulate(seg, axis=2, out=seg)
-        ranges = seg.reshape(3, -1)[:, tri.flat]
+        ranges = seg.reshape(4, -1)[:, tri.flat]
         side_i = adj_f[:, ii]
         blk = adj_f[:, jj]
         blk[: F_WC_I1 + 1] = side_i[: F_WC_I1 + 1]
@@ -541,6 +572,7 @@ class _Greedy:
         wc_j1 = blk[F_WC_J1]
         blk[F_LIM1] = np.minimum(ranges[0] - wc_i1, nodes[4, ii])
         blk[F_LF1] = ranges[1] - wc_i1
+        blk[F_DF1] = ranges[3] - wc_i1
         blk[F_LOAD] = np.subtract(-cap, ranges[2])
         blk[F_EC_SUM] = side_i[F_EC_J] + blk[F_EC_J]
         blk[F_WSEG] = wc_j1 - wc_i1
@@ -623,37 +655,78 @@ class _Greedy:
             np.concatenate((self.adj_i[r], self.far_i[r]), axis=1),
         )
 
-    def _store_c(self, r: int, row: list[float]) -> None:
-        """Keep route ``r``'s drop-off lateness thresholds in the padded matrix."""
-        width = self.cmat.shape[1]
-        if len(row) > width:
-            grown = np.full((self.cmat.shape[0], max(len(row), 2 * width)), INF)
-            grown[:, :width] = self.cmat
+    def _store_c(self, r: int, late: list[float], delivery: list[float]) -> None:
+        """Keep route ``r``'s drop-off lateness and delivery thresholds in the padded matrix."""
+        width = self.cmat.shape[2]
+        if len(late) > width:
+            grown = np.full((self.cmat.shape[0], 2, max(len(late), 2 * width)), INF)
+            grown[:, :, :width] = self.cmat
             self.cmat = grown
-            width = grown.shape[1]
-        self.cmat[r] = row + [INF] * (width - len(row))
+            width = grown.shape[2]
+        pad = [INF] * (width - len(late))
+        self.cmat[r] = (late + pad, delivery + pad)
 
     # ------------------------------------------------------------------ pricing
-    def late_downstream(
+    def downstream_cost(
         self,
         gi: NDArray[np.int64],
         cand: NDArray[np.intp],
         x1: NDArray[np.float64],
         x2: NDArray[np.float64],
     ) -> NDArray[np.float64]:
-        """Exact lateness (s) an insertion adds to the route's later drop-offs, at ``cand``.
+        """Exact cost of the delay an insertion pushes onto the route's later drop-offs.
 
         ``x1`` / ``x2``: the delay at node i + 1 / j + 1 plus the waiting before that node, per
-        column of ``gi``; a drop-off ``k`` whose threshold ``c_k`` (waiting before it plus its
-        margin to the due time) is below them gets ``x - c_k`` later.
+        column of ``gi``, at columns ``cand``. A drop-off ``k`` whose lateness threshold ``c_k``
+        (waiting before it plus its margin to the due time) is below them gets ``x - c_k``
+        later than due, priced at the lateness cost; one whose delivery threshold (the waiting
+        before it) is below them starts that much later, priced at the delivery-time cost.
         """
         cm = self.cmat[gi[I_ROUTE, cand]]
         ic = gi[I_I, cand][:, None]
         jc = gi[I_J, cand][:, None]
-        kk = np.arange(cm.shape[1])[None, :]
+        kk = np.arange(cm.shape[2])[None, :]
         xs = np.where(kk <= jc, np.where(kk > ic, x1[cand, None], -INF), x2[cand, None])
-        out: NDArray[np.float64] = np.maximum(xs - cm, 0.0).sum(axis=1)
+        out = np.zeros(cand.shape[0])
+        if self.lc:
+            out += self.lc * np.maximum(xs - cm[:, 0], 0.0).sum(axis=1)
+        if self.dlc:
+            out += self.dlc * np.maximum(xs - cm[:, 1], 0.0).sum(axis=1)
         return out
+
+    def own_delay_cost(self, o: int, s_d: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Lateness and delivery-time cost of order ``o``'s own drop-off starting at ``s_d``."""
+        cost = self.lc * np.maximum(s_d - self.o_due[o], 0.0)
+        if self.dlc:
+            cost += self.dlc * (s_d - self.now)
+        return cost
+
+    def delay_bounds(
+        self,
+        f: NDArray[np.float64],
+        d2c: NDArray[np.float64],
+        d1c: NDArray[np.float64] | None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Lower bound on :meth:`downstream_cost` and where it may be below the exact cost.
+
+        ``f``: the columns' float rows; ``d2c`` / ``d1c``: the arrival delays at node j + 1 /
+        i + 1 (``d1c`` ``None`` when the pickup and drop-off are adjacent).
+        """
+        lb = np.zeros(d2c.shape)
+        pending = np.zeros(d2c.shape, dtype=bool)
+        for weight, first, count, second, inner in (
+            (self.lc, F_LF2, F_CNT2, F_LF2B, F_LF1),
+            (self.dlc, F_DF2, F_DCNT2, F_DF2B, F_DF1),
+        ):
+            if not weight:
+                continue
+            lb += weight * np.maximum(d2c - f[first], 0.0) * f[count]
+            pending |= d2c > f[second]
+            if d1c is not None:
+                over1 = d1c - f[inner]
+                lb += weight * np.maximum(over1, 0.0)
+                pending |= over1 > 0.0
+        return lb, pending
 
     def _finish(
         self,
@@ -665,16 +738,17 @@ class _Greedy:
         x1: NDArray[np.float64] | None = None,
         x2: NDArray[np.float64] | None = None,
     ) -> _Eval:
-        """Mask infeasible columns; make the lateness exact where it can decide the choice."""
+        """Mask infeasible columns; make the cost of the delay pushed onto later drop-offs
+        exact where it can decide the choice (``late_lb``: its lower bound)."""
         if late_lb is None or pending is None or x1 is None or x2 is None:
             return _Eval(np.where(ok, cost, INF), gi)
-        total = np.where(ok, cost + self.lc * late_lb, INF)
+        total = np.where(ok, cost + late_lb, INF)
         pending &= ok
         if not pending.any():
             return _Eval(total, gi)
         known = np.minimum.reduce(np.where(pending, INF, total))
         cand = (pending & (total <= known)).nonzero()[0]
-        total[cand] = cost[cand] + self.lc * self.late_downstream(gi, cand, x1, x2)
+        total[cand] = cost[cand] + self.downstream_cost(gi, cand, x1, x2)
         pending[cand] = False
         return _Eval(total, gi, pending, x1, x2, cost)
 
@@ -764,20 +838,12 @@ class _Greedy:
         nodes = None
         if kind == ADJ:
             nodes = self._part_bounds(o, gf, fits, a_p, s_p, d_p, t_ip, t_pi1, t_jd, t_dj1, dd)
-        if not self.lc:
+        if not self.delay_priced:
             return self._finish(cost, gi, ok), nodes
-        cost += self.lc * np.maximum(s_d - self.o_due[o], 0.0)
-        late_lb = np.maximum(d2c - gf[F_LF2], 0.0)
-        late_lb *= gf[F_CNT2]
-        pending = d2c > gf[F_LF2B]
+        cost += self.own_delay_cost(o, s_d)
+        late_lb, pending = self.delay_bounds(gf, d2c, d1c)
         x2 = d2c + gf[F_WC_J1]
-        if d1c is None:
-            x1 = x2
-        else:
-            over1 = d1c - gf[F_LF1]
-            late_lb += np.maximum(over1, 0.0)
-            pending |= over1 > 0.0
-            x1 = d1c + gf[F_WC_I1]
+        x1 = x2 if d1c is None else d1c + gf[F_WC_I1]
         return self._finish(cost, gi, ok, late_lb, pending, x1, x2), nodes
 
     def _part_bounds(
@@ -812,7 +878,7 @@ class _Greedy:
         a_d = ga[F_DEP_J] + t_id
         de = self.o_de[o]
         s_d = np.maximum(a_d, de) if de > -INF else a_d
-        lb_d = trav_d + self.lc * np.maximum(s_d - self.o_due[o], 0.0) if self.lc else trav_d
+        lb_d = trav_d + self.own_delay_cost(o, s_d) if self.delay_priced else trav_d
         ok_d = (a_d <= ga[F_SHIFT]) & (s_d <= self.o_latlim[o])
         d1 = d_p + t_pi1
         d1 -= ga[F_ARR_I1]
@@ -859,15 +925,10 @@ class _Greedy:
             waits -= np.minimum(d1c, gf[F_WSEG])
             waits -= np.minimum(d2c, gf[F_WDOWN])
             cost += self.wc * waits
-        if not self.lc:
+        if not self.delay_priced:
             return self._finish(cost, gi, ok)
-        cost += self.lc * np.maximum(s_d - self.o_due[o], 0.0)
-        over1 = d1c - gf[F_LF1]
-        late_lb = np.maximum(d2c - gf[F_LF2], 0.0)
-        late_lb *= gf[F_CNT2]
-        late_lb += np.maximum(over1, 0.0)
-        pending = d2c > gf[F_LF2B]
-        pending |= over1 > 0.0
+        cost += self.own_delay_cost(o, s_d)
+        late_lb, pending = self.delay_bounds(gf, d2c, d1c)
         x1 = d1c + gf[F_WC_I1]
         x2 = d2c + gf[F_WC_J1]
         return self._finish(cost, gi, ok, late_lb, pending, x1, x2)
@@ -917,11 +978,10 @@ class _Greedy:
             ok &= a_d <= ga[F_SHIFT]
             if self.o_bag[o] < INF:
                 ok &= a_d - ga[F_DEP0] <= self.o_bag[o]
-        if not self.lc:
+        if not self.delay_priced:
             return self._finish(cost, gi, ok)
-        cost += self.lc * np.maximum(s_d - self.o_due[o], 0.0)
-        late_lb = np.maximum(d2c - ga[F_LF2], 0.0) * ga[F_CNT2]
-        pending = d2c > ga[F_LF2B]
+        cost += self.own_delay_cost(o, s_d)
+        late_lb, pending = self.delay_bounds(ga, d2c, None)
         x1 = np.full(d2c.shape, -INF)
         return self._finish(cost, gi, ok, late_lb, pending, x1, d2c + ga[F_WC_J1])
 

@@ -108,22 +108,24 @@ class _Solution:
         return self.g.visits
 
     def _route_cost(self, visits: Sequence[IVisit], t: _g._Timing) -> float:
-        """The objective terms of one route (travel, distance, waiting, lateness, vehicle)."""
+        """The objective terms of one route (travel, distance, waiting, lateness, delivery time,
+        vehicle)."""
         if not visits:
             return 0.0
         g = self.g
         cost = sum(t.edge_c) + g.veh
         if g.wc:
             cost += g.wc * sum(t.wait)
-        if g.lc:
-            late = 0
+        if g.delay_priced:
+            late = delivered = 0
             due = g.o_due
             for pos, (o, k) in enumerate(visits, 1):
                 if k == _g.DROP:
                     s = t.arr[pos] + t.wait[pos]
+                    delivered += s - g.now
                     if s > due[o]:
                         late += s - due[o]
-            cost += g.lc * late
+            cost += g.lc * late + g.dlc * delivered
         return cost
 
     def _set(self, r: int, visits: list[IVisit]) -> list[int]:
@@ -168,11 +170,11 @@ class _Solution:
                 self.route_of[o] = -1
         g.visits[r] = s.visits
         g.n_open[r] = s.n_open
-        width = g.cmat.shape[1]
+        width = g.cmat.shape[2]
         row = s.c_row
-        if row.size < width:
-            row = np.concatenate((row, np.full(width - row.size, INF)))
-        g.cmat[r] = row[:width]
+        if row.shape[1] < width:
+            row = np.concatenate((row, np.full((2, width - row.shape[1]), INF)), axis=1)
+        g.cmat[r] = row[:, :width]
         g.adj_f[r], g.adj_i[r], g.far_f[r], g.far_i[r] = s.adj_f, s.adj_i, s.far_f, s.far_i
         g.dirty.add(r)
         self.cost[r] = s.cost

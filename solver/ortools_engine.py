@@ -18,7 +18,9 @@ Model (see :mod:`solver.model` for the rules it encodes):
 * ``Time`` dimension on a clock shifted by ``t0`` (so every bound is >= 0): service times are
   folded into the transit out of a node, slack is waiting, the start cumul is fixed to the
   rider's departure time, ready times and ``dropoff_earliest_s`` are cumul lower bounds, the
-  promised time is a soft upper bound priced at the lateness cost, and open orders get hard caps
+  promised time is a soft upper bound priced at the lateness cost (without lateness cost, "now"
+  is one priced at the delivery-time cost; OR-Tools allows one per stop, so with both the
+  delivery time is priced only when plans are compared), and open orders get hard caps
   (``due + max_lateness``, ``pickup_latest_s``, the rider's shift end through an ``Element``
   constraint when shift ends differ, time in bag through a linear constraint). Hierarchical
   mode makes every ``due_s`` hard.
@@ -328,13 +330,21 @@ def _build_model(
     # cost of serving them.
     penalty = _scaled(params.unassigned_penalty, params)
     serve_bound = (
-        (params.travel_cost_per_s + params.waiting_cost_per_s + params.lateness_cost_per_s)
+        (
+            params.travel_cost_per_s
+            + params.waiting_cost_per_s
+            + params.lateness_cost_per_s
+            + params.delivery_time_cost_per_s
+        )
         * horizon
         + params.distance_cost_per_m * float(problem.distance_m.max(initial=0.0)) * layout.num_nodes
         + params.vehicle_fixed_cost
     )
     pinned_penalty = min(10 * (penalty + _scaled(serve_bound, params) + 1), _MAX_PENALTY)
     lateness_coef = _scaled(params.lateness_cost_per_s, params)
+    # One soft upper bound per cumul: the delivery-time cost is modelled only without lateness
+    # (then as a bound at "now"); otherwise the plan pays it in the full objective only.
+    delivery_coef = 0 if lateness_coef else _scaled(params.delivery_time_cost_per_s, params)
 
     shift_rel = [r.shift_end_s - t0 for r in riders]
     start_rel = [problem.start_time(r) - t0 for r in riders]
@@ -411,6 +421,8 @@ def _build_model(
         time_dim.CumulVar(drop).SetRange(drop_lo, drop_hi)
         if lateness_coef:
             time_dim.SetCumulVarSoftUpperBound(drop, due_rel, lateness_coef)
+        elif delivery_coef:
+            time_dim.SetCumulVarSoftUpperBound(drop, problem.now_s - t0, delivery_coef)
         if pickup is not None:
             time_dim.CumulVar(pickup).SetRange(pick_lo, pick_hi)
             if not pinned and order.max_in_bag_s is not None:
@@ -626,6 +638,7 @@ class _SoloTest:
             + params.distance_cost_per_m * dist
             + params.waiting_cost_per_s * wait
             + params.lateness_cost_per_s * late
+            + params.delivery_time_cost_per_s * (start_drop - problem.now_s)
             + params.vehicle_fixed_cost
         )
         best = float(cost[ok].min())

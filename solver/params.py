@@ -64,6 +64,13 @@ class SolverParams:
         Cost per second a rider waits at a merchant for food. Default 0.0.
     lateness_cost_per_s
         Cost per second a drop-off arrives after its promised time (soft). Default 10.0.
+    delivery_time_cost_per_s
+        Cost per second from the problem's "now" to the start of each drop-off (onboard orders
+        included): prices getting food to the door sooner, i.e. the sum of click-to-door
+        times, even for orders that will be on time. Without it, a plan may bundle orders
+        that a nearby idle rider would deliver minutes sooner. Default 0.0. (OR-Tools cannot
+        price it next to lateness, one soft bound per stop: its plans are compared with the
+        others' by the full objective.)
     max_lateness_s
         Hard cap on lateness for open orders (s): an open order that cannot be dropped off
         within ``due_s + max_lateness_s`` is left unassigned. Default 1800.
@@ -99,6 +106,7 @@ class SolverParams:
     distance_cost_per_m: float = 0.0
     waiting_cost_per_s: float = 0.0
     lateness_cost_per_s: float = 10.0
+    delivery_time_cost_per_s: float = 0.0
     max_lateness_s: int = 1800
     unassigned_penalty: float = 100_000.0
     vehicle_fixed_cost: float = 0.0

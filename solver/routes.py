@@ -73,11 +73,15 @@ def objective_terms(
     """The objective of a plan split by term, in the parameters' cost units."""
     routes = list(routes)
     used = [r for r in routes if r.stops]
+    delivery = sum(
+        s.start_s - problem.now_s for r in used for s in r.stops if s.kind is StopKind.DROPOFF
+    )
     return {
         "travel": params.travel_cost_per_s * sum(r.travel_time_s for r in used),
         "distance": params.distance_cost_per_m * sum(r.distance_m for r in used),
         "waiting": params.waiting_cost_per_s * sum(r.waiting_s for r in used),
         "lateness": params.lateness_cost_per_s * sum(r.lateness_s for r in used),
+        "delivery": params.delivery_time_cost_per_s * delivery,
         "unassigned": params.unassigned_penalty * num_unassigned,
         "vehicles": params.vehicle_fixed_cost * len(used),
     }

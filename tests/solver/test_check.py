@@ -278,6 +278,25 @@ def test_pinned_orders_are_exempt_from_the_caps() -> None:
     assert check.terms["lateness"] == 200.0
 
 
+def test_delivery_time_is_counted_from_now_for_every_dropoff() -> None:
+    problem = line_problem(
+        [0, 10, 20, 30],
+        [
+            order("a", 1, 2),
+            order("b", None, 3, state=OrderState.ONBOARD, rider_id="r1"),
+        ],
+        [rider("r1")],
+        now=5,
+    )
+    params = SolverParams(delivery_time_cost_per_s=0.5)
+    plan = plan_of(problem, params, {"r1": [("a", P), ("a", D), ("b", D)]})
+    check = check_plan(problem, plan, params)
+    assert check.ok, check.violations
+    # the rider leaves at now = 5: a is dropped at 25 (20 s after now), b at 35 (30 s)
+    assert check.terms["delivery"] == 0.5 * (20 + 30)
+    assert check.objective == pytest.approx(30.0 + 25.0)
+
+
 def test_max_in_bag_is_reported(params: SolverParams) -> None:
     problem = line_problem(
         [0, 10, 20, 30],

@@ -100,6 +100,25 @@ def test_service_times_and_waiting_at_the_merchant() -> None:
     assert plan.stats.objective_terms["waiting"] == 30.0
 
 
+def test_delivery_time_cost_sends_a_second_rider_instead_of_bundling() -> None:
+    # a: 0 -> -40 and b: 0 -> 40; r1 waits at the merchant, r2 is 50 m away. Bundling both on
+    # r1 rides 120 s and delivers at 40 and 120 s (sum 160); sending r2 for b rides 130 s and
+    # delivers at 40 and 90 s (sum 130). Travel alone bundles; a delivery-time cost splits.
+    problem = line_problem(
+        [0, -40, 40, 50],
+        [order("a", 0, 1), order("b", 0, 2)],
+        [rider("r1", 0), rider("r2", 3)],
+    )
+    bundled = solve(problem, SolverParams())
+    assert not sequence(bundled, "r2")
+    assert bundled.stats.objective_terms["delivery"] == 0.0
+    split = solve(problem, SolverParams(delivery_time_cost_per_s=1.0))
+    assert sequence(split, "r1") == [("a", "pickup"), ("a", "dropoff")]
+    assert sequence(split, "r2") == [("b", "pickup"), ("b", "dropoff")]
+    assert split.stats.objective_terms["delivery"] == 40.0 + 90.0
+    assert split.stats.objective == 130.0 + 130.0
+
+
 def test_nearest_rider_takes_the_order() -> None:
     problem = line_problem(
         [0, 10, 20, 100], [order("a", 1, 2)], [rider("far", 3), rider("near", 0)]
@@ -440,8 +459,10 @@ def test_initial_orders_that_became_infeasible_are_reinserted_or_dropped() -> No
         SolverParams(),
         SolverParams(waiting_cost_per_s=0.5, distance_cost_per_m=0.01, vehicle_fixed_cost=100),
         SolverParams(objective="hierarchical", vehicle_fixed_cost=1e4, distance_cost_per_m=1.0),
+        SolverParams(delivery_time_cost_per_s=2.0, waiting_cost_per_s=0.5),
+        SolverParams(delivery_time_cost_per_s=1.0, lateness_cost_per_s=0.0),
     ],
-    ids=["delivery", "all-terms", "hierarchical"],
+    ids=["delivery", "all-terms", "hierarchical", "delivery-time", "delivery-time-only"],
 )
 def test_each_insertion_is_the_cheapest_valid_one(
     params: SolverParams, monkeypatch: pytest.MonkeyPatch

@@ -36,12 +36,15 @@ def riders_used(plan: Plan) -> int:
     return sum(1 for route in plan.routes if route.stops)
 
 
-@pytest.mark.parametrize("objective", ["delivery", "hierarchical"])
+@pytest.mark.parametrize("objective", ["delivery", "delivery-time", "hierarchical"])
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_improved_visits_give_valid_plans_never_worse(
     case: int, objective: str, params: SolverParams
 ) -> None:
-    params = HIERARCHICAL if objective == "hierarchical" else params
+    params = {
+        "hierarchical": HIERARCHICAL,
+        "delivery-time": params.replace(delivery_time_cost_per_s=1.0),
+    }.get(objective, params)
     problem = random_problem(400 + case, n_orders=24, n_riders=6, **CASES[case])  # type: ignore[arg-type]
     greedy = solve_greedy(problem, params)
     visits, stats = improve_visits(
