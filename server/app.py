@@ -98,7 +98,7 @@ def create_server(config: ServerConfig, *, campuses: dict[str, Campus] | None = 
     campuses = campuses if campuses is not None else load_campuses(config)
     if config.default_campus not in campuses:
         config = config.replace(default_campus=sorted(campuses)[0])
-    pool = SolverPool(config.workers).start()
+    pool = SolverPool(config.workers, nice=config.worker_nice).start()
     metrics = Metrics()
     admission = Admission(config, config.workers)
     servicer = DispatchServicer(config, campuses, pool, admission, metrics)

@@ -49,6 +49,9 @@ class ServerConfig:
         names none.
     workers
         OR-Tools worker processes (one solve each at a time).
+    worker_nice
+        How much lower the workers' CPU priority is than the server's (0-19): when searches
+        fill every core, the server's conversions and greedy answers still get the CPU.
     grpc_threads
         Threads serving RPCs (greedy plans and conversions run on them).
     default_mode, default_capacity, default_pickup_service_s, default_dropoff_service_s,
@@ -81,6 +84,7 @@ class ServerConfig:
     campuses: tuple[str, ...] = ()
     default_campus: str = "northwestern"
     workers: int = 2
+    worker_nice: int = 10
     grpc_threads: int = 16
     default_mode: str = "bike"
     default_capacity: int = 4
@@ -121,6 +125,8 @@ class ServerConfig:
         for name in ("workers", "grpc_threads", "max_orders", "max_riders", "max_inflight"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be >= 1")
+        if self.worker_nice > 19:
+            raise ConfigError("server.worker_nice", self.worker_nice, "must be between 0 and 19")
         for name in ("port", "metrics_port"):
             if getattr(self, name) > 65535:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be <= 65535")

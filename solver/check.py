@@ -370,7 +370,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         "distance": params.distance_cost_per_m * distance,
         "waiting": params.waiting_cost_per_s * waiting,
         "lateness": params.lateness_cost_per_s * lateness,
-        "delivery": params.delivery_time_cost_per_s * delivery,
+        "delivery": params.delivery_time_weight * delivery,
         "unassigned": params.unassigned_penalty * not_routed,
         "vehicles": params.vehicle_fixed_cost * used,
     }

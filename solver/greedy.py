@@ -17,9 +17,10 @@ route exactly, together with lower bounds for the pickup part at ``i`` and the d
 ``j`` of a *far* insertion (``i < j``); then exactly only the far pairs whose bound could still
 beat the best adjacent price. The price is the exact increase of the objective (travel,
 distance, waiting, lateness, delivery time, vehicle cost), including the lateness and delivery
-time pushed onto later drop-offs (made exact wherever it can decide the choice). The chosen insertion is re-timed with exact
-integer arithmetic before it is accepted, so a plan never breaks a rule (the O(1) checks could
-only be wrong with travel matrices that break the triangle inequality). One check is kept
+time pushed onto later drop-offs (made exact wherever it can decide the choice). The chosen
+insertion is re-timed with exact integer arithmetic before it is accepted, so a plan never
+breaks a rule (the O(1) checks could only be wrong with travel matrices that break the triangle
+inequality). One check is kept
 conservative: an order picked up between ``i`` and ``j`` and dropped after ``j`` is credited
 only the smallest delay of such pickups when its time in bag is checked.
 
@@ -205,7 +206,7 @@ class _Greedy:
         self.dc = params.distance_cost_per_m
         self.wc = params.waiting_cost_per_s
         self.lc = params.lateness_cost_per_s
-        self.dlc = params.delivery_time_cost_per_s
+        self.dlc = params.delivery_time_weight
         self.now = problem.now_s
         self.delay_priced = bool(self.lc or self.dlc)
         self.veh = params.vehicle_fixed_cost

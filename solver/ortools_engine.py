@@ -334,7 +334,7 @@ def _build_model(
             params.travel_cost_per_s
             + params.waiting_cost_per_s
             + params.lateness_cost_per_s
-            + params.delivery_time_cost_per_s
+            + params.delivery_time_weight
         )
         * horizon
         + params.distance_cost_per_m * float(problem.distance_m.max(initial=0.0)) * layout.num_nodes
@@ -344,7 +344,7 @@ def _build_model(
     lateness_coef = _scaled(params.lateness_cost_per_s, params)
     # One soft upper bound per cumul: the delivery-time cost is modelled only without lateness
     # (then as a bound at "now"); otherwise the plan pays it in the full objective only.
-    delivery_coef = 0 if lateness_coef else _scaled(params.delivery_time_cost_per_s, params)
+    delivery_coef = 0 if lateness_coef else _scaled(params.delivery_time_weight, params)
 
     shift_rel = [r.shift_end_s - t0 for r in riders]
     start_rel = [problem.start_time(r) - t0 for r in riders]
@@ -638,7 +638,7 @@ class _SoloTest:
             + params.distance_cost_per_m * dist
             + params.waiting_cost_per_s * wait
             + params.lateness_cost_per_s * late
-            + params.delivery_time_cost_per_s * (start_drop - problem.now_s)
+            + params.delivery_time_weight * (start_drop - problem.now_s)
             + params.vehicle_fixed_cost
         )
         best = float(cost[ok].min())

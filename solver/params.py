@@ -68,9 +68,10 @@ class SolverParams:
         Cost per second from the problem's "now" to the start of each drop-off (onboard orders
         included): prices getting food to the door sooner, i.e. the sum of click-to-door
         times, even for orders that will be on time. Without it, a plan may bundle orders
-        that a nearby idle rider would deliver minutes sooner. Default 0.0. (OR-Tools cannot
-        price it next to lateness, one soft bound per stop: its plans are compared with the
-        others' by the full objective.)
+        that a nearby idle rider would deliver minutes sooner. Default 1.0. Not part of the
+        hierarchical objective (see :attr:`delivery_time_weight`). OR-Tools cannot price it
+        next to lateness (one soft bound per stop): with both, its plans pay it only when
+        plans are compared.
     max_lateness_s
         Hard cap on lateness for open orders (s): an open order that cannot be dropped off
         within ``due_s + max_lateness_s`` is left unassigned. Default 1800.
@@ -106,7 +107,7 @@ class SolverParams:
     distance_cost_per_m: float = 0.0
     waiting_cost_per_s: float = 0.0
     lateness_cost_per_s: float = 10.0
-    delivery_time_cost_per_s: float = 0.0
+    delivery_time_cost_per_s: float = 1.0
     max_lateness_s: int = 1800
     unassigned_penalty: float = 100_000.0
     vehicle_fixed_cost: float = 0.0
@@ -149,6 +150,12 @@ class SolverParams:
                 f"must exceed vehicle_fixed_cost ({self.vehicle_fixed_cost}) in hierarchical mode,"
                 " or leaving every order out is cheaper than using a rider",
             )
+
+    @property
+    def delivery_time_weight(self) -> float:
+        """The delivery-time cost in force: ``delivery_time_cost_per_s``, or 0 in
+        hierarchical mode (riders, then distance)."""
+        return 0.0 if self.objective == "hierarchical" else self.delivery_time_cost_per_s
 
     def replace(self, **changes: Any) -> SolverParams:
         """A copy with ``changes`` applied (validated)."""

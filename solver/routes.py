@@ -81,7 +81,7 @@ def objective_terms(
         "distance": params.distance_cost_per_m * sum(r.distance_m for r in used),
         "waiting": params.waiting_cost_per_s * sum(r.waiting_s for r in used),
         "lateness": params.lateness_cost_per_s * sum(r.lateness_s for r in used),
-        "delivery": params.delivery_time_cost_per_s * delivery,
+        "delivery": params.delivery_time_weight * delivery,
         "unassigned": params.unassigned_penalty * num_unassigned,
         "vehicles": params.vehicle_fixed_cost * len(used),
     }

@@ -89,9 +89,14 @@ def _warm_problem() -> Problem:
     return Problem.build(now_s=0, orders=orders, riders=riders, time_s=times)
 
 
-def _worker_main(conn: Connection, warm: bool) -> None:
-    """Body of a worker process: warm up, say ready, then serve solves until told to stop."""
+def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
+    """Body of a worker process: lower its priority by ``nice``, warm up, say ready, then serve
+    solves until told to stop."""
     from solver.ortools_engine import solve_ortools
+
+    if nice:
+        with contextlib.suppress(OSError):  # not permitted here: run at the parent's priority
+            os.nice(nice)
 
     if warm:
         # A failed warm-up must not keep the worker from serving.
@@ -150,6 +155,12 @@ class SolverPool:
         process costs 55-100 ms more).
     start_timeout_s
         How long a worker may take to boot and warm up before :meth:`start` gives up.
+    nice
+        How much lower than the caller's the workers' CPU priority is (``os.nice``; 0: same).
+        A search fills its budget of wall time with as much CPU as it gets, while the
+        caller's own work (conversions, greedy plans, answers) is what a client waits for:
+        with more busy processes than cores, a niced search gives way to it instead of
+        slicing the CPU evenly, and only searches a little less.
 
     Examples
     --------
@@ -167,15 +178,19 @@ class SolverPool:
         context: str = "spawn",
         warm: bool = True,
         start_timeout_s: float = 60.0,
+        nice: int = 0,
     ) -> None:
         if size < 1:
             raise ValueError(f"size={size!r}: must be >= 1")
+        if not 0 <= nice <= 19:
+            raise ValueError(f"nice={nice!r}: must be between 0 and 19")
         if context not in ("spawn", "forkserver"):
             raise ValueError(f"context={context!r}: must be 'spawn' or 'forkserver'")
         self.size = size
         self._ctx: Any = multiprocessing.get_context(context)
         self._warm = warm
         self._start_timeout_s = start_timeout_s
+        self.nice = nice
         self._lock = threading.Lock()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         # Callers waiting for a worker, oldest first: only the head takes from ``_idle``, so
@@ -390,7 +405,7 @@ class SolverPool:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_conn, self._warm),
+            args=(child_conn, self._warm, self.nice),
             name="solver-worker",
             daemon=True,
         )

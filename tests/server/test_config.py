@@ -30,6 +30,8 @@ def test_env_overrides(tmp_path: Path) -> None:
         ("[server]\ndefault_mode = 'skate'\n", "server.default_mode"),
         ("[server]\nwokers = 2\n", "server.wokers"),
         ("[server]\ncampuses = 'tiny'\n", "server.campuses"),
+        ("[server]\nworker_nice = 20\n", "server.worker_nice"),
+        ("[solver]\ndelivery_time_cost_per_s = -1\n", "solver.delivery_time_cost_per_s"),
         ("[solver]\nlateness_cost_per_s = -3\n", "solver.lateness_cost_per_s"),
         ("[server\n", "<file>"),
     ],

@@ -14,14 +14,14 @@ from solver.model import OrderState, Problem
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import Visit, build_plan
-from tests.solver.conftest import line_problem, order, random_problem, rider
+from tests.solver.conftest import line_problem, order, random_problem, rider, travel_lateness
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
 
 
 def solve(problem: Problem, params: SolverParams | None = None, **kw: object) -> Plan:
     """Solve greedily and insist that the checker accepts the plan."""
-    params = params or SolverParams()
+    params = params or travel_lateness()
     plan = solve_greedy(problem, params, **kw)  # type: ignore[arg-type]
     assert_valid_plan(problem, plan, params)
     return plan
@@ -109,7 +109,7 @@ def test_delivery_time_cost_sends_a_second_rider_instead_of_bundling() -> None:
         [order("a", 0, 1), order("b", 0, 2)],
         [rider("r1", 0), rider("r2", 3)],
     )
-    bundled = solve(problem, SolverParams())
+    bundled = solve(problem, travel_lateness())
     assert not sequence(bundled, "r2")
     assert bundled.stats.objective_terms["delivery"] == 0.0
     split = solve(problem, SolverParams(delivery_time_cost_per_s=1.0))
@@ -267,7 +267,7 @@ def test_closed_route_binds() -> None:
 
 def test_hierarchical_due_binds() -> None:
     problem = line_problem([0, 10, 20], [order("a", 1, 2, due=15)], [rider("r1", 0)])
-    plan = solve(problem, SolverParams())
+    plan = solve(problem, travel_lateness())
     assert plan.stats.late_orders == 1
     plan = solve(
         problem,
@@ -294,7 +294,7 @@ def test_onboard_orders_are_never_dropped() -> None:
     # The onboard order is hopelessly late and its rider's shift is over: it is still routed.
     onboard = order("c", None, 2, due=-1_000, state=OrderState.ONBOARD, rider_id="r1")
     problem = line_problem([0, 10, 500], [onboard], [rider("r1", 0, shift_end=10)], now=0)
-    plan = solve(problem, SolverParams(max_lateness_s=0))
+    plan = solve(problem, travel_lateness(max_lateness_s=0))
     assert sequence(plan, "r1") == [("c", "dropoff")]
     assert plan.unassigned == ()
     assert plan.stats.late_orders == 1
@@ -305,7 +305,7 @@ def test_committed_orders_stay_on_their_rider_even_when_late() -> None:
     problem = line_problem(
         [0, 10, 20, 1_000], [committed, order("b", 1, 2)], [rider("r1", 0), rider("r2", 3)]
     )
-    plan = solve(problem, SolverParams(max_lateness_s=0))
+    plan = solve(problem, travel_lateness(max_lateness_s=0))
     route = plan.route_of("r2")
     assert route is not None
     drop = next(s for s in route.stops if s.order_id == "a" and s.kind is D)
@@ -356,10 +356,10 @@ def test_reason_unreachable_in_time() -> None:
 
 def test_reason_not_profitable() -> None:
     problem = line_problem([0, 10, 20], [order("a", 1, 2)], [rider("r1", 0)])
-    plan = solve(problem, SolverParams(unassigned_penalty=19.0))
+    plan = solve(problem, travel_lateness(unassigned_penalty=19.0))
     assert reasons(plan) == {"a": UnassignedReason.NOT_PROFITABLE}
     assert "costs 20.0 > unassigned penalty 19" in plan.unassigned[0].detail
-    plan = solve(problem, SolverParams(unassigned_penalty=20.0))
+    plan = solve(problem, travel_lateness(unassigned_penalty=20.0))
     assert plan.unassigned == ()
 
 
@@ -369,7 +369,7 @@ def test_reason_no_feasible_insertion() -> None:
     problem = line_problem(
         [0, 10, 20, 100], [onboard, order("b", 1, 2, due=20)], [rider("r1", 0, capacity=1)]
     )
-    plan = solve(problem, SolverParams(max_lateness_s=0))
+    plan = solve(problem, travel_lateness(max_lateness_s=0))
     assert reasons(plan) == {"b": UnassignedReason.NO_FEASIBLE_INSERTION}
     assert "feasible alone on 1 rider(s)" in plan.unassigned[0].detail
 

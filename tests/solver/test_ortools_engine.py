@@ -16,7 +16,14 @@ from solver.ortools_engine import solve_ortools
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import Visit, build_plan
-from tests.solver.conftest import assert_pinned_kept, line_problem, order, random_problem, rider
+from tests.solver.conftest import (
+    assert_pinned_kept,
+    line_problem,
+    order,
+    random_problem,
+    rider,
+    travel_lateness,
+)
 
 LIMIT_S = 0.2
 
@@ -159,7 +166,7 @@ def test_start_loaded_orders_on_a_closed_route(params: SolverParams) -> None:
 
 
 def test_only_the_fast_profile_makes_it_in_time() -> None:
-    params = SolverParams(max_lateness_s=0)
+    params = travel_lateness(max_lateness_s=0)
     problem = line_problem(
         [0, 100, 300],
         [order("A", 1, 2, due=160)],

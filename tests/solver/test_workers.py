@@ -224,8 +224,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def test_workers_run_at_a_lower_priority_and_still_solve(params: SolverParams) -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    with SolverPool(1, warm=False, nice=5) as niced:
+        (pid,) = niced.worker_pids
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 5)
+        problem = random_problem(12, n_orders=4, n_riders=2)
+        plan = niced.solve(problem, params, time_limit_s=0.1, hard_timeout_s=30.0)
+        assert_valid_plan(problem, plan, params)
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError):
         SolverPool(0)
     with pytest.raises(ValueError):
         SolverPool(1, context="fork")
+    with pytest.raises(ValueError, match="nice"):
+        SolverPool(1, nice=20)
