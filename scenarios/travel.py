@@ -70,12 +70,7 @@ class CampusTravel:
     def matrices(
         self, points: NDArray[np.float64], modes: Sequence[str]
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        times, dists = [], []
-        for mode in modes:
-            m = self.campus.matrix(points, mode)
-            times.append(np.rint(m.time_s / self.speed_factor))
-            dists.append(m.distance_m)
-        return np.stack(times).astype(np.int64), np.stack(dists)
+        return self.campus.matrices(points, modes, speed_factor=self.speed_factor)
 
     def path(self, a: Point, b: Point, mode: str) -> NDArray[np.float64]:
         line = self.campus.path((a.a, a.b), (b.a, b.b), mode)

@@ -167,13 +167,7 @@ def problem_from_request(
         raise InvalidRequestError(sorted(violations, key=lambda v: v.field))
     n = len(points)
     if modes and n:
-        times, dists = [], []
-        for mode in modes:
-            network = campus.network(mode)
-            matrix = network.matrix(network.snap(points[:, 0], points[:, 1]))
-            times.append(np.rint(matrix.time_s))
-            dists.append(matrix.distance_m)
-        time_s, dist_m = np.stack(times).astype(np.int64), np.stack(dists)
+        time_s, dist_m = campus.matrices(points, modes)
     else:
         time_s, dist_m = np.zeros((1, n, n), np.int64), np.zeros((1, n, n))
     problem = Problem.build(now_s=0, orders=orders, riders=riders, time_s=time_s, distance_m=dist_m)

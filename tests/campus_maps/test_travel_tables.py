@@ -101,6 +101,20 @@ def test_triangle_inequality(northwestern: Campus, mode: str) -> None:
     assert np.all(m[~np.eye(len(m), dtype=bool)] > 0)
 
 
+def test_solver_tables_stack_the_modes_in_whole_seconds(northwestern: Campus) -> None:
+    points = _random_places(northwestern, 12, seed=5)
+    time_s, dist_m = northwestern.matrices(points, ("bike", "walk"))
+    assert time_s.shape == dist_m.shape == (2, 12, 12)
+    assert time_s.dtype == np.int64
+    for k, mode in enumerate(("bike", "walk")):
+        m = northwestern.matrix(points, mode)
+        assert np.array_equal(time_s[k], np.rint(m.time_s))
+        assert np.array_equal(dist_m[k], m.distance_m)
+    slow, same_dist = northwestern.matrices(points, ("bike",), speed_factor=0.5)
+    assert np.array_equal(slow[0], np.rint(northwestern.matrix(points, "bike").time_s / 0.5))
+    assert np.array_equal(same_dist[0], dist_m[0])
+
+
 def test_faster_modes_are_faster(northwestern: Campus) -> None:
     points = _random_places(northwestern, 40, seed=2)
     walk = northwestern.matrix(points, "walk").time_s
