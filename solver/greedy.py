@@ -98,6 +98,31 @@ I_FROM_I, I_TO_I1, I_FROM_J, I_TO_J1, I_PB, I_ROUTE, I_I, I_J = range(8)
 NI = 8
 
 
+def _suffix_thresholds(
+    thresholds: list[float], wc: list[int], n: int
+) -> tuple[list[float], list[int], list[float]]:
+    """Per insertion point p = 0..n, over the nodes after it: the smallest drop-off threshold
+    less the waiting before node p + 1 (the delay at p + 1 from which the first drop-off gets
+    later), how many drop-offs share it, and the second smallest less that waiting."""
+    first = [INF] * (n + 1)
+    count = [0] * (n + 1)
+    second = [INF] * (n + 1)
+    min1, n1, min2 = INF, 0, INF
+    for p in range(n, -1, -1):
+        t = thresholds[p + 1]
+        if t < min1:
+            min1, n1, min2 = t, 1, min1
+        elif t == min1:
+            n1 += 1
+        elif t < min2:
+            min2 = t
+        base = wc[p + 1]
+        first[p] = min1 - base
+        count[p] = n1 if min1 < INF else 0
+        second[p] = min2 - base
+    return first, count, second
+
+
 @dataclass(slots=True)
 class _Timing:
     """A route timed exactly, node by node (node 0 = start, node n + 1 = end)."""
@@ -446,46 +471,19 @@ class _Greedy:
         # Per insertion point p = 0..n, looking at the nodes after it (suffix minima).
         lim_a = [INF] * (n + 1)
         f_next = [INF] * (n + 1)
-        lf = [INF] * (n + 1)
-        cnt = [0] * (n + 1)
-        lfb = [INF] * (n + 1)
-        dlf = [INF] * (n + 1)
-        dcnt = [0] * (n + 1)
-        dlfb = [INF] * (n + 1)
         load0: list[float] = [0.0] * (n + 1)
         loads = timing.load
         run_g = INF
-        min1, n1, min2 = INF, 0, INF
-        dmin1, dn1, dmin2 = INF, 0, INF
         for p in range(n, -1, -1):
             k = p + 1
             gk = own[k] + wc[k]
             if gk < run_g:
                 run_g = gk
-            ck = c[k]
-            if ck < min1:
-                min1, n1, min2 = ck, 1, min1
-            elif ck == min1:
-                n1 += 1
-            elif ck < min2:
-                min2 = ck
-            wk = w[k]
-            if wk < dmin1:
-                dmin1, dn1, dmin2 = wk, 1, dmin1
-            elif wk == dmin1:
-                dn1 += 1
-            elif wk < dmin2:
-                dmin2 = wk
-            base = wc[k]
-            f_slack = run_g - base
+            f_slack = run_g - wc[k]
             f_next[p] = f_slack
             lim_a[p] = f_slack if f_slack < ib[p] else ib[p]
-            lf[p] = min1 - base
-            cnt[p] = n1 if min1 < INF else 0
-            lfb[p] = min2 - base
-            dlf[p] = dmin1 - base
-            dcnt[p] = dn1 if dmin1 < INF else 0
-            dlfb[p] = dmin2 - base
+        lf, cnt, lfb = _suffix_thresholds(c, wc, n)
+        dlf, dcnt, dlfb = _suffix_thresholds(w, wc, n)
         cap = self.r_cap[r]
         run_l = -INF
         for p in range(n + 1):
