@@ -39,6 +39,8 @@ class Admission:
     * a request gets an OR-Tools worker if one is free, or if the earliest busy worker frees up
       soon enough that its solve still fits its budget (it then queues); otherwise, with
       ``shedding`` on, it is answered at once with the greedy plan and a shed reason;
+    * at most ``max_greedy_inflight`` shed requests compute their greedy plan at once (they
+      share the server process's GIL: more would only wait); past it RESOURCE_EXHAUSTED;
     * after ``breaker_failures`` worker overruns or crashes within ``breaker_window_s`` the
       breaker opens: every request goes to greedy for ``breaker_cooldown_s``.
     """
@@ -51,6 +53,7 @@ class Admission:
         self.clock = clock
         self._lock = threading.Lock()
         self._inflight = 0
+        self._greedy = 0
         self._slots: list[Slot] = []
         self._failures: deque[float] = deque()
         self._open_until = 0.0
@@ -88,6 +91,30 @@ class Admission:
         """A request admitted by :meth:`enter` is done."""
         with self._lock:
             self._inflight -= 1
+
+    def enter_greedy(self, shed_reason: str) -> None:
+        """Admit a shed request to compute its greedy plan, or raise :class:`RejectedError`."""
+        cfg = self.config
+        with self._lock:
+            if self._greedy >= cfg.max_greedy_inflight:
+                raise RejectedError(
+                    "greedy_overloaded",
+                    f"overloaded: no solver worker in time ({shed_reason}) and "
+                    f"{self._greedy} greedy plans in flight "
+                    f"(max_greedy_inflight={cfg.max_greedy_inflight})",
+                    cfg.retry_after_s,
+                )
+            self._greedy += 1
+
+    def leave_greedy(self) -> None:
+        """A shed request admitted by :meth:`enter_greedy` has its plan."""
+        with self._lock:
+            self._greedy -= 1
+
+    @property
+    def greedy_inflight(self) -> int:
+        """Shed requests computing their greedy plan."""
+        return self._greedy
 
     @property
     def inflight(self) -> int:

@@ -63,6 +63,9 @@ class ServerConfig:
         Size caps of one request (larger: INVALID_ARGUMENT naming the cap).
     max_inflight
         Requests being worked on at once (OR-Tools and greedy); past it: RESOURCE_EXHAUSTED.
+    max_greedy_inflight
+        Shed requests whose greedy plan is being computed at once; past it: RESOURCE_EXHAUSTED.
+        Greedy plans share the server process (one GIL): more of them at once only wait.
     shedding
         Whether to answer with greedy when no worker can finish within the budget (off: wait).
     breaker_failures, breaker_window_s, breaker_cooldown_s
@@ -95,6 +98,7 @@ class ServerConfig:
     max_orders: int = 1000
     max_riders: int = 300
     max_inflight: int = 32
+    max_greedy_inflight: int = 4
     shedding: bool = True
     breaker_failures: int = 3
     breaker_window_s: float = 60.0
@@ -122,7 +126,14 @@ class ServerConfig:
                 floor = -1 if spec.name == "metrics_port" else 0
                 if value < floor:
                     raise ConfigError(f"server.{spec.name}", value, f"must be >= {floor}")
-        for name in ("workers", "grpc_threads", "max_orders", "max_riders", "max_inflight"):
+        for name in (
+            "workers",
+            "grpc_threads",
+            "max_orders",
+            "max_riders",
+            "max_inflight",
+            "max_greedy_inflight",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be >= 1")
         if self.worker_nice > 19:

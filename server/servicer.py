@@ -50,6 +50,13 @@ def bad_request(violations: list[Violation]) -> status_pb2.Status:
     return _status(code_pb2.INVALID_ARGUMENT, str(InvalidRequestError(violations)), detail)
 
 
+def _rejected_status(rejected: RejectedError) -> status_pb2.Status:
+    """RESOURCE_EXHAUSTED with the retry hint as a ``google.rpc.RetryInfo`` detail."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromNanoseconds(round(rejected.retry_after_s * 1e9))
+    return _status(code_pb2.RESOURCE_EXHAUSTED, str(rejected), retry)
+
+
 def shed_label(reason: str) -> str:
     """A short metrics label for a shed reason."""
     for key, label in (
@@ -109,6 +116,12 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             response = self._solve(request, context, started, log)
             engine = pb.Engine.Name(response.stats.engine).lower()
             return response
+        except RejectedError as rejected:  # too many greedy plans in flight
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED
+            self.metrics.rejected.labels(rejected.reason).inc()
+            log.update(status=code.name, error=str(rejected))
+            context.abort_with_status(rpc_status.to_status(_rejected_status(rejected)))
+            raise  # not reached
         except _AbortError as abort:
             code = abort.code
             self.metrics.rejected.labels(abort.label).inc()
@@ -141,9 +154,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         log: dict[str, object],
         started: float,
     ) -> None:
-        retry = error_details_pb2.RetryInfo()
-        retry.retry_delay.FromNanoseconds(round(rejected.retry_after_s * 1e9))
-        status = _status(code_pb2.RESOURCE_EXHAUSTED, str(rejected), retry)
+        status = _rejected_status(rejected)
         self.metrics.rejected.labels(rejected.reason).inc()
         self.metrics.requests.labels("RESOURCE_EXHAUSTED").inc()
         log.update(
@@ -226,8 +237,12 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         slot, shed_reason = self.admission.choose(max(budget_s, 0.0), params.min_search_s)
         self.metrics.queue_depth.set(self.admission.queued)
         if slot is None:
-            deadline = time.perf_counter() + max(budget_s, 0.0)
-            plan = solve_greedy(problem, params, deadline=deadline)
+            self.admission.enter_greedy(shed_reason)  # RejectedError past the greedy cap
+            try:
+                deadline = time.perf_counter() + max(budget_s, 0.0)
+                plan = solve_greedy(problem, params, deadline=deadline)
+            finally:
+                self.admission.leave_greedy()
             return _shed(plan, shed_reason)
         try:
             plan = solve(problem, params, budget_s=max(budget_s, 0.001), pool=self.pool)

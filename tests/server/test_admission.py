@@ -44,6 +44,21 @@ def test_without_shedding_requests_queue() -> None:
     assert slot is not None and slot.queued and reason == ""
 
 
+def test_greedy_cap_rejects_shed_requests_past_it() -> None:
+    adm = Admission(ServerConfig(max_greedy_inflight=2), workers=1, clock=Clock())
+    adm.enter_greedy("all 1 solver workers busy")
+    adm.enter_greedy("all 1 solver workers busy")
+    assert adm.greedy_inflight == 2
+    with pytest.raises(RejectedError) as err:
+        adm.enter_greedy("all 1 solver workers busy")
+    assert err.value.reason == "greedy_overloaded"
+    assert "max_greedy_inflight=2" in str(err.value) and "workers busy" in str(err.value)
+    assert err.value.retry_after_s == ServerConfig().retry_after_s
+    adm.leave_greedy()
+    adm.enter_greedy("again")
+    assert adm.greedy_inflight == 2
+
+
 def test_inflight_cap_and_rate_limit() -> None:
     clock = Clock()
     adm = Admission(

@@ -26,6 +26,7 @@ from solver.check import check_plan
 from solver.plan import Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import build_plan
 from tests.server.conftest import NOW, make_config, make_request
+from tests.waiting import wait_until
 
 #: Engines of an answer whose search ran (ruin-and-recreate, then OR-Tools if configured).
 SEARCHED = (pb.RUIN_RECREATE, pb.ORTOOLS)
@@ -223,6 +224,56 @@ def test_unknown_campus_and_size_caps(
         stub.Solve(big, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "max_orders=1000" in _violations(err.value)["orders"]
+
+
+def test_shed_requests_past_the_greedy_cap_get_resource_exhausted(
+    tiny_campus: Campus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import server.servicer
+
+    release = threading.Event()
+    real_greedy = server.servicer.solve_greedy
+
+    def held_greedy(*args: object, **kwargs: object) -> object:
+        release.wait(10)  # the shed request holds its greedy slot until released
+        return real_greedy(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(server.servicer, "solve_greedy", held_greedy)
+    svc = create_server(make_config(max_greedy_inflight=1), campuses={"tiny": tiny_campus})
+    results: dict[str, object] = {}
+    try:
+        with grpc.insecure_channel(svc.address) as channel:
+            stub = pb_grpc.DispatchServiceStub(channel)
+
+            def call(name: str, budget_ms: int) -> None:
+                try:
+                    request = make_request(tiny_campus, budget_ms=budget_ms)
+                    results[name] = stub.Solve(request, timeout=15)
+                except grpc.RpcError as err:
+                    results[name] = err
+
+            busy = threading.Thread(target=call, args=("search", 1500))
+            busy.start()  # takes the only worker for 1.5 s
+            time.sleep(0.3)
+            shed = threading.Thread(target=call, args=("shed", 200))
+            shed.start()  # no worker in time: greedy, held
+            wait_until(lambda: svc.servicer.admission.greedy_inflight == 1, timeout_s=5.0)
+            call("refused", 200)  # no worker in time and the greedy cap is full
+            release.set()
+            for thread in (busy, shed):
+                thread.join(timeout=15)
+    finally:
+        svc.stop(0.5)
+    refused = results["refused"]
+    assert isinstance(refused, grpc.RpcError)
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_greedy_inflight=1" in (refused.details() or "")
+    status = rpc_status.from_call(refused)
+    retry = error_details_pb2.RetryInfo()
+    assert status is not None and status.details[0].Unpack(retry)
+    answer = results["shed"]
+    assert isinstance(answer, pb.SolveResponse) and answer.stats.engine == pb.GREEDY
+    assert isinstance(results["search"], pb.SolveResponse)
 
 
 def test_rate_limit_per_client(tiny_campus: Campus) -> None:

@@ -27,6 +27,7 @@ from solver.workers import (
     problem_payload,
 )
 from tests.solver.conftest import random_problem
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +38,6 @@ def pool() -> Iterator[SolverPool]:
 
 def boot_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "solver-pool-boot"]
-
-
-def wait_until(condition: object, timeout_s: float = 30.0) -> None:
-    until = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < until, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_problem_payload_round_trips_through_pickle() -> None:
