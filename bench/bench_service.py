@@ -30,6 +30,7 @@ from server.config import ServerConfig
 from server.convert import problem_from_request
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from server.servicer import shed_label
 from solver.dispatch import solve
 from solver.workers import SolverPool
 
@@ -94,6 +95,7 @@ def closed_loop(
     latencies: list[float] = []
     engines: Counter[str] = Counter()
     codes: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
 
@@ -113,6 +115,8 @@ def closed_loop(
                     with lock:
                         latencies.append(dt)
                         engines[pb.Engine.Name(resp.stats.engine)] += 1
+                        if resp.stats.shed_reason:
+                            reasons[shed_label(resp.stats.shed_reason)] += 1
                         codes["OK"] += 1
                 except grpc.RpcError as err:
                     with lock:
@@ -136,6 +140,7 @@ def closed_loop(
         "rps": answered / wall,
         "shed": engines["GREEDY"] / answered if answered else float("nan"),
         "codes": dict(codes),
+        "reasons": dict(reasons),
     }
 
 
@@ -149,19 +154,31 @@ def main() -> None:
     parser.add_argument("--riders", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--requests", type=int, default=12, help="distinct requests")
+    parser.add_argument(
+        "--worker-nice", type=int, default=ServerConfig().worker_nice, help="server.worker_nice"
+    )
+    parser.add_argument(
+        "--greedy-cap",
+        type=int,
+        default=ServerConfig().max_greedy_inflight,
+        help="server.max_greedy_inflight",
+    )
     args = parser.parse_args()
     campus = load_campus(args.campus)
     config = ServerConfig(
         port=0,
         metrics_port=-1,
         workers=args.workers,
+        worker_nice=args.worker_nice,
+        max_greedy_inflight=args.greedy_cap,
         campuses=(campus.id,),
         default_campus=campus.id,
     )
     service = create_server(config, campuses={campus.id: campus})
     print(
         f"{campus.name}: {args.orders} orders / {args.riders} riders per request, "
-        f"{args.workers} solver workers, {args.seconds:g} s per load level"
+        f"{args.workers} solver workers (nice {args.worker_nice}), greedy cap {args.greedy_cap},"
+        f" {args.seconds:g} s per load level"
     )
     try:
         with SolverPool(args.workers) as pool:
@@ -190,14 +207,15 @@ def main() -> None:
                 )
                 print(
                     f"{'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}"
-                    f" {'shed':>6}  overhead p50   status codes"
+                    f" {'shed':>6}  overhead p50   status codes, shed reasons"
                 )
                 for clients in [int(c) for c in args.clients.split(",")]:
                     r = closed_loop(service.address, requests, clients, args.seconds, budget)
                     print(
                         f"{clients:>7} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f}"
                         f" {r['rps']:>7.2f} "
-                        f"{r['shed']:>6.0%}  {r['p50'] - ref_p50:>+9.1f} ms   {r['codes']}"  # type: ignore[operator]
+                        f"{r['shed']:>6.0%}  {r['p50'] - ref_p50:>+9.1f} ms"  # type: ignore[operator]
+                        f"   {r['codes']} {r['reasons']}"
                     )
     finally:
         service.stop(1.0)

@@ -17,17 +17,20 @@
    plan was returned without a search (skipped, timed out, crashed, failed); it is empty when
    the search ran.
 
-Where the search runs: in the given :class:`~solver.workers.SolverPool` (the service's way: the
-GIL stays free, a worker that overruns ``budget + params.kill_margin_s`` is killed and the
-greedy plan returned), or, without a pool, **in the calling process**. In-process is meant for
-offline runs, benchmarks and tests: it holds the GIL for the whole search and cannot be
-pre-empted, so the budget is kept by the engines' own time limits only (a one-off worker
+Where it runs: with a :class:`~solver.workers.SolverPool` (the service's way), the whole of it,
+greedy included, runs in a worker process (:func:`solve_in_process` there): the caller's GIL
+stays free for other requests, the worker sends its greedy plan back as soon as it has it, and a
+worker that overruns ``budget + params.kill_margin_s`` is killed and that greedy plan returned
+(computed here only if the worker never sent it). Without a pool, **in the calling process**:
+meant for offline runs, benchmarks and tests; it holds the GIL for the whole search and cannot
+be pre-empted, so the budget is kept by the engines' own time limits only (a one-off worker
 process per call would cost more than a typical budget to start).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 
 from solver.budget import Budget
 from solver.greedy import solve_greedy
@@ -35,8 +38,10 @@ from solver.model import OrderState, Problem
 from solver.ortools_engine import EngineError, estimate_overhead_s
 from solver.params import SolverParams
 from solver.plan import Plan
+from solver.routes import Visit
 from solver.search import estimate_rebuild_s, plan_visits, run_task
 from solver.workers import (
+    DISPATCH,
     PoolBusyError,
     SolverPool,
     WorkerCrashed,
@@ -50,6 +55,11 @@ _INPROCESS_RESERVE_S = 0.003
 _POOL_RESERVE_S = 0.010
 #: Seconds kept back from the kill deadline for assembling the answer after a kill.
 _RETURN_RESERVE_S = 0.005
+#: Seconds per order a greedy plan from scratch may take (about 0.5 ms per order measured at
+#: 200 orders on this machine): how much of the budget a worker needs besides the search.
+_GREEDY_PER_ORDER_S = 5e-4
+
+__all__ = ["plan_visits", "solve", "solve_in_process"]
 
 
 def _with_stats(plan: Plan, *, phase_s: dict[str, float], shed_reason: str) -> Plan:
@@ -65,6 +75,10 @@ def _choose_task(params: SolverParams, open_orders: int) -> str:
     if params.ruin_recreate_share >= 1.0 or not ortools_fits:
         return "ruin_recreate"
     return "search"
+
+
+def _open_orders(problem: Problem) -> int:
+    return sum(1 for o in problem.orders if o.state is OrderState.OPEN)
 
 
 def solve(
@@ -89,24 +103,79 @@ def solve(
     previous
         The previous plan for (a version of) this problem, to start from.
     pool
-        Worker pool for the search. ``None``: the search runs in this process (offline use).
+        Worker pool to run the dispatch in. ``None``: it runs in this process (offline use).
 
     Returns
     -------
     Plan
         The greedy or the search's plan, whichever has the lower objective (the search's on
-        ties), with ``greedy``, the search's phases, ``engine`` and ``total`` in
-        ``stats.phase_s`` and ``stats.shed_reason`` set when the search was skipped or failed.
+        ties), with ``greedy``, the search's phases, ``engine`` (pool only: the worker's wall
+        time as seen here) and ``total`` in ``stats.phase_s``, and ``stats.shed_reason`` set
+        when the search was skipped or failed.
     """
     params = params or SolverParams()
-    budget = Budget(params.default_budget_s if budget_s is None else budget_s)
+    budget_s = params.default_budget_s if budget_s is None else budget_s
     initial = None if previous is None else plan_visits(previous)  # greedy sanitises it
+    if pool is None or not problem.riders or not _open_orders(problem):
+        return solve_in_process(problem, params, budget_s=budget_s, initial=initial)
+    budget = Budget(budget_s)
+    kill_margin = max(0.0, params.kill_margin_s - _RETURN_RESERVE_S)
+    greedy_s = _GREEDY_PER_ORDER_S * len(problem.orders)
+    plan: Plan | None = None
+    fallback: Plan | None = None
+    shed = ""
+    with budget.phase("engine"):
+        try:
+            plan = pool.solve(
+                problem,
+                params,
+                time_limit_s=budget.remaining() - _POOL_RESERVE_S,
+                initial=initial,
+                hard_timeout_s=budget.remaining() + kill_margin,
+                task=DISPATCH,
+                # a worker that frees up later leaves no search time: answer greedy here
+                wait_timeout_s=budget.remaining() - params.min_search_s - greedy_s,
+            )
+        except WorkerTimeout as exc:
+            shed, fallback = "worker overran budget; killed", exc.fallback
+        except WorkerCrashed as exc:
+            shed, fallback = f"worker crashed; restarted ({exc})", exc.fallback
+        except PoolBusyError:
+            shed = "no idle worker within budget"
+        except WorkerError as exc:
+            shed, fallback = f"search failed: {str(exc).splitlines()[0]}", exc.fallback
+    if plan is None:
+        if fallback is None:
+            with budget.phase("greedy"):
+                fallback = solve_greedy(problem, params, initial=initial, deadline=budget.deadline)
+        plan = _with_stats(fallback, phase_s=fallback.stats.phase_s, shed_reason=shed)
+    phases = {**plan.stats.phase_s, **budget.phase_s, "total": budget.elapsed()}
+    return _with_stats(plan, phase_s=phases, shed_reason=plan.stats.shed_reason)
+
+
+def solve_in_process(
+    problem: Problem,
+    params: SolverParams,
+    *,
+    budget_s: float,
+    initial: Mapping[str, Sequence[Visit]] | None = None,
+    on_greedy: Callable[[Plan], None] | None = None,
+) -> Plan:
+    """Greedy, then the search for what is left of ``budget_s``, in this process.
+
+    What :func:`solve` runs without a pool, and what a pool's worker runs for it.
+    ``initial``: the previous plan's visits to start from; ``on_greedy`` is called with the
+    greedy plan as soon as it is built (a worker sends it back early, in case it is killed).
+    """
+    budget = Budget(budget_s)
     with budget.phase("greedy"):
         greedy = solve_greedy(problem, params, initial=initial, deadline=budget.deadline)
+    if on_greedy is not None:
+        on_greedy(greedy)
 
     shed = ""
     engine_plan: Plan | None = None
-    open_orders = sum(1 for o in problem.orders if o.state is OrderState.OPEN)
+    open_orders = _open_orders(problem)
     task = _choose_task(params, open_orders)
     overhead = estimate_overhead_s(problem) if task == "ortools" else estimate_rebuild_s(problem)
     left = budget.remaining()
@@ -123,39 +192,17 @@ def solve(
             f"{params.min_search_s * 1000:.0f} ms + overhead {overhead * 1000:.0f} ms)"
         )
     else:
-        seed = plan_visits(greedy)
-        reasons = {u.order_id: u for u in greedy.unassigned}
-        kill_margin = max(0.0, params.kill_margin_s - _RETURN_RESERVE_S)
         with budget.phase("engine"):
             try:
-                if pool is None:
-                    engine_plan = run_task(
-                        task,
-                        problem,
-                        params,
-                        time_limit_s=budget.remaining() - _INPROCESS_RESERVE_S,
-                        initial=seed,
-                        reasons=reasons,
-                    )
-                else:
-                    engine_plan = pool.solve(
-                        problem,
-                        params,
-                        time_limit_s=budget.remaining() - _POOL_RESERVE_S,
-                        initial=seed,
-                        reasons=reasons,
-                        hard_timeout_s=budget.remaining() + kill_margin,
-                        task=task,
-                        # a worker that frees up later leaves no search time: answer greedy
-                        wait_timeout_s=budget.remaining() - params.min_search_s - overhead,
-                    )
-            except WorkerTimeout:
-                shed = "worker overran budget; killed"
-            except WorkerCrashed as exc:
-                shed = f"worker crashed; restarted ({exc})"
-            except PoolBusyError:
-                shed = "no idle worker within budget"
-            except (WorkerError, EngineError) as exc:
+                engine_plan = run_task(
+                    task,
+                    problem,
+                    params,
+                    time_limit_s=budget.remaining() - _INPROCESS_RESERVE_S,
+                    initial=plan_visits(greedy),
+                    reasons={u.order_id: u for u in greedy.unassigned},
+                )
+            except EngineError as exc:
                 shed = f"search failed: {str(exc).splitlines()[0]}"
 
     if engine_plan is not None and engine_plan.stats.objective <= greedy.stats.objective:

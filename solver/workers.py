@@ -35,7 +35,12 @@ from solver.search import TASKS, run_task
 
 
 class WorkerError(RuntimeError):
-    """A pooled solve did not produce a plan."""
+    """A pooled solve did not produce a plan.
+
+    ``fallback`` is the greedy plan a ``"dispatch"`` task sent before it failed, if any.
+    """
+
+    fallback: Plan | None = None
 
 
 class WorkerTimeout(WorkerError):  # noqa: N818 (name fixed by the service contract)
@@ -57,6 +62,10 @@ class PoolBusyError(WorkerError):
 class PoolClosedError(WorkerError):
     """The pool is closed (or was never started)."""
 
+
+#: The worker task that runs a whole dispatch (:func:`solver.dispatch.solve_in_process`: greedy,
+#: then the search for the rest of the time), sending the greedy plan back as soon as it has it.
+DISPATCH = "dispatch"
 
 #: The wire form of a problem (``Problem`` itself holds mapping proxies, which do not pickle).
 ProblemPayload = tuple[int, tuple[Order, ...], tuple[Rider, ...], np.ndarray, np.ndarray]
@@ -113,14 +122,24 @@ def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
         task_id, task, payload, params, time_limit_s, initial, reasons = message
         try:
             problem = problem_from_payload(payload)
-            plan = run_task(
-                task,
-                problem,
-                params,
-                time_limit_s=time_limit_s,
-                initial=initial,
-                reasons=reasons,
-            )
+            if task == DISPATCH:
+                from solver.dispatch import solve_in_process
+
+                def interim(greedy: Plan, task_id: int = task_id) -> None:
+                    conn.send(("interim", task_id, greedy))
+
+                plan = solve_in_process(
+                    problem, params, budget_s=time_limit_s, initial=initial, on_greedy=interim
+                )
+            else:
+                plan = run_task(
+                    task,
+                    problem,
+                    params,
+                    time_limit_s=time_limit_s,
+                    initial=initial,
+                    reasons=reasons,
+                )
             reply: tuple[Any, ...] = ("ok", task_id, plan)
         except Exception as exc:
             reply = ("error", task_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -325,6 +344,9 @@ class SolverPool:
             :func:`~solver.ortools_engine.solve_ortools`; ``"search"`` and
             ``"ruin_recreate"`` run :func:`~solver.search.search_plan` from ``initial``
             (with and without OR-Tools after it; without ``initial``, OR-Tools alone).
+            Or :data:`DISPATCH`: :func:`solver.dispatch.solve_in_process` with ``time_limit_s``
+            as its budget and ``initial`` as the previous plan's visits; its greedy plan comes
+            back early and is the ``fallback`` of the error if the worker then fails.
         time_limit_s
             The engine's time limit (s). Time spent waiting for an idle worker is taken off it.
         hard_timeout_s
@@ -347,8 +369,8 @@ class SolverPool:
         PoolClosedError
             The pool is closed or not started.
         """
-        if task not in TASKS:
-            raise ValueError(f"task={task!r}: must be one of {TASKS}")
+        if task not in (*TASKS, DISPATCH):
+            raise ValueError(f"task={task!r}: must be one of {(*TASKS, DISPATCH)}")
         started = time.monotonic()
         hard = time_limit_s + 1.0 if hard_timeout_s is None else hard_timeout_s
         deadline = started + hard
@@ -375,6 +397,34 @@ class SolverPool:
                 self._replace(worker)  # died while idle; the task never reached it
                 continue
             break
+        interim: Plan | None = None
+        while True:
+            try:
+                reply = self._receive(worker, deadline, hard)
+            except WorkerError as exc:
+                exc.fallback = interim
+                raise
+            if reply[0] == "interim" and reply[1] == task_id:
+                interim = reply[2]
+                continue
+            break
+        if reply[0] == "ok" and reply[1] == task_id:
+            self._release(worker)
+            plan: Plan = reply[2]
+            return plan
+        if reply[0] == "error" and reply[1] == task_id:
+            self._release(worker)
+            error = WorkerSolveError(f"{reply[2]}\n{reply[3]}")
+            error.fallback = interim
+            raise error
+        self._replace(worker)
+        crashed = WorkerCrashed(f"worker {worker.pid} answered out of turn: {reply[:2]!r}")
+        crashed.fallback = interim
+        raise crashed
+
+    def _receive(self, worker: _Worker, deadline: float, hard: float) -> tuple[Any, ...]:
+        """The worker's next message; a worker that is lost, dies or is still silent at
+        ``deadline`` is replaced and the matching :class:`WorkerError` raised."""
         try:
             ready = worker.conn.poll(max(0.0, deadline - time.monotonic()))
         except (OSError, ValueError) as exc:
@@ -384,21 +434,13 @@ class SolverPool:
             self._replace(worker)
             raise WorkerTimeout(f"worker {worker.pid} still busy after {hard:.3f} s; killed")
         try:
-            reply = worker.conn.recv()
+            reply: tuple[Any, ...] = worker.conn.recv()
         except (EOFError, OSError) as exc:
             worker.process.join(timeout=0.1)
             code = worker.process.exitcode
             self._replace(worker)
             raise WorkerCrashed(f"worker {worker.pid} died (exit code {code})") from exc
-        if reply[0] == "ok" and reply[1] == task_id:
-            self._release(worker)
-            plan: Plan = reply[2]
-            return plan
-        if reply[0] == "error" and reply[1] == task_id:
-            self._release(worker)
-            raise WorkerSolveError(f"{reply[2]}\n{reply[3]}")
-        self._replace(worker)
-        raise WorkerCrashed(f"worker {worker.pid} answered out of turn: {reply[:2]!r}")
+        return reply
 
     # ----------------------------------------------------------------- internals
     def _spawn(self) -> _Worker:

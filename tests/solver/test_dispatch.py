@@ -19,7 +19,7 @@ from solver.model import Order, OrderState, Problem
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, Unassigned
 from solver.routes import Visit
-from solver.workers import SolverPool, WorkerCrashed, WorkerTimeout
+from solver.workers import DISPATCH, SolverPool, WorkerCrashed, WorkerTimeout
 from tests.solver.conftest import random_problem
 
 MARGIN_S = 0.5  # generous: the machine is shared and noisy
@@ -157,11 +157,22 @@ def test_worker_failures_fall_back_to_greedy(
     failing = FailingPool(error)
     plan = solve(problem, params, budget_s=0.5, pool=failing)  # type: ignore[arg-type]
     assert failing.calls == 1
-    assert failing.task == "ruin_recreate"  # the default share: no OR-Tools after it
+    assert failing.task == DISPATCH  # the whole dispatch runs in the worker
     assert_valid_plan(problem, plan, params)
     assert plan.stats.engine is Engine.GREEDY
     assert plan.stats.shed_reason.startswith(reason)
     assert "greedy" in plan.stats.phase_s and "total" in plan.stats.phase_s
+
+
+def test_a_failed_worker_s_early_greedy_plan_is_the_answer(params: SolverParams) -> None:
+    problem = random_problem(307, n_orders=12, n_riders=3)
+    early = solve_greedy(problem, params)
+    error = WorkerTimeout("late")
+    error.fallback = early
+    plan = solve(problem, params, budget_s=0.5, pool=FailingPool(error))  # type: ignore[arg-type]
+    assert plan.routes == early.routes and plan.unassigned == early.unassigned
+    assert plan.stats.shed_reason == "worker overran budget; killed"
+    assert plan.stats.phase_s["greedy"] == early.stats.phase_s["greedy"]  # not computed again
 
 
 def test_killed_worker_yields_flagged_greedy_and_the_pool_recovers(params: SolverParams) -> None:

@@ -18,6 +18,7 @@ from solver.params import SolverParams
 from solver.plan import Engine
 from solver.search import plan_visits
 from solver.workers import (
+    DISPATCH,
     PoolBusyError,
     PoolClosedError,
     SolverPool,
@@ -80,6 +81,19 @@ def test_pool_runs_the_search_tasks(
     assert plan.stats.engine in engines
     assert plan.stats.objective <= greedy.stats.objective + 1e-6
     assert ("model_build" in plan.stats.phase_s) == (task == "search")
+
+
+def test_dispatch_task_sends_its_greedy_plan_before_it_overruns(params: SolverParams) -> None:
+    problem = random_problem(13, n_orders=12, n_riders=3)
+    with SolverPool(1, warm=False) as solo:
+        answered = solo.solve(problem, params, time_limit_s=0.2, task=DISPATCH)
+        assert_valid_plan(problem, answered, params)
+        assert {"greedy", "total"} <= set(answered.stats.phase_s)
+        with pytest.raises(WorkerTimeout) as killed:  # searches for 5 s, killed after 1 s
+            solo.solve(problem, params, time_limit_s=5.0, hard_timeout_s=1.0, task=DISPATCH)
+    fallback = killed.value.fallback
+    assert fallback is not None and fallback.stats.engine is Engine.GREEDY
+    assert_valid_plan(problem, fallback, params)
 
 
 def test_pool_refuses_an_unknown_task(pool: SolverPool, params: SolverParams) -> None:
