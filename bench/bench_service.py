@@ -152,7 +152,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--orders", type=int, default=60)
     parser.add_argument("--riders", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=ServerConfig().workers, help="server.workers (0: auto)"
+    )
     parser.add_argument("--requests", type=int, default=12, help="distinct requests")
     parser.add_argument(
         "--worker-nice", type=int, default=ServerConfig().worker_nice, help="server.worker_nice"
@@ -177,11 +179,12 @@ def main() -> None:
     service = create_server(config, campuses={campus.id: campus})
     print(
         f"{campus.name}: {args.orders} orders / {args.riders} riders per request, "
-        f"{args.workers} solver workers (nice {args.worker_nice}), greedy cap {args.greedy_cap},"
+        f"{config.solver_workers} solver workers (nice {args.worker_nice}), greedy cap"
+        f" {args.greedy_cap},"
         f" {args.seconds:g} s per load level"
     )
     try:
-        with SolverPool(args.workers) as pool:
+        with SolverPool(config.solver_workers) as pool:
             for budget in [float(b) for b in args.budgets.split(",")]:
                 requests = [
                     lunch_request(

@@ -98,9 +98,9 @@ def create_server(config: ServerConfig, *, campuses: dict[str, Campus] | None = 
     campuses = campuses if campuses is not None else load_campuses(config)
     if config.default_campus not in campuses:
         config = config.replace(default_campus=sorted(campuses)[0])
-    pool = SolverPool(config.workers, nice=config.worker_nice).start()
+    pool = SolverPool(config.solver_workers, nice=config.worker_nice).start()
     metrics = Metrics()
-    admission = Admission(config, config.workers)
+    admission = Admission(config, config.solver_workers)
     servicer = DispatchServicer(config, campuses, pool, admission, metrics)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
@@ -153,7 +153,7 @@ def serve(config: ServerConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     print(
         f"campus-dispatch ready on {service.address} (campuses: {campuses}; default "
-        f"{service.servicer.config.default_campus}; {config.workers} solver workers; "
+        f"{service.servicer.config.default_campus}; {config.solver_workers} solver workers; "
         f"metrics {metrics}; started in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )

@@ -48,7 +48,8 @@ class ServerConfig:
         Campus ids to load at start (empty: all bundled) and the one used when a request
         names none.
     workers
-        OR-Tools worker processes (one solve each at a time).
+        Solver worker processes (one solve each at a time); 0: one per core but one, at least
+        one (:attr:`solver_workers`), so the server's own work keeps a core.
     worker_nice
         How much lower the workers' CPU priority is than the server's (0-19): when searches
         fill every core, the server's conversions and greedy answers still get the CPU.
@@ -86,7 +87,7 @@ class ServerConfig:
     metrics_port: int = 9464
     campuses: tuple[str, ...] = ()
     default_campus: str = "northwestern"
-    workers: int = 2
+    workers: int = 0
     worker_nice: int = 10
     grpc_threads: int = 16
     default_mode: str = "bike"
@@ -127,7 +128,6 @@ class ServerConfig:
                 if value < floor:
                     raise ConfigError(f"server.{spec.name}", value, f"must be >= {floor}")
         for name in (
-            "workers",
             "grpc_threads",
             "max_orders",
             "max_riders",
@@ -141,6 +141,17 @@ class ServerConfig:
         for name in ("port", "metrics_port"):
             if getattr(self, name) > 65535:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be <= 65535")
+
+    @property
+    def solver_workers(self) -> int:
+        """Worker processes to start: ``workers``, or for 0 one per core but one (at least 1).
+
+        The server process converts requests and computes shed requests' greedy plans on one
+        GIL: with as many workers as cores, a surge leaves it no core and every answer late.
+        """
+        if self.workers > 0:
+            return self.workers
+        return max(1, (os.cpu_count() or 1) - 1)
 
     def replace(self, **changes: Any) -> ServerConfig:
         """A copy with ``changes`` applied (validated)."""

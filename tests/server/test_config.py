@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,14 @@ from server.config import ConfigError, ServerConfig, load_config
 
 def test_shipped_config_is_the_defaults() -> None:
     assert load_config(env={}) == ServerConfig()
+
+
+def test_zero_workers_leave_the_server_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServerConfig(workers=3).solver_workers == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert ServerConfig(workers=0).solver_workers == 7
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert ServerConfig(workers=0).solver_workers == 1
 
 
 def test_env_overrides(tmp_path: Path) -> None:
@@ -25,7 +34,7 @@ def test_env_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ("[server]\nworkers = 0\n", "server.workers"),
+        ("[server]\nworkers = -1\n", "server.workers"),
         ("[server]\nport = 70000\n", "server.port"),
         ("[server]\ndefault_mode = 'skate'\n", "server.default_mode"),
         ("[server]\nwokers = 2\n", "server.wokers"),
