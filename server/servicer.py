@@ -21,7 +21,7 @@ from server.metrics import Metrics
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.validate import InvalidRequestError, Violation, validate_request
-from solver.dispatch import solve
+from solver.dispatch import estimate_greedy_s, solve
 from solver.greedy import solve_greedy
 from solver.plan import Plan
 from solver.workers import SolverPool
@@ -234,7 +234,10 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         """OR-Tools in a worker when admission grants one, else the greedy plan (shed)."""
         params = self.config.solver
         problem = conversion.problem
-        slot, shed_reason = self.admission.choose(max(budget_s, 0.0), params.min_search_s)
+        # a worker first builds the greedy plan, then searches: both must fit after any wait
+        slot, shed_reason = self.admission.choose(
+            max(budget_s, 0.0), params.min_search_s + estimate_greedy_s(problem)
+        )
         self.metrics.queue_depth.set(self.admission.queued)
         if slot is None:
             self.admission.enter_greedy(shed_reason)  # RejectedError past the greedy cap

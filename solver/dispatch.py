@@ -59,7 +59,13 @@ _RETURN_RESERVE_S = 0.005
 #: 200 orders on this machine): how much of the budget a worker needs besides the search.
 _GREEDY_PER_ORDER_S = 5e-4
 
-__all__ = ["plan_visits", "solve", "solve_in_process"]
+__all__ = ["estimate_greedy_s", "plan_visits", "solve", "solve_in_process"]
+
+
+def estimate_greedy_s(problem: Problem) -> float:
+    """Seconds a greedy plan from scratch may take for ``problem`` (what a worker spends
+    before it can search)."""
+    return _GREEDY_PER_ORDER_S * len(problem.orders)
 
 
 def _with_stats(plan: Plan, *, phase_s: dict[str, float], shed_reason: str) -> Plan:
@@ -120,7 +126,7 @@ def solve(
         return solve_in_process(problem, params, budget_s=budget_s, initial=initial)
     budget = Budget(budget_s)
     kill_margin = max(0.0, params.kill_margin_s - _RETURN_RESERVE_S)
-    greedy_s = _GREEDY_PER_ORDER_S * len(problem.orders)
+    greedy_s = estimate_greedy_s(problem)
     plan: Plan | None = None
     fallback: Plan | None = None
     shed = ""
