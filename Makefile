@@ -31,10 +31,10 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 venv: $(VENV)/.installed  ## create .venv and install the project
 
-PROTO     := protos/campus_dispatch/v1/dispatch.proto
-PROTO_GEN := server/pb/campus_dispatch/v1/dispatch_pb2.py
+PROTO     := protos/campus_dispatch/v1/dispatch.proto protos/campus_dispatch/v1/admin.proto
+PROTO_GEN := $(patsubst protos/%.proto,server/pb/%_pb2.py,$(PROTO))
 
-$(PROTO_GEN): $(PROTO) $(VENV)/.installed
+$(PROTO_GEN) &: $(PROTO) $(VENV)/.installed
 	$(PY) -m grpc_tools.protoc -Iserver/pb=protos --python_out=. --grpc_python_out=. \
 		--pyi_out=. $(PROTO)
 
