@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,7 @@ def create_server(
     campuses: dict[str, Campus] | None = None,
     config_path: str | Path | None = None,
     auth: AdminAuth | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Service:
     """Load campuses, start the worker pool and a gRPC server (port 0: any free port).
 
@@ -142,11 +144,13 @@ def create_server(
         The file ReloadConfig and SIGHUP read (default ``config/dispatch.toml``).
     auth
         Admin tokens (default: none, the admin API answers UNAUTHENTICATED).
+    env
+        Environment overrides re-applied on reload (default ``os.environ``, as at start).
     """
     campuses = campuses if campuses is not None else load_campuses(config)
     if config.default_campus not in campuses:
         config = config.replace(default_campus=sorted(campuses)[0])
-    live = LiveConfig(config, path=config_path, campuses=campuses)
+    live = LiveConfig(config, path=config_path, env=env, campuses=campuses)
     pool = SolverPool(config.workers).start()
     metrics = Metrics()
 

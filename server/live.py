@@ -161,15 +161,19 @@ class LiveConfig:
         """Read :attr:`path` again (with the env overrides) and apply it.
 
         Start-only keys keep their running values; those the file changes are reported in
-        ``restart_required``. A bad file raises :class:`ConfigError` and changes nothing.
+        ``restart_required`` (so is a ``default_campus`` the server has not loaded: it needs a
+        restart that loads it). A bad file raises :class:`ConfigError` and changes nothing.
         """
         with self._lock:
             try:
                 from_file = merge_config(ServerConfig(), read_toml(self.path), self.env)
                 keep = {name: getattr(self._config, name) for name in RESTART_ONLY}
+                if self.campuses and from_file.default_campus not in self.campuses:
+                    # as at start: a default campus that is not loaded cannot take over
+                    keep["default_campus"] = self._config.default_campus
                 pending = {
                     f"server.{name}": (running, getattr(from_file, name))
-                    for name, running in keep.items()
+                    for name, running in sorted(keep.items())
                     if getattr(from_file, name) != running
                 }
                 new = from_file.replace(**keep)
