@@ -196,6 +196,42 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Replay scenarios with a grid (or a search) of solver parameter sets and compare KPIs."""
+    from scenarios.simulate import ReplayConfig
+    from scenarios.tune import (
+        grid_candidates,
+        parse_axis,
+        search_candidates,
+        tune,
+        write_tuning,
+    )
+    from server.config import DEFAULT_CONFIG
+    from solver.params import load_params
+
+    base = load_params(args.config or DEFAULT_CONFIG)
+    axes = [parse_axis(text) for text in args.param]
+    if args.trials:
+        candidates = search_candidates(base, axes, args.trials, seed=args.seed)
+    else:
+        candidates = grid_candidates(base, axes)
+    front = tuple(k.strip() for k in args.front.split(",") if k.strip())
+    report = tune(
+        args.scenario,
+        candidates,
+        config=ReplayConfig(batch_interval_s=args.batch_interval),
+        processes=args.jobs,
+        front_kpis=front,
+        max_latency_ms=args.max_latency_ms,
+        progress=not args.quiet,
+    )
+    print(report.table())
+    written = write_tuning(report, args.out, picture=not args.no_pictures)
+    print("written: " + ", ".join(str(p) for p in written))
+    print(f"apply the chosen set: campus-dispatch admin update --file {written[2]}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``campus-dispatch``."""
     parser = argparse.ArgumentParser(prog="campus-dispatch", description=__doc__)
@@ -222,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_scenario_commands(sub)
     args = parser.parse_args(argv)
     from scenarios.model import ScenarioError
+    from scenarios.tune import TuneError
     from solver.params import ParamsError
 
     try:
@@ -231,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ScenarioError as exc:
         print(f"error: scenario: {exc}", file=sys.stderr)
+        return 2
+    except TuneError as exc:
+        print(f"error: tune: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -319,6 +359,46 @@ def _add_scenario_commands(sub: argparse._SubParsersAction) -> None:
     replay.add_argument("--no-pictures", action="store_true")
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(func=cmd_replay)
+
+    tune = sub.add_parser(
+        "tune", help="compare solver parameter sets by replaying scenarios (grid or search)"
+    )
+    tune.add_argument(
+        "--scenario",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        help="scenario JSON files (each set is replayed on all; KPIs are their mean)",
+    )
+    tune.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        help="KEY=v1,v2,... (grid values / search choices) or KEY=[log:]low..high (search), "
+        "KEY as solver.lateness_cost_per_s, or budget_ms; repeat per parameter",
+    )
+    tune.add_argument(
+        "--trials", type=int, default=0, help="a seeded search of N sets instead of the grid"
+    )
+    tune.add_argument("--seed", type=int, default=0, help="seed of the search")
+    tune.add_argument(
+        "--config", type=Path, default=None, help="base parameters ([solver] of a TOML file)"
+    )
+    tune.add_argument("--jobs", type=int, default=2, help="replays run at once (processes)")
+    tune.add_argument("--out", type=Path, default=Path("tune-out"), help="output folder")
+    tune.add_argument(
+        "--front",
+        default="on_time_rate,solver_latency_p99_ms",
+        help="KPIs of the Pareto front (comma-separated KPI names)",
+    )
+    tune.add_argument(
+        "--max-latency-ms", type=float, default=None, help="latency p99 cap of the chosen set"
+    )
+    tune.add_argument("--batch-interval", type=int, default=30, help="virtual s per batch")
+    tune.add_argument("--no-pictures", action="store_true")
+    tune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tune.set_defaults(func=cmd_tune)
 
 
 if __name__ == "__main__":
