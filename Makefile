@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow lint bench bench-maps bench-meal bench-solver bench-service bench-replay clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-meal bench-solver bench-service bench-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,23 @@ lint: venv protos  ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+# promtool and amtool come from Debian's prometheus packages, unpacked into .cache/prometheus
+# (no root, no service started) when they are not on PATH.
+PROMTOOL ?= $(or $(shell command -v promtool),.cache/prometheus/usr/bin/promtool)
+AMTOOL   ?= $(or $(shell command -v amtool),.cache/prometheus/usr/bin/amtool)
+
+.cache/prometheus/usr/bin/promtool .cache/prometheus/usr/bin/amtool &:
+	mkdir -p .cache/prometheus/deb
+	cd .cache/prometheus/deb && apt-get download prometheus prometheus-alertmanager
+	for deb in .cache/prometheus/deb/*.deb; do dpkg-deb -x $$deb .cache/prometheus; done
+
+check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promtool (rules + their unit tests) and amtool
+	$(PROMTOOL) check rules monitoring/alerts.yml
+	$(PROMTOOL) test rules monitoring/alerts.test.yml
+	$(PROMTOOL) check config monitoring/prometheus.yml
+	$(AMTOOL) check-config monitoring/alertmanager.yml
+	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/server/test_monitoring.py
 
 bench: bench-maps bench-meal bench-solver bench-service bench-replay  ## all benchmarks (SHARED=path to the shared data folder)
 

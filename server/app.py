@@ -161,6 +161,10 @@ def create_server(
     show(config)
     live.subscribe(show)
     admission = Admission(live, config.workers)
+    # read at every scrape, so they stay right when traffic stops (an open breaker, a restart)
+    metrics.queue_depth.set_function(lambda: admission.queued)
+    metrics.worker_restarts.set_function(lambda: pool.restarts)
+    metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
     servicer = DispatchServicer(live, campuses, pool, admission, metrics)
     admin = AdminServicer(live, auth or AdminAuth(), metrics)
     server = grpc.server(

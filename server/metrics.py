@@ -34,11 +34,15 @@ class Metrics:
         ``dispatch_orders_total``: orders in answered Solve requests (the base of the
         unassigned share).
     inflight, queue_depth
-        Requests being worked on; OR-Tools solves waiting for a worker.
+        Requests being worked on; searches waiting for a worker.
     worker_restarts
-        Worker processes replaced after a timeout or a crash.
+        Worker processes replaced after a timeout or a crash (only goes up while the server
+        runs).
     breaker_open
         1 while the circuit breaker sends every request to greedy.
+
+    ``queue_depth``, ``worker_restarts`` and ``breaker_open`` are read from the admission
+    and the pool at every scrape (``create_server`` wires them).
     config_version
         ``dispatch_config_version``: 1 at start, +1 per applied configuration change.
     config_updates

@@ -223,8 +223,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             self.metrics.unassigned.labels(u.reason.value).inc()
         if plan.stats.shed_reason:
             self.metrics.shed.labels(shed_label(plan.stats.shed_reason)).inc()
-        self.metrics.worker_restarts.set(self.pool.restarts)
-        self.metrics.breaker_open.set(1 if self.admission.breaker_open else 0)
         log.update(
             campus=campus_id,
             engine=plan.stats.engine.value,
@@ -243,7 +241,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         params = config.solver
         problem = conversion.problem
         slot, shed_reason = self.admission.choose(max(budget_s, 0.0), params.min_search_s)
-        self.metrics.queue_depth.set(self.admission.queued)
         if slot is None:
             deadline = time.perf_counter() + max(budget_s, 0.0)
             plan = solve_greedy(problem, params, deadline=deadline)
@@ -252,7 +249,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             plan = solve(problem, params, budget_s=max(budget_s, 0.001), pool=self.pool)
         finally:
             self.admission.release(slot)
-            self.metrics.queue_depth.set(self.admission.queued)
         if shed_label(plan.stats.shed_reason) in ("worker_overrun", "worker_crashed"):
             self.admission.record_failure()
         return plan
