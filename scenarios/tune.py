@@ -308,7 +308,9 @@ class TuneReport:
     def chosen_toml(self) -> str:
         """The chosen set as a ``[solver]`` table, with where it comes from as comments."""
         chosen = self.chosen
-        kpis = ", ".join(f"{_SHORT[k]} {_cell(k, chosen.kpis[k])}" for k in TABLE_KPIS)
+        kpis = ", ".join(
+            f"{_SHORT[k]} {_cell(k, chosen.kpis[k])} {KPI_INFO[k][1]}".rstrip() for k in TABLE_KPIS
+        )
         header = (
             f"chosen by `campus-dispatch tune` on {', '.join(self.scenarios)}:\n"
             f"set {chosen.candidate.index} ({chosen.candidate.label()}); {self.note}\n"
