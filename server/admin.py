@@ -85,8 +85,9 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         self.auth = auth
         self.metrics = metrics
 
-    def _authorize(self, rpc: str, context: grpc.ServicerContext) -> str:
-        """The caller's description for the log, or abort with UNAUTHENTICATED."""
+    def _authorize(self, rpc: str, context: grpc.ServicerContext, reason: str = "") -> str:
+        """The caller's description for the log (with ``reason``), or abort with
+        UNAUTHENTICATED."""
         metadata = {k: str(v) for k, v in (context.invocation_metadata() or ())}
         try:
             name = self.auth.check(metadata)
@@ -99,7 +100,8 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
                 self.metrics.config_updates.labels(rpc, "denied").inc()
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             raise  # not reached
-        return caller(metadata, context.peer(), name)
+        who = caller(metadata, context.peer(), name)
+        return f"{who}, reason {reason!r}" if reason else who
 
     def GetConfig(  # noqa: N802
         self, request: apb.GetConfigRequest, context: grpc.ServicerContext
@@ -127,9 +129,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         self, request: apb.UpdateConfigRequest, context: grpc.ServicerContext
     ) -> apb.ConfigChangeResponse:
         """Validate and apply settings, all or nothing; the diff comes back."""
-        who = self._authorize("UpdateConfig", context)
-        if request.reason:
-            who += f", reason {request.reason!r}"
+        who = self._authorize("UpdateConfig", context, request.reason)
         try:
             document = update_document(request)
             change = self.live.update(
@@ -151,9 +151,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         self, request: apb.ReloadConfigRequest, context: grpc.ServicerContext
     ) -> apb.ConfigChangeResponse:
         """Read the configuration file again and apply it."""
-        who = self._authorize("ReloadConfig", context)
-        if request.reason:
-            who += f", reason {request.reason!r}"
+        who = self._authorize("ReloadConfig", context, request.reason)
         try:
             change = self.live.reload(who=who, source="ReloadConfig")
         except ConfigError as exc:

@@ -4,21 +4,16 @@ SIGHUP) that keep the running config when the file is bad, and the ``admin`` com
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_status import rpc_status
 
 from campus_maps import Campus
 from server.admin import ADMIN_SERVICE_NAME
@@ -38,7 +33,7 @@ from server.pb.campus_dispatch.v1 import admin_pb2 as apb
 from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from tests.server.conftest import NOW, make_config, make_request
+from tests.server.conftest import NOW, make_config, make_request, start_serve, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "ops-token-0123456789abcdef"
@@ -72,17 +67,6 @@ def service(admin_service: Service, config_file: Path) -> Iterator[Service]:
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"), ("client-id", "pytest"))
-
-
-def violations(err: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    out = {}
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            out.update({v.field: v.description for v in bad.field_violations})
-    return out
 
 
 # ------------------------------------------------------------------------------ tokens
@@ -307,24 +291,9 @@ def test_reload_applies_the_file_and_a_bad_file_changes_nothing(
 def test_sighup_reloads_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "dispatch.toml"
     config.write_text('[server]\ncampuses = ["tiny"]\ndefault_campus = "tiny"\n')
-    env = {
-        **os.environ,
-        "PORT": "0",
-        "METRICS_PORT": "-1",
-        "WORKERS": "1",
-        "CAMPUS_DISPATCH_ADMIN_TOKEN": TOKEN,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", str(config)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, line = start_serve(config, {"CAMPUS_DISPATCH_ADMIN_TOKEN": TOKEN})
     try:
-        assert proc.stdout is not None and proc.stderr is not None
-        line = proc.stdout.readline()
+        assert proc.stderr is not None
         found = re.search(r"ready on (127\.0\.0\.1:\d+)", line)
         assert found and "admin API on" in line, line
         with AdminClient(found.group(1), TOKEN) as client:
