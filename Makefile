@@ -70,7 +70,8 @@ AMTOOL   ?= $(or $(shell command -v amtool),.cache/prometheus/usr/bin/amtool)
 
 .cache/prometheus/usr/bin/promtool .cache/prometheus/usr/bin/amtool &:
 	mkdir -p .cache/prometheus/deb
-	cd .cache/prometheus/deb && apt-get download prometheus prometheus-alertmanager
+	cd .cache/prometheus/deb && { apt-get download prometheus prometheus-alertmanager \
+		|| { apt-get update -qq && apt-get download prometheus prometheus-alertmanager; }; }
 	for deb in .cache/prometheus/deb/*.deb; do dpkg-deb -x $$deb .cache/prometheus; done
 
 check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promtool (rules + their unit tests) and amtool

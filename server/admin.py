@@ -109,7 +109,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         """The configuration in force."""
         self._authorize("GetConfig", context)
         live = self.live
-        config, version, changed_at = live.current, live.version, live.changed_at
+        config, version, changed_at = live.snapshot()
         response = apb.GetConfigResponse(
             toml=config_to_toml(config, f"campus-dispatch configuration, version {version}"),
             version=version,

@@ -116,6 +116,11 @@ class LiveConfig:
         """The configuration in force now (immutable)."""
         return self._config
 
+    def snapshot(self) -> tuple[ServerConfig, int, float]:
+        """The configuration, its version and when it was set, read together."""
+        with self._lock:
+            return self._config, self.version, self.changed_at
+
     def subscribe(self, listener: Callable[[ServerConfig], None]) -> None:
         """Call ``listener`` with the new configuration after every applied change."""
         self._listeners.append(listener)
