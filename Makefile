@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow lint bench bench-maps bench-meal bench-solver bench-service bench-replay clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-meal bench-solver bench-service bench-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,10 +31,10 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 venv: $(VENV)/.installed  ## create .venv and install the project
 
-PROTO     := protos/campus_dispatch/v1/dispatch.proto
-PROTO_GEN := server/pb/campus_dispatch/v1/dispatch_pb2.py
+PROTO     := protos/campus_dispatch/v1/dispatch.proto protos/campus_dispatch/v1/admin.proto
+PROTO_GEN := $(patsubst protos/%.proto,server/pb/%_pb2.py,$(PROTO))
 
-$(PROTO_GEN): $(PROTO) $(VENV)/.installed
+$(PROTO_GEN) &: $(PROTO) $(VENV)/.installed
 	$(PY) -m grpc_tools.protoc -Iserver/pb=protos --python_out=. --grpc_python_out=. \
 		--pyi_out=. $(PROTO)
 
@@ -62,6 +62,24 @@ lint: venv protos  ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+# promtool and amtool come from Debian's prometheus packages, unpacked into .cache/prometheus
+# (no root, no service started) when they are not on PATH.
+PROMTOOL ?= $(or $(shell command -v promtool),.cache/prometheus/usr/bin/promtool)
+AMTOOL   ?= $(or $(shell command -v amtool),.cache/prometheus/usr/bin/amtool)
+
+.cache/prometheus/usr/bin/promtool .cache/prometheus/usr/bin/amtool &:
+	mkdir -p .cache/prometheus/deb
+	cd .cache/prometheus/deb && { apt-get download prometheus prometheus-alertmanager \
+		|| { apt-get update -qq && apt-get download prometheus prometheus-alertmanager; }; }
+	for deb in .cache/prometheus/deb/*.deb; do dpkg-deb -x $$deb .cache/prometheus; done
+
+check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promtool (rules + their unit tests) and amtool
+	$(PROMTOOL) check rules monitoring/alerts.yml
+	$(PROMTOOL) test rules monitoring/alerts.test.yml
+	$(PROMTOOL) check config monitoring/prometheus.yml
+	$(AMTOOL) check-config monitoring/alertmanager.yml
+	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/server/test_monitoring.py
 
 bench: bench-maps bench-meal bench-solver bench-service bench-replay  ## all benchmarks (SHARED=path to the shared data folder)
 

@@ -25,6 +25,7 @@ KPI_INFO: dict[str, tuple[str, str, int]] = {
     "late_minutes_total": ("late minutes, total", "min", -1),
     "late_minutes_mean": ("late minutes per late delivery", "min", -1),
     "orders_per_rider_hour": ("orders per rider-hour (shift hours)", "", 1),
+    "rider_hours_busy": ("rider-hours busy (riding, waiting, handing over)", "h", -1),
     "orders_per_trip": ("orders per trip (bundling)", "", 1),
     "rider_utilisation": ("rider utilisation (busy / shift)", "%", 1),
     "solver_latency_p50_ms": ("dispatch latency p50", "ms", -1),
@@ -45,8 +46,9 @@ def compute_kpis(result: ReplayResult) -> dict[str, float]:
 
     Click-to-door is delivery minus placement, ready-to-pickup pickup minus food-ready time,
     on time means delivered no later than the promised time; undelivered orders count as not
-    on time. Rider-hours are shift hours; utilisation is the time riders spent travelling to,
-    waiting at and serving stops over their shift time. A trip runs from a pickup into an empty
+    on time. Orders per rider-hour count shift hours; busy rider-hours and utilisation count
+    the time riders spent travelling to, waiting at and serving stops (utilisation over their
+    shift time). A trip runs from a pickup into an empty
     bag until the bag is empty again.
     """
     orders = result.orders
@@ -72,6 +74,7 @@ def compute_kpis(result: ReplayResult) -> dict[str, float]:
         "late_minutes_total": float(sum(late)),
         "late_minutes_mean": float(np.mean(late)) if late else 0.0,
         "orders_per_rider_hour": len(done) / (shift_s / 3600) if shift_s else 0.0,
+        "rider_hours_busy": busy_s / 3600,
         "orders_per_trip": len(done) / trips if trips else 0.0,
         "rider_utilisation": busy_s / shift_s if shift_s else 0.0,
         "solver_latency_p50_ms": _percentile(latencies, 50),

@@ -1,4 +1,5 @@
-"""The pictures of a replay: KPIs over time per policy, and the route map of its snapshot (PNG)."""
+"""The pictures of a replay: KPIs over time per policy, the route map of its snapshot, and the
+trade-off of a tuning run (PNG)."""
 
 from __future__ import annotations
 
@@ -532,4 +533,71 @@ def plot_route_map(
     ax.set_title(info, fontsize=11)
     if title:
         fig.suptitle(title, fontsize=13)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------- tuning trade-off
+def plot_tradeoff(
+    labels: Sequence[int | str],
+    on_time_rate: Sequence[float],
+    latency_p99_ms: Sequence[float],
+    on_front: Sequence[bool],
+    chosen: int,
+    path: str | Path,
+    *,
+    title: str = "",
+) -> Path:
+    """The trade-off of a tuning run as a PNG: on-time rate (%) against dispatch latency p99
+    (ms) per parameter set, the Pareto front joined by a step line, the chosen set ringed.
+
+    Parameters
+    ----------
+    labels
+        A label per set (its number in the table), written next to its point.
+    on_time_rate
+        On-time rate per set, in [0, 1].
+    latency_p99_ms
+        Dispatch latency p99 per set (ms).
+    on_front
+        Whether each set is on the Pareto front.
+    chosen
+        Position of the chosen set in the sequences.
+    path
+        Output PNG file (parent folders are created).
+    title
+        Figure title.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if not labels:
+        raise ValueError("plot_tradeoff: no parameter sets to plot")
+    rate = 100 * np.asarray(on_time_rate, dtype=np.float64)
+    latency = np.asarray(latency_p99_ms, dtype=np.float64)
+    front = np.asarray(on_front, dtype=bool)
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(latency[~front], rate[~front], s=36, color="#9a9a9a", label="dominated", zorder=2)
+    ax.scatter(latency[front], rate[front], s=48, color="C0", label="Pareto front", zorder=3)
+    order = np.argsort(latency[front])
+    ax.step(latency[front][order], rate[front][order], where="post", color="C0", lw=1.2, zorder=1)
+    ax.scatter(
+        [latency[chosen]],
+        [rate[chosen]],
+        s=220,
+        facecolors="none",
+        edgecolors="C3",
+        linewidths=2.0,
+        label="chosen",
+        zorder=4,
+    )
+    for x, y, label in zip(latency, rate, labels, strict=True):
+        ax.annotate(str(label), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("dispatch latency p99 (ms)")
+    ax.set_ylabel("on-time rate (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title or "on-time rate vs latency", fontsize=10)
     return _save(fig, path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,13 +128,28 @@ def run_job(job: ReplayJob) -> ReplayResult:
             bar.close()
 
 
-def run_replays(jobs: Sequence[ReplayJob], *, processes: int = 1) -> list[ReplayResult]:
-    """Run replays one after another, or ``processes`` at a time in worker processes."""
+def run_replays(
+    jobs: Sequence[ReplayJob],
+    *,
+    processes: int = 1,
+    on_done: Callable[[ReplayResult], None] | None = None,
+) -> list[ReplayResult]:
+    """Run replays one after another, or ``processes`` at a time in worker processes; the
+    results come in the order of ``jobs``, and ``on_done`` is called as each one finishes."""
     if processes <= 1 or len(jobs) <= 1:
-        return [run_job(job) for job in jobs]
+        results = []
+        for job in jobs:
+            results.append(run_job(job))
+            if on_done is not None:
+                on_done(results[-1])
+        return results
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
-        return list(pool.map(run_job, jobs))
+        futures = [pool.submit(run_job, job) for job in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            if on_done is not None:
+                on_done(future.result())
+        return [future.result() for future in futures]
 
 
 def report_replays(

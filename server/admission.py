@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.config import ServerConfig
+from server.live import LiveConfig
 
 
 class RejectedError(Exception):
@@ -43,12 +44,18 @@ class Admission:
       share the server process's GIL: more would only wait); past it RESOURCE_EXHAUSTED;
     * after ``breaker_failures`` worker overruns or crashes within ``breaker_window_s`` the
       breaker opens: every request goes to greedy for ``breaker_cooldown_s``.
+
+    The thresholds are read from the live configuration at every decision, so an admin change
+    of ``max_inflight``, the rate limit, ``shedding`` or the breaker applies at once.
     """
 
     def __init__(
-        self, config: ServerConfig, workers: int, clock: Callable[[], float] = time.monotonic
+        self,
+        config: ServerConfig | LiveConfig,
+        workers: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.config = config
+        self.live = config if isinstance(config, LiveConfig) else LiveConfig(config)
         self.workers = workers
         self.clock = clock
         self._lock = threading.Lock()
@@ -58,6 +65,11 @@ class Admission:
         self._failures: deque[float] = deque()
         self._open_until = 0.0
         self._buckets: dict[str, tuple[float, float]] = {}
+
+    @property
+    def config(self) -> ServerConfig:
+        """The configuration in force now."""
+        return self.live.current
 
     # ------------------------------------------------------------------ gates
     def enter(self, client_id: str) -> None:
@@ -130,11 +142,12 @@ class Admission:
     # ----------------------------------------------------------------- engine
     def choose(self, budget_s: float, min_search_s: float) -> tuple[Slot | None, str]:
         """A worker slot for an OR-Tools solve of ``budget_s``, or ``(None, shed_reason)``."""
+        cfg = self.config
         with self._lock:
             now = self.clock()
             if now < self._open_until:
                 return None, (
-                    f"circuit breaker open after {self.config.breaker_failures} worker "
+                    f"circuit breaker open after {cfg.breaker_failures} worker "
                     f"failures; greedy for {self._open_until - now:.0f} s more"
                 )
             if len(self._slots) < self.workers:
@@ -145,7 +158,7 @@ class Admission:
             finishes = sorted(s.finish_by for s in self._slots)
             start = finishes[len(self._slots) - self.workers]
             wait = max(0.0, start - now)
-            if not self.config.shedding or wait + min_search_s <= budget_s:
+            if not cfg.shedding or wait + min_search_s <= budget_s:
                 slot = Slot(start + (budget_s - wait), queued=True)
                 self._slots.append(slot)
                 return slot, ""

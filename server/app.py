@@ -1,5 +1,6 @@
-"""Building, starting and stopping the service: campuses, worker pool, gRPC server with health
-and reflection, metrics endpoint; ``serve()`` with graceful SIGTERM drain."""
+"""Building, starting and stopping the service: campuses, worker pool, gRPC server with the
+dispatch and admin services, health and reflection, metrics endpoint; ``serve()`` with graceful
+SIGTERM drain and SIGHUP configuration reload."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -17,9 +20,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from campus_maps import MODES, Campus, campus_ids, load_campus
+from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
-from server.config import ServerConfig
+from server.auth import AdminAuth
+from server.config import ConfigError, ServerConfig
+from server.live import ConfigChange, LiveConfig
 from server.metrics import Metrics
+from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.servicer import DispatchServicer
@@ -49,6 +56,8 @@ class Service:
 
     Attributes
     ----------
+    live
+        The live configuration (:attr:`config` is its current value).
     server
         The started gRPC server.
     port
@@ -57,7 +66,7 @@ class Service:
         The Prometheus port, or ``None`` when metrics are off.
     """
 
-    config: ServerConfig
+    live: LiveConfig
     server: grpc.Server
     port: int
     metrics_port: int | None
@@ -65,7 +74,28 @@ class Service:
     health: health.HealthServicer
     servicer: DispatchServicer
     metrics: Metrics
+    admin: AdminServicer
     _stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def config(self) -> ServerConfig:
+        """The configuration in force now."""
+        return self.live.current
+
+    def reload(self, source: str = "SIGHUP") -> ConfigChange | None:
+        """Read the configuration file again and apply it (what SIGHUP does); a bad file is
+        logged and counted, and the running configuration stays (returns ``None``)."""
+        try:
+            change = self.live.reload(
+                who=f"signal {source}" if source == "SIGHUP" else source, source=source
+            )
+        except ConfigError:
+            self.metrics.config_updates.labels(source, "invalid").inc()
+            return None  # LiveConfig logged the refusal with the key and the reason
+        self.metrics.config_updates.labels(
+            source, "applied" if change.changes else "unchanged"
+        ).inc()
+        return change
 
     @property
     def address(self) -> str:
@@ -76,6 +106,7 @@ class Service:
         """Report NOT_SERVING so that load balancers stop sending traffic."""
         self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.health.set(ADMIN_SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def stop(self, grace_s: float | None = None) -> None:
         """Drain, let in-flight RPCs finish within ``grace_s``, stop workers and metrics."""
@@ -93,15 +124,49 @@ class Service:
         self._stopped.wait()
 
 
-def create_server(config: ServerConfig, *, campuses: dict[str, Campus] | None = None) -> Service:
-    """Load campuses, start the worker pool and a gRPC server (port 0: any free port)."""
+def create_server(
+    config: ServerConfig,
+    *,
+    campuses: dict[str, Campus] | None = None,
+    config_path: str | Path | None = None,
+    auth: AdminAuth | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Service:
+    """Load campuses, start the worker pool and a gRPC server (port 0: any free port).
+
+    Parameters
+    ----------
+    config
+        The starting configuration.
+    campuses
+        Campuses already loaded (default: load ``config.campuses``).
+    config_path
+        The file ReloadConfig and SIGHUP read (default ``config/dispatch.toml``).
+    auth
+        Admin tokens (default: none, the admin API answers UNAUTHENTICATED).
+    env
+        Environment overrides re-applied on reload (default ``os.environ``, as at start).
+    """
     campuses = campuses if campuses is not None else load_campuses(config)
     if config.default_campus not in campuses:
         config = config.replace(default_campus=sorted(campuses)[0])
+    live = LiveConfig(config, path=config_path, env=env, campuses=campuses)
     pool = SolverPool(config.solver_workers, nice=config.worker_nice).start()
     metrics = Metrics()
-    admission = Admission(config, config.solver_workers)
-    servicer = DispatchServicer(config, campuses, pool, admission, metrics)
+
+    def show(current: ServerConfig) -> None:
+        metrics.config_version.set(live.version)
+        metrics.default_budget.set(current.solver.default_budget_s)
+
+    show(config)
+    live.subscribe(show)
+    admission = Admission(live, config.solver_workers)
+    # read at every scrape, so they stay right when traffic stops (an open breaker, a restart)
+    metrics.queue_depth.set_function(lambda: admission.queued)
+    metrics.worker_restarts.set_function(lambda: pool.restarts)
+    metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
+    servicer = DispatchServicer(live, campuses, pool, admission, metrics)
+    admin = AdminServicer(live, auth or AdminAuth(), metrics)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
         options=[
@@ -111,11 +176,13 @@ def create_server(config: ServerConfig, *, campuses: dict[str, Campus] | None = 
         ],
     )
     pb_grpc.add_DispatchServiceServicer_to_server(servicer, server)
+    apb_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             SERVICE_NAME,
+            ADMIN_SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -131,14 +198,20 @@ def create_server(config: ServerConfig, *, campuses: dict[str, Campus] | None = 
         metrics_port = metrics.serve(config.host, config.metrics_port)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    return Service(config, server, port, metrics_port, pool, health_servicer, servicer, metrics)
+    health_servicer.set(ADMIN_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    return Service(
+        live, server, port, metrics_port, pool, health_servicer, servicer, metrics, admin
+    )
 
 
-def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM/SIGINT: then NOT_SERVING, finish in-flight within the grace, exit 0."""
+def serve(
+    config: ServerConfig, *, config_path: str | Path | None = None, auth: AdminAuth | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT: then NOT_SERVING, finish in-flight within the grace, exit 0.
+    SIGHUP reads ``config_path`` again and applies it (a bad file changes nothing)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     started = time.perf_counter()
-    service = create_server(config)
+    service = create_server(config, config_path=config_path, auth=auth)
     campuses = ", ".join(sorted(service.servicer.campuses))
     metrics = (
         f"http://{config.host}:{service.metrics_port}/metrics" if service.metrics_port else "off"
@@ -149,12 +222,19 @@ def serve(config: ServerConfig) -> int:
         LOG.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)
         threading.Thread(target=service.stop, name="shutdown").start()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        # off the signal handler: the reload takes a lock and logs
+        threading.Thread(target=service.reload, args=("SIGHUP",), name="reload").start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
+    admin = "on" if service.admin.auth.enabled else "off (no admin token)"
     print(
         f"campus-dispatch ready on {service.address} (campuses: {campuses}; default "
         f"{service.servicer.config.default_campus}; {config.solver_workers} solver workers; "
-        f"metrics {metrics}; started in {time.perf_counter() - started:.1f} s)",
+        f"metrics {metrics}; admin API {admin}; config {service.live.path}; "
+        f"started in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
 

@@ -1,14 +1,20 @@
-"""A small Python client of the DispatchService (JSON in, JSON out through json_format)."""
+"""Small Python clients of the DispatchService (JSON in, JSON out through json_format) and of
+the AdminService (bearer token from the environment or a file)."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
+from server.auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenFileError, read_token_file
+from server.pb.campus_dispatch.v1 import admin_pb2 as apb
+from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 
@@ -38,6 +44,89 @@ class DispatchClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_admin_token(
+    token_file: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """The admin token to send: the first token of ``token_file`` (or of the file
+    ``$CAMPUS_DISPATCH_ADMIN_TOKEN_FILE`` names; a ``name token`` line gives its token), else
+    ``$CAMPUS_DISPATCH_ADMIN_TOKEN``; ``""`` when there is none."""
+    env = os.environ if env is None else env
+    path = token_file or env.get(TOKEN_FILE_ENV)
+    if path:
+        tokens = read_token_file(path)
+        if not tokens:
+            raise TokenFileError(f"{path}: no admin token in the file")
+        return tokens[0].secret.decode()
+    return env.get(TOKEN_ENV, "")
+
+
+class AdminClient:
+    """Calls GetConfig, UpdateConfig and ReloadConfig on ``address`` with an admin token."""
+
+    def __init__(self, address: str, token: str, *, client_id: str = "") -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.stub = apb_grpc.AdminServiceStub(self.channel)
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        if client_id:
+            metadata.append(("client-id", client_id))
+        self.metadata = tuple(metadata)
+
+    def get_config(self, *, timeout_s: float = 5.0) -> apb.GetConfigResponse:
+        """The configuration in force."""
+        return self.stub.GetConfig(
+            apb.GetConfigRequest(), timeout=timeout_s, metadata=self.metadata
+        )
+
+    def update_config(
+        self,
+        settings: Mapping[str, str] | None = None,
+        *,
+        toml: str = "",
+        dry_run: bool = False,
+        if_version: int = 0,
+        reason: str = "",
+        timeout_s: float = 5.0,
+    ) -> apb.ConfigChangeResponse:
+        """Apply ``table.key`` -> TOML literal settings and/or a TOML document, all or none."""
+        request = apb.UpdateConfigRequest(
+            settings=dict(settings or {}),
+            toml=toml,
+            dry_run=dry_run,
+            if_version=if_version,
+            reason=reason,
+        )
+        return self.stub.UpdateConfig(request, timeout=timeout_s, metadata=self.metadata)
+
+    def reload_config(
+        self, *, reason: str = "", timeout_s: float = 5.0
+    ) -> apb.ConfigChangeResponse:
+        """Make the server read its configuration file again."""
+        request = apb.ReloadConfigRequest(reason=reason)
+        return self.stub.ReloadConfig(request, timeout=timeout_s, metadata=self.metadata)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def format_change(response: apb.ConfigChangeResponse) -> str:
+    """The diff of an UpdateConfig/ReloadConfig answer, one line per setting."""
+    head = "dry run, nothing applied" if response.dry_run else f"config version {response.version}"
+    lines = [f"{head}: {len(response.changes)} change(s) by {response.changed_by}"]
+    lines += [f"  {c.key}: {c.old_value} -> {c.new_value}" for c in response.changes]
+    lines += [
+        f"  {c.key}: {c.new_value} in the file, {c.old_value} running (restart to apply)"
+        for c in response.restart_required
+    ]
+    return "\n".join(lines)
 
 
 def request_from_json(text: str) -> pb.SolveRequest:

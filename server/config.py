@@ -1,5 +1,6 @@
 """Service configuration: the ``[server]`` table of the TOML file, environment overrides, and the
-solver parameters of its ``[solver]`` table, validated together."""
+solver parameters of its ``[solver]`` table, validated together; flat ``table.key`` views of a
+configuration, diffs between two, and its TOML form."""
 
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ ENV_OVERRIDES = {
     "WORKERS": "workers",
 }
 
+#: ``[server]`` keys read only when the server starts (sockets, processes, loaded campuses):
+#: a running server refuses to change them live (restart it instead).
+RESTART_ONLY = frozenset(
+    {"host", "port", "metrics_port", "campuses", "workers", "worker_nice", "grpc_threads"}
+)
+#: The tables of a configuration file.
+TABLES = ("solver", "server")
+
 
 class ConfigError(ValueError):
     """An invalid setting: names the key, the value and the reason."""
@@ -51,8 +60,10 @@ class ServerConfig:
         Solver worker processes (one solve each at a time); 0: one per core but one, at least
         one (:attr:`solver_workers`), so the server's own work keeps a core.
     worker_nice
-        How much lower the workers' CPU priority is than the server's (0-19): when searches
-        fill every core, the server's conversions and greedy answers still get the CPU.
+        How much lower the workers' CPU priority is than the server's (0-19). Default 0: with
+        the default ``workers`` the server keeps a core anyway; with a worker per core, a
+        positive value lets the server's conversions and greedy answers go first. Other
+        busy processes on the host then starve niced workers into overruns.
     grpc_threads
         Threads serving RPCs (greedy plans and conversions run on them).
     default_mode, default_capacity, default_pickup_service_s, default_dropoff_service_s,
@@ -88,7 +99,7 @@ class ServerConfig:
     campuses: tuple[str, ...] = ()
     default_campus: str = "northwestern"
     workers: int = 0
-    worker_nice: int = 10
+    worker_nice: int = 0
     grpc_threads: int = 16
     default_mode: str = "bike"
     default_capacity: int = 4
@@ -115,6 +126,10 @@ class ServerConfig:
             raise ConfigError("server.default_mode", self.default_mode, f"must be one of {MODES}")
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
+            if spec.type == "str" and not isinstance(value, str):
+                raise ConfigError(f"server.{spec.name}", value, "must be text")
+            if spec.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"server.{spec.name}", value, "must be true or false")
             if spec.type in ("int", "float"):
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ConfigError(
@@ -171,32 +186,81 @@ def _coerce(key: str, raw: str, like: object) -> object:
     return raw
 
 
-def config_from_mapping(
-    data: Mapping[str, Any], env: Mapping[str, str] | None = None
+def _table(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(name, table, f"[{name}] must be a table")
+    return dict(table)
+
+
+def _normalized(table: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Whole numbers given to float settings as floats, whole floats to int settings as ints
+    (TOML writes ``30`` and ``30.0`` differently; the configuration should not care)."""
+    types = _field_types()
+    out = {}
+    for name, value in values.items():
+        kind = types.get(f"{table}.{name}")
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif kind == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[name] = value
+    return out
+
+
+def merge_config(
+    base: ServerConfig, data: Mapping[str, Any], env: Mapping[str, str] | None = None
 ) -> ServerConfig:
-    """Validate a parsed TOML document (``[server]`` and ``[solver]`` tables) plus env overrides."""
-    server = dict(data.get("server", {}))
+    """``base`` with the keys of a parsed TOML document (``[server]`` and ``[solver]`` tables;
+    keys it does not set keep their value in ``base``) and then the env overrides, validated."""
+    for name in data:
+        if name not in TABLES:
+            raise ConfigError(str(name), data[name], f"unknown table; tables are {TABLES}")
+    server = _normalized("server", _table(data, "server"))
     known = {f.name for f in dataclasses.fields(ServerConfig)} - {"solver"}
     for key in server:
         if key not in known:
             raise ConfigError(f"server.{key}", server[key], "unknown setting")
-    defaults = ServerConfig()
     for var, key in ENV_OVERRIDES.items():
         if env and var in env:
-            server[key] = _coerce(var, env[var], getattr(defaults, key))
+            server[key] = _coerce(var, env[var], getattr(base, key))
     if "campuses" in server:
         campuses = server["campuses"]
-        if not isinstance(campuses, list) or not all(isinstance(c, str) for c in campuses):
+        if not isinstance(campuses, list | tuple) or not all(isinstance(c, str) for c in campuses):
             raise ConfigError("server.campuses", campuses, "must be a list of campus ids")
         server["campuses"] = tuple(campuses)
     try:
-        solver = SolverParams.from_mapping(data.get("solver", {}))
+        table = _normalized("solver", _table(data, "solver"))
+        solver = SolverParams.from_mapping({**base.solver.to_dict(), **table})
     except ParamsError as exc:
         raise ConfigError(f"solver.{exc.field}", exc.value, exc.reason) from exc
+    except TypeError as exc:
+        raise ConfigError("solver", data.get("solver"), str(exc)) from exc
     try:
-        return ServerConfig(**server, solver=solver)
+        return base.replace(**server, solver=solver)
     except TypeError as exc:
         raise ConfigError("server", server, str(exc)) from exc
+
+
+def config_from_mapping(
+    data: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> ServerConfig:
+    """Validate a parsed TOML document (``[server]`` and ``[solver]`` tables) plus env overrides."""
+    return merge_config(ServerConfig(), data, env)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a configuration file; :class:`ConfigError` (key ``<file>``) when it cannot be."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("<file>", str(path), "no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("<file>", str(path), f"not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError("<file>", str(path), f"cannot be read: {exc.strerror}") from exc
 
 
 def load_config(
@@ -204,12 +268,95 @@ def load_config(
 ) -> ServerConfig:
     """Read the TOML file (default ``config/dispatch.toml``) and apply env overrides
     (``PORT``, ``METRICS_PORT``, ``HOST``, ``CAMPUS``, ``WORKERS``; ``os.environ`` by default)."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError("<file>", str(path), "no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("<file>", str(path), f"not valid TOML: {exc}") from exc
+    data = read_toml(DEFAULT_CONFIG if path is None else path)
     return config_from_mapping(data, os.environ if env is None else env)
+
+
+# ------------------------------------------------------------------ flat views, diffs, TOML
+def flatten_config(config: ServerConfig) -> dict[str, Any]:
+    """Every setting under its ``table.key`` name (``solver.*`` first, then ``server.*``)."""
+    flat = {f"solver.{k}": v for k, v in config.solver.to_dict().items()}
+    for spec in dataclasses.fields(config):
+        if spec.name != "solver":
+            flat[f"server.{spec.name}"] = getattr(config, spec.name)
+    return flat
+
+
+def diff_configs(old: ServerConfig, new: ServerConfig) -> dict[str, tuple[Any, Any]]:
+    """``table.key`` -> ``(old, new)`` for every setting that differs."""
+    before, after = flatten_config(old), flatten_config(new)
+    return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+def _field_types() -> dict[str, str]:
+    types = {f"solver.{f.name}": str(f.type) for f in dataclasses.fields(SolverParams)}
+    for spec in dataclasses.fields(ServerConfig):
+        if spec.name != "solver":
+            types[f"server.{spec.name}"] = str(spec.type)
+    return types
+
+
+def parse_setting(key: str, raw: str) -> tuple[str, str, Any]:
+    """``("solver", "lateness_cost_per_s", 30.0)`` from ``"solver.lateness_cost_per_s"`` and
+    ``"30"``: the value is read as a TOML value (``30``, ``0.5``, ``true``, ``"TABU_SEARCH"``,
+    ``["tiny"]``); a text setting also takes the bare text. Whole floats given to integer
+    settings become integers. Unknown keys raise :class:`ConfigError`."""
+    types = _field_types()
+    if key not in types:
+        hint = (
+            "" if key.rpartition(".")[0] in TABLES else f" (write it as table.key, tables {TABLES})"
+        )
+        raise ConfigError(key, raw, f"unknown setting{hint}")
+    table, name = key.split(".", 1)
+    kind = types[key]
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if kind != "str":
+            raise ConfigError(key, raw, f"not a valid {kind} value") from None
+        value = raw
+    return table, name, _normalized(table, {name: value})[name]
+
+
+def settings_document(settings: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """A TOML-like document (``{"solver": {...}, "server": {...}}``) from ``table.key`` ->
+    text settings (see :func:`parse_setting`)."""
+    document: dict[str, dict[str, Any]] = {}
+    for key, raw in settings.items():
+        table, name, value = parse_setting(key, raw)
+        document.setdefault(table, {})[name] = value
+    return document
+
+
+def format_value(value: Any) -> str:
+    """A TOML literal of a setting's value (text, number, boolean or list of text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def format_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
+    """A TOML document of ``tables`` (``{"solver": {...}, ...}``), ``header`` as comments."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for name, table in tables.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {format_value(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def config_to_toml(config: ServerConfig, header: str = "") -> str:
+    """The whole configuration as a TOML document that :func:`load_config` reads back."""
+    tables: dict[str, dict[str, Any]] = {"solver": {}, "server": {}}
+    for key, value in flatten_config(config).items():
+        table, name = key.split(".", 1)
+        tables[table][name] = value
+    return format_toml(tables, header)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+#: Buckets of latency / budget: 1 is exactly the budget; above 1 the answer came late.
+BUDGET_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0)
 
 
 class Metrics:
@@ -14,6 +16,11 @@ class Metrics:
     ----------
     latency
         ``dispatch_solve_latency_seconds{engine}``: whole Solve RPC time.
+    budget_ratio
+        ``dispatch_solve_budget_ratio{engine}``: whole Solve RPC time over the request's
+        effective budget (above 1: the answer came after the budget).
+    default_budget
+        ``dispatch_default_budget_seconds``: ``solver.default_budget_s`` in force.
     requests
         ``dispatch_requests_total{code}``: RPCs by gRPC status code.
     shed
@@ -23,12 +30,25 @@ class Metrics:
         rate_limited, overloaded, deadline).
     unassigned
         ``dispatch_unassigned_orders_total{reason}``: orders answered as unassigned.
+    orders
+        ``dispatch_orders_total``: orders in answered Solve requests (the base of the
+        unassigned share).
     inflight, queue_depth
-        Requests being worked on; OR-Tools solves waiting for a worker.
+        Requests being worked on; searches waiting for a worker.
     worker_restarts
-        Worker processes replaced after a timeout or a crash.
+        Worker processes replaced after a timeout or a crash (only goes up while the server
+        runs).
     breaker_open
         1 while the circuit breaker sends every request to greedy.
+
+    ``queue_depth``, ``worker_restarts`` and ``breaker_open`` are read from the admission
+    and the pool at every scrape (``create_server`` wires them).
+    config_version
+        ``dispatch_config_version``: 1 at start, +1 per applied configuration change.
+    config_updates
+        ``dispatch_config_updates_total{source,result}``: admin updates, reloads and SIGHUPs
+        (source ``UpdateConfig``, ``ReloadConfig``, ``SIGHUP``) by result (``applied``,
+        ``unchanged``, ``invalid``, ``denied``).
     """
 
     def __init__(self) -> None:
@@ -41,6 +61,16 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.budget_ratio = Histogram(
+            "dispatch_solve_budget_ratio",
+            "Solve RPC latency over the request's effective budget",
+            ["engine"],
+            buckets=BUDGET_RATIO_BUCKETS,
+            registry=r,
+        )
+        self.default_budget = Gauge(
+            "dispatch_default_budget_seconds", "solver.default_budget_s in force", registry=r
+        )
         self.requests = Counter(
             "dispatch_requests", "Solve RPCs by status code", ["code"], registry=r
         )
@@ -51,6 +81,7 @@ class Metrics:
         self.unassigned = Counter(
             "dispatch_unassigned_orders", "Orders answered as unassigned", ["reason"], registry=r
         )
+        self.orders = Counter("dispatch_orders", "Orders in answered Solve RPCs", registry=r)
         self.inflight = Gauge("dispatch_inflight_requests", "Requests in flight", registry=r)
         self.queue_depth = Gauge("dispatch_queue_depth", "Solves waiting for a worker", registry=r)
         self.worker_restarts = Gauge(
@@ -59,6 +90,29 @@ class Metrics:
         self.breaker_open = Gauge(
             "dispatch_breaker_open", "1 while the breaker is open", registry=r
         )
+        self.config_version = Gauge(
+            "dispatch_config_version", "Configuration version in force", registry=r
+        )
+        self.config_updates = Counter(
+            "dispatch_config_updates",
+            "Configuration updates and reloads by source and result",
+            ["source", "result"],
+            registry=r,
+        )
+
+    def exported_names(self) -> set[str]:
+        """Every series name ``/metrics`` can show (``_total``, ``_bucket`` ... included), also
+        for labelled metrics that have seen no value yet."""
+        suffixes = {
+            "counter": ("_total", "_created"),
+            "histogram": ("_bucket", "_sum", "_count", "_created"),
+            "gauge": ("",),
+        }
+        return {
+            family.name + suffix
+            for family in self.registry.collect()
+            for suffix in suffixes.get(family.type, ("",))
+        }
 
     def serve(self, host: str, port: int) -> int:
         """Serve ``/metrics`` on ``host:port`` (0: any free port); returns the port."""

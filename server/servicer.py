@@ -17,6 +17,7 @@ from campus_maps import Campus
 from server.admission import Admission, RejectedError
 from server.config import ServerConfig
 from server.convert import Conversion, problem_from_request, response_from_plan
+from server.live import LiveConfig
 from server.metrics import Metrics
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
@@ -74,26 +75,36 @@ def shed_label(reason: str) -> str:
 
 
 class DispatchServicer(pb_grpc.DispatchServiceServicer):
-    """Solve and ListCampuses over the loaded campuses and the solver worker pool."""
+    """Solve and ListCampuses over the loaded campuses and the solver worker pool.
+
+    Each call reads the live configuration once (:attr:`LiveConfig.current`) and uses that
+    object to the end, so an admin change applies from the next call on, whole.
+    """
 
     def __init__(
         self,
-        config: ServerConfig,
+        config: LiveConfig,
         campuses: Mapping[str, Campus],
         pool: SolverPool,
         admission: Admission,
         metrics: Metrics,
     ) -> None:
-        self.config = config
+        self.live = config
         self.campuses = dict(campuses)
         self.pool = pool
         self.admission = admission
         self.metrics = metrics
 
+    @property
+    def config(self) -> ServerConfig:
+        """The configuration in force now."""
+        return self.live.current
+
     # ----------------------------------------------------------------- Solve
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
         """Plan routes for the request's orders and riders."""
         started = time.perf_counter()
+        config = self.live.current  # this call's configuration, whatever changes meanwhile
         log: dict[str, object] = {
             "rpc": "Solve",
             "request_id": request.request_id,
@@ -113,7 +124,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             return pb.SolveResponse()  # not reached: abort raises
         self.metrics.inflight.inc()
         try:
-            response = self._solve(request, context, started, log)
+            response = self._solve(request, context, started, log, config)
             engine = pb.Engine.Name(response.stats.engine).lower()
             return response
         except RejectedError as rejected:  # too many greedy plans in flight
@@ -142,6 +153,10 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             elapsed = time.perf_counter() - started
             if code is grpc.StatusCode.OK and "status" not in log:
                 self.metrics.latency.labels(engine).observe(elapsed)
+                budget_ms = log.get("budget_ms")
+                if isinstance(budget_ms, float) and budget_ms > 0:
+                    self.metrics.budget_ratio.labels(engine).observe(elapsed * 1000 / budget_ms)
+                self.metrics.orders.inc(len(request.orders))
                 log["status"] = "OK"
             self.metrics.requests.labels(str(log.get("status", code.name))).inc()
             log["latency_ms"] = round(elapsed * 1000, 2)
@@ -171,8 +186,9 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         context: grpc.ServicerContext,
         started: float,
         log: dict[str, object],
+        config: ServerConfig,
     ) -> pb.SolveResponse:
-        campus_id = request.campus_id or self.config.default_campus
+        campus_id = request.campus_id or config.default_campus
         campus = self.campuses.get(campus_id)
         if campus is None:
             known = ", ".join(sorted(self.campuses))
@@ -183,10 +199,10 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
                     code_pb2.NOT_FOUND, f"unknown campus {campus_id!r}; this server has: {known}"
                 ),
             )
-        violations = validate_request(request, self.config)
+        violations = validate_request(request, config)
         if violations:
             raise _AbortError(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(violations))
-        params = self.config.solver
+        params = config.solver
         budget = (
             request.time_budget.ToNanoseconds() / 1e9
             if request.HasField("time_budget")
@@ -194,7 +210,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         )
         remaining = context.time_remaining()
         if remaining is not None:
-            budget = min(budget, remaining - self.config.deadline_margin_s)
+            budget = min(budget, remaining - config.deadline_margin_s)
         if budget <= 0:
             raise _AbortError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -202,14 +218,14 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
                 _status(code_pb2.DEADLINE_EXCEEDED, "the deadline leaves no time to solve"),
             )
         try:
-            conversion = problem_from_request(request, campus, self.config)
+            conversion = problem_from_request(request, campus, config)
         except InvalidRequestError as invalid:
             raise _AbortError(
                 grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(invalid.violations)
             ) from None
         solve_budget = budget - (time.perf_counter() - started)
         solve_started = time.perf_counter()
-        plan = self._plan(conversion, solve_budget)
+        plan = self._plan(conversion, solve_budget, config)
         solve_s = time.perf_counter() - solve_started
         response = response_from_plan(
             plan, conversion, request, solve_s=solve_s, total_s=time.perf_counter() - started
@@ -218,8 +234,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             self.metrics.unassigned.labels(u.reason.value).inc()
         if plan.stats.shed_reason:
             self.metrics.shed.labels(shed_label(plan.stats.shed_reason)).inc()
-        self.metrics.worker_restarts.set(self.pool.restarts)
-        self.metrics.breaker_open.set(1 if self.admission.breaker_open else 0)
         log.update(
             campus=campus_id,
             engine=plan.stats.engine.value,
@@ -230,15 +244,17 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         )
         return response
 
-    def _plan(self, conversion: Conversion, budget_s: float) -> Plan:
-        """OR-Tools in a worker when admission grants one, else the greedy plan (shed)."""
-        params = self.config.solver
+    def _plan(self, conversion: Conversion, budget_s: float, config: ServerConfig) -> Plan:
+        """The search in a worker when admission grants one, else the greedy plan (shed).
+
+        The solver parameters go to the worker with the job, so workers never hold a stale
+        copy of them."""
+        params = config.solver
         problem = conversion.problem
         # a worker first builds the greedy plan, then searches: both must fit after any wait
         slot, shed_reason = self.admission.choose(
             max(budget_s, 0.0), params.min_search_s + estimate_greedy_s(problem)
         )
-        self.metrics.queue_depth.set(self.admission.queued)
         if slot is None:
             self.admission.enter_greedy(shed_reason)  # RejectedError past the greedy cap
             try:
@@ -251,7 +267,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             plan = solve(problem, params, budget_s=max(budget_s, 0.001), pool=self.pool)
         finally:
             self.admission.release(slot)
-            self.metrics.queue_depth.set(self.admission.queued)
         if shed_label(plan.stats.shed_reason) in ("worker_overrun", "worker_crashed"):
             self.admission.record_failure()
         return plan
@@ -261,6 +276,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         self, request: pb.ListCampusesRequest, context: grpc.ServicerContext
     ) -> pb.ListCampusesResponse:
         """The campuses this server plans on."""
+        default = self.config.default_campus
         response = pb.ListCampusesResponse()
         for campus_id in sorted(self.campuses):
             campus = self.campuses[campus_id]
@@ -268,7 +284,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             response.campuses.add(
                 id=campus_id,
                 name=campus.name,
-                is_default=campus_id == self.config.default_campus,
+                is_default=campus_id == default,
                 southwest=pb.LatLng(lat=b[0], lng=b[1]),
                 northeast=pb.LatLng(lat=b[2], lng=b[3]),
             )

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from campus_maps import Campus, load_campus
 from server.app import Service, create_server
@@ -14,6 +21,7 @@ from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 
 NOW = 1_700_000_000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +76,36 @@ def make_request(
         o.ready_time.FromSeconds(NOW + rng.randint(0, 300))
         o.due_time.FromSeconds(NOW + 1500 + rng.randint(0, 600))
     return req
+
+
+def violations(err: grpc.RpcError) -> dict[str, str]:
+    """Field -> description of the google.rpc.BadRequest detail of a failed call."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    out = {}
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            out.update({v.field: v.description for v in bad.field_violations})
+    return out
+
+
+def start_serve(
+    config: Path, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``campus-dispatch serve --config config`` in a subprocess (any free port, no metrics,
+    one worker, ``env`` added); returns it once ready, with its ready line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--config", str(config)],
+        cwd=ROOT,
+        env={**os.environ, "PORT": "0", "METRICS_PORT": "-1", "WORKERS": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not re.search(r"ready on 127\.0\.0\.1:\d+", line):
+        proc.kill()
+        raise AssertionError(f"serve did not start: {line!r}")
+    return proc, line

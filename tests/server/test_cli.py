@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +14,7 @@ from campus_maps import Campus
 from server.app import Service
 from server.cli import main
 from server.client import read_request
-from tests.server.conftest import make_request
+from tests.server.conftest import make_request, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,19 +52,8 @@ def test_example_request_parses() -> None:
 def test_serve_answers_sigterm_with_a_clean_exit(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[server]\ncampuses = ["tiny"]\ndefault_campus = "tiny"\n')
-    env = {**os.environ, "PORT": "0", "METRICS_PORT": "-1", "WORKERS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", str(config)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, _ = start_serve(config)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert re.search(r"ready on 127\.0\.0\.1:\d+", line), line
         proc.send_signal(signal.SIGTERM)
         started = time.perf_counter()
         assert proc.wait(timeout=20) == 0

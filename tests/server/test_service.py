@@ -25,7 +25,7 @@ from server.validate import InvalidRequestError
 from solver.check import check_plan
 from solver.plan import Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import build_plan
-from tests.server.conftest import NOW, make_config, make_request
+from tests.server.conftest import NOW, make_config, make_request, violations
 from tests.waiting import wait_until
 
 #: Engines of an answer whose search ran (ruin-and-recreate, then OR-Tools if configured).
@@ -150,17 +150,6 @@ def test_killed_worker_still_answers_and_pool_heals(tiny_campus: Campus) -> None
         svc.stop(0.5)
 
 
-def _violations(err: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    out = {}
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            out.update({v.field: v.description for v in bad.field_violations})
-    return out
-
-
 @pytest.mark.parametrize(
     ("mutate", "field", "words"),
     [
@@ -205,9 +194,9 @@ def test_bad_input_names_the_field(
     with pytest.raises(grpc.RpcError) as err:
         stub.Solve(request, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    violations = _violations(err.value)
-    assert field in violations, violations
-    assert words in violations[field]
+    bad = violations(err.value)
+    assert field in bad, bad
+    assert words in bad[field]
 
 
 def test_unknown_campus_and_size_caps(
@@ -223,7 +212,7 @@ def test_unknown_campus_and_size_caps(
     with pytest.raises(grpc.RpcError) as err:
         stub.Solve(big, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "max_orders=1000" in _violations(err.value)["orders"]
+    assert "max_orders=1000" in violations(err.value)["orders"]
 
 
 def test_shed_requests_past_the_greedy_cap_get_resource_exhausted(
