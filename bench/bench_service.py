@@ -93,6 +93,7 @@ def closed_loop(
 ) -> dict[str, object]:
     """``clients`` threads, each sending back-to-back for ``seconds``."""
     latencies: list[float] = []
+    greedy_latencies: list[float] = []
     engines: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -114,6 +115,8 @@ def closed_loop(
                     dt = time.perf_counter() - t0
                     with lock:
                         latencies.append(dt)
+                        if resp.stats.engine == pb.GREEDY:
+                            greedy_latencies.append(dt)
                         engines[pb.Engine.Name(resp.stats.engine)] += 1
                         if resp.stats.shed_reason:
                             reasons[shed_label(resp.stats.shed_reason)] += 1
@@ -137,6 +140,7 @@ def closed_loop(
         "p50": pct(latencies, 50),
         "p95": pct(latencies, 95),
         "p99": pct(latencies, 99),
+        "p99_greedy": pct(greedy_latencies, 99),
         "rps": answered / wall,
         "shed": engines["GREEDY"] / answered if answered else float("nan"),
         "codes": dict(codes),
@@ -210,7 +214,7 @@ def main() -> None:
                 )
                 print(
                     f"{'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}"
-                    f" {'shed':>6}  overhead p50   status codes, shed reasons"
+                    f" {'shed':>6}  overhead p50  p99 shed   status codes, shed reasons"
                 )
                 for clients in [int(c) for c in args.clients.split(",")]:
                     r = closed_loop(service.address, requests, clients, args.seconds, budget)
@@ -218,6 +222,7 @@ def main() -> None:
                         f"{clients:>7} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f}"
                         f" {r['rps']:>7.2f} "
                         f"{r['shed']:>6.0%}  {r['p50'] - ref_p50:>+9.1f} ms"  # type: ignore[operator]
+                        f" {r['p99_greedy']:>6.1f} ms"
                         f"   {r['codes']} {r['reasons']}"
                     )
     finally:

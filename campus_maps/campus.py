@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -380,17 +380,20 @@ class Campus:
     ) -> list[OffCampusError]:
         """Every point that :meth:`snap` would reject for ``mode``, each with its error
         (``index`` set to its position in ``points``); empty when all are usable."""
+        return self.snap_or_errors(points, mode)[1]
+
+    def snap_or_errors(
+        self, points: Sequence[LatLng] | NDArray[np.float64], mode: str
+    ) -> tuple[SnappedPoints | None, list[OffCampusError]]:
+        """Snap ``points`` for ``mode`` with one nearest-edge query: the snapped points and no
+        errors, or ``None`` and every point :meth:`snap` would reject (``index`` set)."""
         arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        if arr.shape[0] == 0:
-            return []
         x, y = self.projection.to_xy(arr[:, 0], arr[:, 1])
         pts = shapely.points(x, y)
         errors: list[OffCampusError] = []
         outside = ~shapely.covers(self.service_area_xy, pts)
         snapper = self.network(mode).snapper
-        (which, _), dist = snapper.tree.query_nearest(pts, return_distance=True, all_matches=False)
-        nearest = np.full(arr.shape[0], np.inf)
-        nearest[which] = dist
+        edges, nearest = snapper.nearest(pts)
         for i in range(arr.shape[0]):
             lat, lng = float(arr[i, 0]), float(arr[i, 1])
             if outside[i]:
@@ -399,7 +402,9 @@ class Campus:
             elif nearest[i] > snapper.max_distance_m:
                 limit = snapper.max_distance_m
                 errors.append(PointOffNetworkError(lat, lng, float(nearest[i]), limit, index=i))
-        return errors
+        if errors:
+            return None, errors
+        return snapper.project(arr[:, 0], arr[:, 1], pts, edges, nearest), []
 
     def snap(self, points: Sequence[LatLng] | NDArray[np.float64], mode: str) -> SnappedPoints:
         """Check that points are on campus and snap them to ``mode``'s network.
@@ -428,15 +433,17 @@ class Campus:
         modes: Sequence[str],
         *,
         speed_factor: float = 1.0,
+        snapped: Mapping[str, SnappedPoints] | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Solver-ready travel tables between ``points``, one per mode in ``modes``.
 
         Returns ``(len(modes), k, k)`` travel times in whole seconds (divided by
-        ``speed_factor``: 0.8 is a rainy day) and distances in metres.
+        ``speed_factor``: 0.8 is a rainy day) and distances in metres. ``snapped``: the points
+        already snapped for some modes (e.g. by :meth:`snap_or_errors`), not snapped again.
         """
         times, dists = [], []
         for mode in modes:
-            m = self.matrix(points, mode)
+            m = self.matrix(snapped[mode] if snapped and mode in snapped else points, mode)
             times.append(np.rint(m.time_s / speed_factor))
             dists.append(m.distance_m)
         return np.stack(times).astype(np.int64), np.stack(dists)

@@ -181,6 +181,17 @@ class EdgeSnapper:
         )
         self.tree = shapely.STRtree(self.lines)
 
+    def nearest(self, points: NDArray[np.object_]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Index (into ``lines``) of each projected point's nearest edge and its distance (m)."""
+        (which, line_idx), dist = self.tree.query_nearest(
+            points, return_distance=True, all_matches=False
+        )
+        nearest = np.empty(len(points), dtype=np.int64)
+        distance = np.empty(len(points), dtype=np.float64)
+        nearest[which] = line_idx
+        distance[which] = dist
+        return nearest, distance
+
     def snap(self, lat: ArrayLike, lng: ArrayLike) -> SnappedPoints:
         """Snap points to their nearest edge; raise :class:`PointOffNetworkError` for the first
         point farther than ``max_distance_m``."""
@@ -188,13 +199,7 @@ class EdgeSnapper:
         lng = np.atleast_1d(np.asarray(lng, dtype=np.float64))
         x, y = self.projection.to_xy(lat, lng)
         points = shapely.points(x, y)
-        (which, line_idx), dist = self.tree.query_nearest(
-            points, return_distance=True, all_matches=False
-        )
-        nearest = np.empty(lat.shape[0], dtype=np.int64)
-        distance = np.empty(lat.shape[0], dtype=np.float64)
-        nearest[which] = line_idx
-        distance[which] = dist
+        nearest, distance = self.nearest(points)
         too_far = np.nonzero(distance > self.max_distance_m)[0]
         if too_far.size:
             i = int(too_far[0])
@@ -205,6 +210,17 @@ class EdgeSnapper:
                 self.max_distance_m,
                 index=None if lat.shape[0] == 1 else i,
             )
+        return self.project(lat, lng, points, nearest, distance)
+
+    def project(
+        self,
+        lat: NDArray[np.float64],
+        lng: NDArray[np.float64],
+        points: NDArray[np.object_],
+        nearest: NDArray[np.int64],
+        distance: NDArray[np.float64],
+    ) -> SnappedPoints:
+        """The points (``points``: projected) snapped onto their ``nearest`` edges."""
         lines = self.lines[nearest]
         fraction = shapely.line_locate_point(lines, points, normalized=True)
         projected = shapely.line_interpolate_point(lines, fraction, normalized=True)

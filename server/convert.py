@@ -10,7 +10,7 @@ import numpy as np
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from campus_maps import Campus
+from campus_maps import Campus, SnappedPoints
 from server.config import ServerConfig
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.validate import InvalidRequestError, Violation
@@ -152,8 +152,12 @@ def problem_from_request(
     points = np.array(list(index), dtype=np.float64).reshape(-1, 2)
     violations: list[Violation] = []
     reported: set[int] = set()
+    snapped: dict[str, SnappedPoints] = {}
     for mode in modes or (config.default_mode,):
-        for err in campus.point_errors(points, mode):
+        snap, errors = campus.snap_or_errors(points, mode)
+        if snap is not None:
+            snapped[mode] = snap
+        for err in errors:
             assert err.index is not None
             if err.index in reported:
                 continue
@@ -167,7 +171,7 @@ def problem_from_request(
         raise InvalidRequestError(sorted(violations, key=lambda v: v.field))
     n = len(points)
     if modes and n:
-        time_s, dist_m = campus.matrices(points, modes)
+        time_s, dist_m = campus.matrices(points, modes, snapped=snapped)
     else:
         time_s, dist_m = np.zeros((1, n, n), np.int64), np.zeros((1, n, n))
     problem = Problem.build(now_s=0, orders=orders, riders=riders, time_s=time_s, distance_m=dist_m)

@@ -43,6 +43,20 @@ def test_point_outside_service_area_is_a_typed_error(tiny: Campus) -> None:
     assert f"{far[0]:.6f}" in str(err.value)
 
 
+def test_snap_or_errors_snaps_once_or_lists_every_bad_point(tiny: Campus) -> None:
+    good = [(10.0 - 0.0001, 10.0 + 0.33 * DLNG), (10.0 + 0.5 * DLAT, 10.0)]
+    snapped, errors = tiny.snap_or_errors(good, "bike")
+    assert errors == [] and snapped is not None
+    expected = tiny.snap(good, "bike")
+    for name in ("edge", "fraction", "access_m", "snap_lat", "snap_lng"):
+        assert np.array_equal(getattr(snapped, name), getattr(expected, name)), name
+    far = (10.0 + 0.2 * DLAT, 10.0 + 5.0 * DLNG)
+    snapped, errors = tiny.snap_or_errors([good[0], far, far], "bike")
+    assert snapped is None
+    assert [e.index for e in errors] == [1, 2]
+    assert all(isinstance(e, OutsideServiceAreaError) for e in errors)
+
+
 def test_point_too_far_from_network_is_a_typed_error(cache_dir: Path) -> None:
     strict = load_campus("tiny", cache_dir=cache_dir, overrides={"snap": {"max_distance_m": 20.0}})
     middle_of_block = (10.0 + 0.5 * DLAT, 10.0 + 2.5 * DLNG)  # ~45 m from any bike way
