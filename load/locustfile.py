@@ -104,4 +104,4 @@ class DispatchShape(LoadTestShape):
             assert self.runner is not None
             self.profile = profile_of(self.runner.environment.parsed_options)
         users = self.profile.users_at(self.get_run_time())
-        return None if users is None else (users, float(max(users, 10)))
+        return None if users is None else (users, float(min(100, max(users, 10))))

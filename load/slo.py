@@ -157,8 +157,8 @@ class RunStats:
             "shed_ratio": round(self.shed_ratio, 4),
             "rejected_ratio": round(self.rejected_ratio, 4),
             "error_ratio": round(self.error_ratio, 4),
-            "p50_ms": self.p(50),
-            "p99_ms": self.p(99),
+            "p50_ms": None if math.isnan(self.p(50)) else self.p(50),
+            "p99_ms": None if math.isnan(self.p(99)) else self.p(99),
         }
 
 

@@ -27,7 +27,7 @@ from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 # the standard library was patched (importing locust did that), before any channel exists.
 grpc_gevent.init_gevent()
 
-_CHANNELS: dict[tuple[int, str, int], grpc.Channel] = {}
+_CHANNELS: dict[tuple[int, type, str, int], grpc.Channel] = {}
 _USER_IDS = itertools.count(1)
 
 
@@ -36,8 +36,8 @@ class GrpcUser(User):
 
     Set ``stub_class``; the target is locust's ``--host`` (``host:port``, or
     ``ipv4:h1:p1,h2:p2`` for client-side round-robin over several servers). All users of a
-    process share one channel per target (one HTTP/2 connection per server, like a real
-    backend's client), and with it the round-robin over the servers.
+    process and class share one channel per target (one HTTP/2 connection per server, like a
+    real backend's client), and with it the round-robin over the servers.
 
     Attributes
     ----------
@@ -57,7 +57,7 @@ class GrpcUser(User):
             raise LocustError("no target: pass --host HOST:PORT (or ipv4:H1:P1,H2:P2)")
         if self.stub_class is None:
             raise LocustError(f"{type(self).__name__}.stub_class is not set")
-        key = (id(environment), self.host, self.retry_unavailable)
+        key = (id(environment), type(self), self.host, self.retry_unavailable)
         channel = _CHANNELS.get(key)
         if channel is None:
             interceptor = LocustInterceptor(
