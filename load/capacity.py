@@ -32,7 +32,7 @@ from locust.env import Environment
 from load.grpc_client import cluster_target
 from load.recorded import RECORDED, read_requests
 from load.servers import running_replicas
-from load.slo import RunStats, Slo, check_slo, run_stats_from_locust
+from load.slo import CallRecorder, RunStats, Slo, check_slo
 from load.users import DispatchUser, close_channels
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 
@@ -91,16 +91,18 @@ class Stepper:
         self.step_s, self.warmup_s = step_s, warmup_s
         self.env = Environment(user_classes=[DispatchUser], host=target)
         self.runner = self.env.create_local_runner()
+        self.calls = CallRecorder()
+        self.env.events.request.add_listener(self.calls.on_request)
 
     def step(self, offered_per_s: float) -> Step:
         """Hold ``offered_per_s`` for one step and measure it."""
         users = max(1, round(offered_per_s * self.pacing_s))
         self.runner.start(users, spawn_rate=min(100.0, float(users)))
         gevent.sleep(self.warmup_s)
-        self.env.stats.reset_all()
+        self.calls.reset()
         started = time.perf_counter()
         gevent.sleep(self.step_s - self.warmup_s)
-        stats = run_stats_from_locust(self.env.stats, time.perf_counter() - started)
+        stats = self.calls.stats(time.perf_counter() - started)
         verdict = check_slo(stats, self.slo)
         return Step(
             users / self.pacing_s,

@@ -20,10 +20,13 @@ from locust.env import Environment
 
 from load.recorded import RECORDED, read_requests
 from load.shapes import PROFILES, LoadProfile, make_profile
-from load.slo import Slo, check_slo, run_stats_from_locust
+from load.slo import CallRecorder, Slo, check_slo
 from load.users import DispatchUser
 
 __all__ = ["DispatchShape", "DispatchUser"]
+
+#: Every call of the run, to the millisecond, for the SLO verdict.
+CALLS = CallRecorder()
 
 
 @events.init_command_line_parser.add_listener
@@ -65,6 +68,7 @@ def configure_users(environment: Environment, **_kwargs: Any) -> None:
         deadline_margin_s=options.deadline_margin_ms / 1000,
         retry_unavailable=options.retry_unavailable,
     )
+    environment.events.request.add_listener(CALLS.on_request)
     profile = profile_of(options)
     print(
         f"load: {profile.summary()}; pacing {options.pacing_s:g} s per user "
@@ -86,7 +90,7 @@ def slo_verdict(environment: Environment, **_kwargs: Any) -> None:
         margin_ms=options.slo_margin_ms,
         max_error_ratio=options.max_error_ratio,
     )
-    verdict = check_slo(run_stats_from_locust(environment.stats), slo)
+    verdict = check_slo(CALLS.stats(), slo)
     print(verdict.summary(), flush=True)
     if options.slo_json:
         Path(options.slo_json).write_text(json.dumps(verdict.to_dict(), indent=2) + "\n")

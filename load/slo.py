@@ -4,6 +4,7 @@ to greedy, rejected with RESOURCE_EXHAUSTED, failed), run statistics, and the pa
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -268,8 +269,8 @@ def check_slo(stats: RunStats, slo: Slo) -> SloVerdict:
 def run_stats_from_entries(
     entries: Iterable[tuple[str, int, int, Mapping[float, int]]], duration_s: float
 ) -> RunStats:
-    """RunStats from per-name rows ``(name, calls, failures, latency histogram)``, e.g. locust's
-    statistics entries (see :func:`run_stats_from_locust`). Rows of other methods are ignored
+    """RunStats from per-name rows ``(name, calls, failures, latency histogram)``, e.g. from
+    :class:`CallRecorder`. Rows of other methods are ignored
     unless they failed (a failed call is an error whatever its method)."""
     answered = shed = rejected = 0
     errors: Counter[str] = Counter()
@@ -292,15 +293,39 @@ def run_stats_from_entries(
     return RunStats(answered, shed, rejected, dict(errors), dict(latency), duration_s)
 
 
-def run_stats_from_locust(stats: Any, duration_s: float | None = None) -> RunStats:
-    """RunStats from a locust ``RequestStats`` (``environment.stats``), whose rows are named
-    by :func:`label_call`. ``duration_s`` defaults to the span from the first call to the
-    last one that locust saw."""
-    rows = [
-        (entry.name, entry.num_requests, entry.num_failures, dict(entry.response_times))
-        for entry in stats.entries.values()
-    ]
-    if duration_s is None:
-        total = stats.total
-        duration_s = max(0.0, (total.last_request_timestamp or 0) - total.start_time)
-    return run_stats_from_entries(rows, duration_s)
+class CallRecorder:
+    """Tallies calls by report name with latencies to the millisecond: a listener for locust's
+    request event (``events.request.add_listener(recorder.on_request)``). Locust's own
+    statistics round latencies over 100 ms to 10 ms and over 1 s to 100 ms, too coarse to hold
+    a 1 s budget to + 50 ms; the report files still come from locust."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[int, int, Counter[float]]] = {}
+        self._first_start: float | None = None
+        self._last_end: float | None = None
+
+    def on_request(
+        self, name: str, response_time: float, exception: object = None, **_kwargs: Any
+    ) -> None:
+        """Count one finished call (locust's request event keywords)."""
+        now = time.monotonic()
+        start = now - response_time / 1000
+        self._first_start = start if self._first_start is None else min(self._first_start, start)
+        self._last_end = now
+        calls, failures, histogram = self._rows.get(name, (0, 0, Counter()))
+        histogram[float(round(response_time))] += 1
+        self._rows[name] = (calls + 1, failures + (exception is not None), histogram)
+
+    def reset(self) -> None:
+        """Forget every call so far (start of a measured step)."""
+        self._rows.clear()
+        self._first_start = self._last_end = None
+
+    def stats(self, duration_s: float | None = None) -> RunStats:
+        """The calls so far as RunStats; ``duration_s`` defaults to the span from the first
+        call's start to the last call's end."""
+        if duration_s is None:
+            ends = (self._first_start, self._last_end)
+            duration_s = ends[1] - ends[0] if ends[0] is not None and ends[1] is not None else 0.0
+        rows = [(name, c, f, dict(h)) for name, (c, f, h) in self._rows.items()]
+        return run_stats_from_entries(rows, duration_s)
