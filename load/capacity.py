@@ -9,7 +9,7 @@ Each step holds ``users`` DispatchUsers, each sending one recorded request every
 seconds (pacing > the deadline, so the offered rate holds even when answers are slow):
 offered = users / pacing. After ``--warmup-s`` the statistics are reset and measured for the
 rest of the step; ``client`` is locust's own CPU, ``load`` the machine's 1-minute load
-average (other work on a shared machine shows there). The rate grows by ``--factor`` until a
+average (other work on a shared machine shows there). The users grow by ``--factor`` until a
 step breaks the SLO (p99 over budget + margin, or errors over 1 %); the capacity is the
 throughput of the last step that kept it.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -94,9 +95,12 @@ class Stepper:
         self.calls = CallRecorder()
         self.env.events.request.add_listener(self.calls.on_request)
 
-    def step(self, offered_per_s: float) -> Step:
-        """Hold ``offered_per_s`` for one step and measure it."""
-        users = max(1, round(offered_per_s * self.pacing_s))
+    def users_for(self, offered_per_s: float) -> int:
+        """Users that offer ``offered_per_s`` calls per second (at least one)."""
+        return max(1, round(offered_per_s * self.pacing_s))
+
+    def step(self, users: int) -> Step:
+        """Hold ``users`` (``users / pacing`` calls per second) for one step and measure it."""
         self.runner.start(users, spawn_rate=min(100.0, float(users)))
         gevent.sleep(self.warmup_s)
         self.calls.reset()
@@ -166,22 +170,22 @@ class Search:
 def search_capacity(
     stepper: Stepper, label: str, *, start: float, factor: float, max_steps: int, overload: bool
 ) -> Search:
-    """Grow the offered rate until a step breaks the SLO, then (``overload``) run 2x and 4x the
-    last rate that kept it."""
+    """Grow the users (by ``factor``, at least one more each step) until a step breaks the SLO,
+    then (``overload``) run 2x and 4x the users of the last step that kept it."""
     print(f"\n{label} (pacing {stepper.pacing_s:g} s per user)\n{HEADER}", flush=True)
     steps: list[Step] = []
-    rate = start
+    users = stepper.users_for(start)
     for _ in range(max_steps):
-        step = stepper.step(rate)
+        step = stepper.step(users)
         print(step.row(), flush=True)
         steps.append(step)
         if not step.ok:
             break
-        rate *= factor
+        users = max(users + 1, math.ceil(users * factor))
     extra: list[Step] = []
     if overload:
         kept = [s for s in steps if s.ok]
-        base = kept[-1].offered_per_s if kept else steps[0].offered_per_s
+        base = kept[-1].users if kept else steps[0].users
         for k in (2, 4):
             step = stepper.step(base * k)
             print(step.row() + f"  <- {k}x", flush=True)
@@ -196,10 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shedding", default="on,off", help="on, off or on,off")
     parser.add_argument("--replicas", type=int, default=2, help="compare 1 and this many (0: no)")
     parser.add_argument("--start", type=float, default=1.0, help="first offered rate (calls/s)")
-    parser.add_argument("--factor", type=float, default=1.5, help="rate growth per step")
-    parser.add_argument("--max-steps", type=int, default=9)
-    parser.add_argument("--step-s", type=float, default=20.0, help="seconds per step")
-    parser.add_argument("--warmup-s", type=float, default=4.0, help="not measured, per step")
+    parser.add_argument("--factor", type=float, default=1.25, help="user growth per step")
+    parser.add_argument("--max-steps", type=int, default=10)
+    parser.add_argument("--step-s", type=float, default=30.0, help="seconds per step")
+    parser.add_argument("--warmup-s", type=float, default=5.0, help="not measured, per step")
     parser.add_argument("--workers", type=int, default=0, help="solver workers (0: config)")
     parser.add_argument("--requests-dir", type=Path, default=RECORDED)
     parser.add_argument("--out", type=Path, default=Path("load-out/capacity"))
