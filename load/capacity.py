@@ -216,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sheddings = [s.strip() for s in args.shedding.split(",")]
     base: dict[str, object] = {"workers": args.workers} if args.workers else {}
     searches: list[Search] = []
+    notes: list[str] = []
     began = time.perf_counter()
 
     def run(label: str, replicas: int, budget: float, shedding: bool, overload: bool) -> None:
@@ -244,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             finally:
                 stepper.close()
+            for replica in running:
+                calls = ", ".join(f"{k} {v}" for k, v in sorted(replica.solve_calls().items()))
+                print(f"  {replica.name} Solve calls over the search: {calls}", flush=True)
+                notes.append(f"  {label}, {replica.name}: {calls}")
 
     for budget in budgets:
         for shedding in sheddings:
@@ -256,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(f"budget {budget * 1000:.0f} ms, shedding on, {args.replicas} replicas",
             args.replicas, budget, True, False)  # fmt: skip
     lines = [s.summary() for s in searches]
+    lines += ["Solve calls each replica logged (status; OK answers shed, by reason):", *notes]
     lines.append(f"wall time {time.perf_counter() - began:.0f} s")
     print("\n" + "\n".join(lines), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server.config import DEFAULT_CONFIG, ENV_OVERRIDES, config_from_mapping
+from server.servicer import shed_label
 
 READY = re.compile(r"campus-dispatch ready on (\S+) ")
 
@@ -87,13 +88,18 @@ class Replica:
             self.kill()
 
     def solve_calls(self) -> dict[str, int]:
-        """Solve calls in this replica's access log, by status."""
+        """Solve calls in this replica's access log, by status and, for the OK answers shed
+        to greedy, by shed reason (``shed:workers_busy``, ``shed:budget_too_small`` …)."""
         counts: dict[str, int] = {}
         for line in self.log_path.read_text(errors="replace").splitlines():
             if not line.startswith("{") or '"rpc": "Solve"' not in line:
                 continue
-            status = str(json.loads(line).get("status", "?"))
-            counts[status] = counts.get(status, 0) + 1
+            entry = json.loads(line)
+            keys = [str(entry.get("status", "?"))]
+            if entry.get("shed_reason"):
+                keys.append(f"shed:{shed_label(str(entry['shed_reason']))}")
+            for key in keys:
+                counts[key] = counts.get(key, 0) + 1
         return counts
 
 
