@@ -95,9 +95,9 @@ load-cluster: venv protos  ## two servers, client-side round_robin, one SIGKILLe
 	$(PY) -m load.run --replicas 2 --kill-after 45 --shape soak --shape-seconds 90 \
 		--shape-users $(USERS) --budget-ms $(BUDGET_MS) --out $(LOAD_OUT)/cluster
 
-load-capacity: venv protos  ## stepped load (~15 min; QUICK=1: ~3 min): p99 crossing with shedding on/off at 200 ms and 1 s, shed at 2x/4x, 1 vs 2 replicas
+load-capacity: venv protos  ## stepped load (~30 min; QUICK=1: ~4 min): p99 crossing with shedding on/off at 200 ms and 1 s, shed at 2x/4x, 1 vs 2 replicas
 	$(PY) -m load.capacity --out $(LOAD_OUT)/capacity \
-		$(if $(QUICK),--budgets 0.2 --shedding on --step-s 10 --warmup-s 3 --max-steps 4)
+		$(if $(QUICK),--budgets 0.2 --shedding on --step-s 15 --warmup-s 3 --max-steps 5)
 
 load-record: venv  ## re-record load/requests/northwestern-lunch (SolveRequests of a greedy Northwestern lunch replay)
 	$(PY) -m load.recorded scenarios/data/northwestern-lunch.json --every 20

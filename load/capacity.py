@@ -9,9 +9,10 @@ Each step holds ``users`` DispatchUsers, each sending one recorded request every
 seconds (pacing > the deadline, so the offered rate holds even when answers are slow):
 offered = users / pacing. After ``--warmup-s`` the statistics are reset and measured for the
 rest of the step; ``client`` is locust's own CPU, ``load`` the machine's 1-minute load
-average (other work on a shared machine shows there). The users grow by ``--factor`` until a
-step breaks the SLO (p99 over budget + margin, or errors over 1 %); the capacity is the
-throughput of the last step that kept it.
+average (other work on a shared machine shows there). The users grow by ``--factor`` until
+``--breaks`` steps in a row break the SLO (p99 over budget + margin, or errors over 1 %); the
+capacity is the throughput of the last step that kept it before them (one noisy step on a shared
+machine does not end the search).
 """
 
 from __future__ import annotations
@@ -132,16 +133,21 @@ class Search:
     overload: tuple[Step, ...]
 
     @property
-    def capacity(self) -> Step | None:
-        """The last step that kept the SLO (None: even the first broke it)."""
-        kept = [s for s in self.steps if s.ok]
-        return kept[-1] if kept else None
+    def crossing(self) -> Step | None:
+        """The first step of the trailing run of steps that broke the SLO (None: the last step
+        kept it); a single noisy step followed by one that kept the SLO does not count."""
+        k = len(self.steps)
+        while k and not self.steps[k - 1].ok:
+            k -= 1
+        return self.steps[k] if k < len(self.steps) else None
 
     @property
-    def crossing(self) -> Step | None:
-        """The first step that broke the SLO (None: none did)."""
-        broke = [s for s in self.steps if not s.ok]
-        return broke[0] if broke else None
+    def capacity(self) -> Step | None:
+        """The last step that kept the SLO before :attr:`crossing` (None: none did)."""
+        cross = self.crossing
+        before = self.steps[: self.steps.index(cross)] if cross else self.steps
+        kept = [s for s in before if s.ok]
+        return kept[-1] if kept else None
 
     def summary(self) -> str:
         """One line for the report."""
@@ -168,10 +174,18 @@ class Search:
 
 
 def search_capacity(
-    stepper: Stepper, label: str, *, start: float, factor: float, max_steps: int, overload: bool
+    stepper: Stepper,
+    label: str,
+    *,
+    start: float,
+    factor: float,
+    max_steps: int,
+    breaks: int,
+    overload: bool,
 ) -> Search:
-    """Grow the users (by ``factor``, at least one more each step) until a step breaks the SLO,
-    then (``overload``) run 2x and 4x the users of the last step that kept it."""
+    """Grow the users (by ``factor``, at least one more each step) until ``breaks`` steps in a
+    row break the SLO, then (``overload``) run 2x and 4x the users of the last step that kept
+    it before them."""
     print(f"\n{label} (pacing {stepper.pacing_s:g} s per user)\n{HEADER}", flush=True)
     steps: list[Step] = []
     users = stepper.users_for(start)
@@ -179,13 +193,13 @@ def search_capacity(
         step = stepper.step(users)
         print(step.row(), flush=True)
         steps.append(step)
-        if not step.ok:
+        if len(steps) >= breaks and not any(s.ok for s in steps[-breaks:]):
             break
         users = max(users + 1, math.ceil(users * factor))
     extra: list[Step] = []
     if overload:
-        kept = [s for s in steps if s.ok]
-        base = kept[-1].users if kept else steps[0].users
+        kept = Search(label, tuple(steps), ()).capacity
+        base = kept.users if kept else steps[0].users
         for k in (2, 4):
             step = stepper.step(base * k)
             print(step.row() + f"  <- {k}x", flush=True)
@@ -201,8 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=2, help="compare 1 and this many (0: no)")
     parser.add_argument("--start", type=float, default=1.0, help="first offered rate (calls/s)")
     parser.add_argument("--factor", type=float, default=1.25, help="user growth per step")
-    parser.add_argument("--max-steps", type=int, default=10)
-    parser.add_argument("--step-s", type=float, default=30.0, help="seconds per step")
+    parser.add_argument("--max-steps", type=int, default=9)
+    parser.add_argument("--breaks", type=int, default=2, help="stop after this many breaking steps")
+    parser.add_argument("--step-s", type=float, default=40.0, help="seconds per step")
     parser.add_argument("--warmup-s", type=float, default=5.0, help="not measured, per step")
     parser.add_argument("--workers", type=int, default=0, help="solver workers (0: config)")
     parser.add_argument("--requests-dir", type=Path, default=RECORDED)
@@ -240,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         start=args.start,
                         factor=args.factor,
                         max_steps=args.max_steps,
+                        breaks=args.breaks,
                         overload=overload,
                     )
                 )
