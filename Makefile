@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-meal bench-solver bench-service bench-replay clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-meal bench-solver bench-service bench-replay load load-cluster load-capacity load-record clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -97,6 +97,28 @@ bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim an
 
 bench-replay: venv protos  ## policies by delivery KPIs: Northwestern lunch + 3 MDRP instances (QUICK=1: tiny campus)
 	$(PY) bench/bench_replay.py --data $(SHARED) $(if $(QUICK),--quick)
+
+# Load tests (locust, loopback only, bounded runs; reports under $(LOAD_OUT)/). The exit code
+# is the SLO verdict: p99 <= BUDGET_MS + 50 ms and errors <= 1 % (RESOURCE_EXHAUSTED excluded).
+LOAD_OUT  ?= load-out
+SHAPE     ?= lunch
+USERS     ?= 4
+BUDGET_MS ?= 200
+
+load: venv protos  ## one server, headless locust lunch rush (90 s; SHAPE=spike|soak, USERS, BUDGET_MS): SLO verdict, CSV + HTML in load-out/single
+	$(PY) -m load.run --shape $(SHAPE) --shape-users $(USERS) --budget-ms $(BUDGET_MS) \
+		--out $(LOAD_OUT)/single
+
+load-cluster: venv protos  ## two servers, client-side round_robin, one SIGKILLed 45 s into a 90 s run: failover report in load-out/cluster
+	$(PY) -m load.run --replicas 2 --kill-after 45 --shape soak --shape-seconds 90 \
+		--shape-users $(USERS) --budget-ms $(BUDGET_MS) --out $(LOAD_OUT)/cluster
+
+load-capacity: venv protos  ## stepped load (~30 min; QUICK=1: ~4 min): p99 crossing with shedding on/off at 200 ms and 1 s, shed at 2x/4x, 1 vs 2 replicas
+	$(PY) -m load.capacity --out $(LOAD_OUT)/capacity \
+		$(if $(QUICK),--budgets 0.2 --shedding on --step-s 15 --warmup-s 3 --max-steps 5)
+
+load-record: venv  ## re-record load/requests/northwestern-lunch (SolveRequests of a greedy Northwestern lunch replay)
+	$(PY) -m load.recorded scenarios/data/northwestern-lunch.json --every 20
 
 constraints: venv  ## re-pin constraints.txt to what .venv has now (after a deliberate upgrade)
 	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --exclude-editable \
