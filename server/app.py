@@ -169,6 +169,9 @@ def create_server(
     admin = AdminServicer(live, auth or AdminAuth(), metrics)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
+        # past this many calls gRPC answers RESOURCE_EXHAUSTED at once: without it, calls
+        # beyond the threads wait in gRPC's queue until their deadline passes
+        maximum_concurrent_rpcs=config.grpc_threads,
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),

@@ -75,6 +75,9 @@ class ServerConfig:
         Size caps of one request (larger: INVALID_ARGUMENT naming the cap).
     max_inflight
         Requests being worked on at once (OR-Tools and greedy); past it: RESOURCE_EXHAUSTED.
+        Below ``grpc_threads``, so that threads are left to refuse quickly (and to answer
+        health checks); gRPC itself refuses calls past ``grpc_threads`` instead of queueing
+        them until their deadline.
     max_greedy_inflight
         Shed requests whose greedy plan is being computed at once; past it: RESOURCE_EXHAUSTED.
         Greedy plans share the server process (one GIL): more of them at once only wait.
@@ -109,7 +112,7 @@ class ServerConfig:
     deadline_margin_s: float = 0.02
     max_orders: int = 1000
     max_riders: int = 300
-    max_inflight: int = 32
+    max_inflight: int = 12
     max_greedy_inflight: int = 4
     shedding: bool = True
     breaker_failures: int = 3
@@ -151,6 +154,13 @@ class ServerConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be >= 1")
+        if self.max_inflight >= self.grpc_threads:
+            raise ConfigError(
+                "server.max_inflight",
+                self.max_inflight,
+                f"must be below grpc_threads ({self.grpc_threads}): the threads left over "
+                "refuse calls past it and answer health checks",
+            )
         if self.worker_nice > 19:
             raise ConfigError("server.worker_nice", self.worker_nice, "must be between 0 and 19")
         for name in ("port", "metrics_port"):

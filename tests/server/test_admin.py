@@ -256,7 +256,7 @@ def test_reload_applies_the_file_and_a_bad_file_changes_nothing(
     with AdminClient(service.address, TOKEN) as client:
         config_file.write_text(
             text.replace("lateness_cost_per_s = 10.0", "lateness_cost_per_s = 25")
-            .replace("max_inflight = 32", "max_inflight = 4")
+            .replace("max_inflight = 12", "max_inflight = 4")
             .replace("workers = 1", "workers = 3")
         )
         answer = client.reload_config(reason="new tuning")
@@ -270,7 +270,7 @@ def test_reload_applies_the_file_and_a_bad_file_changes_nothing(
         running = service.config
         assert running.solver.lateness_cost_per_s == 25.0 and running.workers == 1
         for bad, key in (
-            (text.replace("max_inflight = 32", "max_inflight = 0"), "server.max_inflight"),
+            (text.replace("max_inflight = 12", "max_inflight = 0"), "server.max_inflight"),
             (text + "\n[solvr]\nx = 1\n", "solvr"),
             (text.replace("[solver]", "[solver"), "<file>"),
         ):

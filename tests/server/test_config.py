@@ -54,6 +54,7 @@ def test_env_overrides(tmp_path: Path) -> None:
         ("[server]\nwokers = 2\n", "server.wokers"),
         ("[server]\ncampuses = 'tiny'\n", "server.campuses"),
         ("[server]\nworker_nice = 20\n", "server.worker_nice"),
+        ("[server]\nmax_inflight = 16\ngrpc_threads = 16\n", "server.max_inflight"),
         ("[solver]\ndelivery_time_cost_per_s = -1\n", "solver.delivery_time_cost_per_s"),
         ("[solver]\nlateness_cost_per_s = -3\n", "solver.lateness_cost_per_s"),
         ("[server\n", "<file>"),
