@@ -245,7 +245,8 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         return response
 
     def _plan(self, conversion: Conversion, budget_s: float, config: ServerConfig) -> Plan:
-        """The search in a worker when admission grants one, else the greedy plan (shed).
+        """The dispatch (greedy, then search) in a worker when admission grants one, else the
+        greedy plan built here (shed), or RESOURCE_EXHAUSTED past ``max_greedy_inflight``.
 
         The solver parameters go to the worker with the job, so workers never hold a stale
         copy of them."""
