@@ -233,9 +233,11 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
     admin = "on" if service.admin.auth.enabled else "off (no admin token)"
+    n = config.solver_workers
+    workers = f"{n} solver worker" + ("" if n == 1 else "s")
     print(
         f"campus-dispatch ready on {service.address} (campuses: {campuses}; default "
-        f"{service.servicer.config.default_campus}; {config.solver_workers} solver workers; "
+        f"{service.servicer.config.default_campus}; {workers}; "
         f"metrics {metrics}; admin API {admin}; config {service.live.path}; "
         f"started in {time.perf_counter() - started:.1f} s)",
         flush=True,
