@@ -154,9 +154,11 @@ def solve(
         if fallback is None:
             with budget.phase("greedy"):
                 fallback = solve_greedy(problem, params, initial=initial, deadline=budget.deadline)
-        plan = _with_stats(fallback, phase_s=fallback.stats.phase_s, shed_reason=shed)
+        plan = fallback
+    else:
+        shed = plan.stats.shed_reason  # the worker's own (e.g. no time left to search)
     phases = {**plan.stats.phase_s, **budget.phase_s, "total": budget.elapsed()}
-    return _with_stats(plan, phase_s=phases, shed_reason=plan.stats.shed_reason)
+    return _with_stats(plan, phase_s=phases, shed_reason=shed)
 
 
 def solve_in_process(
