@@ -211,6 +211,13 @@ def _check(cond: bool, where: str, value: object, reason: str) -> None:
         raise ScenarioError(where, value, reason)
 
 
+def _check_id(value: str, where: str, seen: set[str], kind: str) -> None:
+    """An id is a non-empty string not used before by another ``kind``; remember it."""
+    _check(bool(value), f"{where}.id", value, "must be a non-empty string")
+    _check(value not in seen, f"{where}.id", value, f"duplicate {kind} id")
+    seen.add(value)
+
+
 def validate_scenario(scenario: Scenario) -> None:
     """Raise :class:`ScenarioError` naming the first bad field of ``scenario``."""
     g = scenario.geometry
@@ -238,9 +245,7 @@ def validate_scenario(scenario: Scenario) -> None:
     seen: set[str] = set()
     for k, r in enumerate(scenario.riders):
         where = f"riders[{k}]"
-        _check(bool(r.id), f"{where}.id", r.id, "must be a non-empty string")
-        _check(r.id not in seen, f"{where}.id", r.id, "duplicate rider id")
-        seen.add(r.id)
+        _check_id(r.id, where, seen, "rider")
         _check(r.shift_start_s >= 0, f"{where}.shift_start_s", r.shift_start_s, "must be >= 0")
         _check(
             r.shift_end_s > r.shift_start_s,
@@ -255,9 +260,7 @@ def validate_scenario(scenario: Scenario) -> None:
     biggest = max(r.capacity for r in scenario.riders)
     for k, o in enumerate(scenario.orders):
         where = f"orders[{k}]"
-        _check(bool(o.id), f"{where}.id", o.id, "must be a non-empty string")
-        _check(o.id not in seen, f"{where}.id", o.id, "duplicate order id")
-        seen.add(o.id)
+        _check_id(o.id, where, seen, "order")
         _check(o.placed_s >= 0, f"{where}.placed_s", o.placed_s, "must be >= 0")
         if k:
             _check(
