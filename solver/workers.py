@@ -101,6 +101,7 @@ def _warm_problem() -> Problem:
 def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
     """Body of a worker process: lower its priority by ``nice``, warm up, say ready, then serve
     solves until told to stop."""
+    from solver.kernel import warm_up
     from solver.ortools_engine import solve_ortools
 
     if nice:
@@ -110,6 +111,7 @@ def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
     if warm:
         # A failed warm-up must not keep the worker from serving.
         with contextlib.suppress(Exception):
+            warm_up()  # the compiled kernel, from numba's cache
             solve_ortools(_warm_problem(), SolverParams(), time_limit_s=0.02)
     conn.send(("ready", os.getpid()))
     while True:

@@ -1,0 +1,1034 @@
+"""Compiled core (numba) of the insertion engines: routes as integer arrays, exact timing, exact
+insertion prices, and the ruin-and-recreate moves.
+
+Representation
+--------------
+A problem compiles (:func:`compile_problem`) to a tuple ``P = (od, rd, w, t, d, n_loc)``: an int
+table of orders (columns ``O_*``), an int table of riders (``R_*``), the objective weights
+(``W_*``) and the flat travel time / distance matrices. A solution is a tuple of arrays
+``S`` (:func:`new_state`): per rider the visit codes ``order * 2 + kind`` (kind 0 pickup, 1
+drop-off) and, per route node (node 0 = the start, node ``n + 1`` = the end), the departure,
+load and objective accumulated up to the node; per order its route and the departure from its
+pickup. Every rule is the one of :mod:`solver.model` as :mod:`solver.check` reads it, in integer
+seconds.
+
+Pricing
+-------
+An insertion (pickup after node ``i``, drop-off after node ``j >= i``) is priced by timing the
+changed part of the route: from node ``i`` on, until a node departs exactly as before (the rest
+of the route is then unchanged). The price is therefore the exact increase of the objective, and
+an insertion is only accepted when every node it delays still keeps its rules. With ``j``
+running up from ``i`` the stretch between pickup and drop-off is timed once per ``i``.
+
+Ruin and recreate (Christiaens & Vanden Berghe's SISR)
+-----------------------------------------------------
+:func:`anneal_run` and :func:`eliminate_run` run a given number of iterations each (the caller
+keeps the clock: numba has none) and keep their state in arrays, so they resume where they
+stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from solver.model import OrderState, Problem
+from solver.params import SolverParams
+
+__all__ = ["BIG", "compile_problem", "new_state"]
+
+BIG = 1 << 50
+"""An int standing for "no limit" (times never come near it)."""
+
+# order table columns
+O_PICK, O_DROP, O_READY, O_DUE, O_SP, O_SD, O_DE, O_PL, O_BAG, O_LATLIM = range(10)
+O_SIZE, O_SL, O_OPEN, O_RIDER = range(10, 14)
+N_O = 14
+# rider table columns
+R_LOC, R_START, R_SHIFT, R_CAP, R_PB, R_END, R_ONBOARD = range(7)
+N_R = 7
+# weights
+W_TC, W_DC, W_WC, W_LC, W_DLC, W_VEH, W_PEN, W_NOW = range(8)
+N_W = 8
+
+PICK, DROP = 0, 1
+INF = np.inf
+
+Compiled = tuple[Any, ...]
+"""``(od, rd, w, t, d, n_loc)``, see the module docstring."""
+State = tuple[Any, ...]
+"""``(route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch)``, see :func:`new_state`."""
+
+
+def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
+    """The problem's orders, riders, weights and matrices as the kernel reads them.
+
+    Pinned orders get no lateness cap, time in bag or latest pickup (they are exempt); a
+    hierarchical objective makes the due time hard (cap 0).
+    """
+    orders = problem.orders
+    n_o = len(orders)
+    cap_late = 0 if params.objective == "hierarchical" else params.max_lateness_s
+    rider_index = problem.rider_index
+    od = np.zeros((n_o, N_O), dtype=np.int64)
+    for k, o in enumerate(orders):
+        is_open = o.state is OrderState.OPEN
+        od[k, O_PICK] = -1 if (o.pickup is None or o.state is OrderState.ONBOARD) else o.pickup
+        od[k, O_DROP] = o.dropoff
+        od[k, O_READY] = o.ready_s
+        od[k, O_DUE] = o.due_s
+        od[k, O_SP] = o.pickup_service_s
+        od[k, O_SD] = o.dropoff_service_s
+        od[k, O_DE] = -BIG if o.dropoff_earliest_s is None else o.dropoff_earliest_s
+        od[k, O_PL] = (
+            o.pickup_latest_s
+            if (o.pickup_latest_s is not None and is_open and o.pickup is not None)
+            else BIG
+        )
+        od[k, O_BAG] = o.max_in_bag_s if (o.max_in_bag_s is not None and is_open) else BIG
+        od[k, O_LATLIM] = o.due_s + cap_late if is_open else BIG
+        od[k, O_SIZE] = o.size
+        od[k, O_SL] = 1 if (is_open and o.pickup is None) else 0
+        od[k, O_OPEN] = 1 if is_open else 0
+        od[k, O_RIDER] = rider_index[o.rider_id] if (o.is_pinned and o.rider_id is not None) else -1
+    riders = problem.riders
+    n_loc = problem.num_locations
+    rd = np.zeros((len(riders), N_R), dtype=np.int64)
+    for k, r in enumerate(riders):
+        rd[k, R_LOC] = r.location
+        rd[k, R_START] = problem.start_time(r)
+        rd[k, R_SHIFT] = r.shift_end_s
+        rd[k, R_CAP] = r.capacity
+        rd[k, R_PB] = r.profile * n_loc * n_loc
+        rd[k, R_END] = -1 if r.end_location is None else r.end_location
+    for k in range(n_o):
+        if orders[k].state is OrderState.ONBOARD:
+            rd[od[k, O_RIDER], R_ONBOARD] += orders[k].size
+    w = np.zeros(N_W)
+    w[W_TC] = params.travel_cost_per_s
+    w[W_DC] = params.distance_cost_per_m
+    w[W_WC] = params.waiting_cost_per_s
+    w[W_LC] = params.lateness_cost_per_s
+    w[W_DLC] = params.delivery_time_weight
+    w[W_VEH] = params.vehicle_fixed_cost
+    w[W_PEN] = params.unassigned_penalty
+    w[W_NOW] = problem.now_s
+    t = np.ascontiguousarray(problem.time_s.reshape(-1), dtype=np.int64)
+    d = np.ascontiguousarray(problem.distance_m.reshape(-1), dtype=np.float64)
+    return (od, rd, w, t, d, np.int64(n_loc))
+
+
+def new_state(p: Compiled) -> State:
+    """An empty solution for compiled problem ``p`` (every route empty, every order out).
+
+    ``scratch`` holds per order two stamp/time pairs used while pricing (see
+    :func:`best_in_route`) and a stamp counter at ``[0, 0]``... kept in one int array.
+    """
+    od, rd = p[0], p[1]
+    n_o, n_r = od.shape[0], rd.shape[0]
+    width = 2 * n_o + 2
+    route = np.full((max(n_r, 1), max(2 * n_o, 1)), -1, dtype=np.int64)
+    rlen = np.zeros(max(n_r, 1), dtype=np.int64)
+    rcost = np.zeros(max(n_r, 1))
+    where = np.full(max(n_o, 1), -1, dtype=np.int64)
+    dep = np.zeros((max(n_r, 1), width), dtype=np.int64)
+    cum = np.zeros((max(n_r, 1), width))
+    ld = np.zeros((max(n_r, 1), width), dtype=np.int64)
+    pdep = np.zeros(max(n_o, 1), dtype=np.int64)
+    nopen = np.zeros(max(n_r, 1), dtype=np.int64)
+    scratch = np.zeros((max(n_o, 1) + 1, 4), dtype=np.int64)
+    s = (route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch)
+    for r in range(n_r):
+        retime(p, s, r)
+    return s
+
+
+# ----------------------------------------------------------------------------------- timing
+
+
+@nb.njit(cache=True)
+def _loc(od: NDArray[np.int64], code: int) -> int:
+    o = code >> 1
+    if code & 1:
+        return int(od[o, O_DROP])
+    return int(od[o, O_PICK])
+
+
+@nb.njit(cache=True)
+def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
+    """Time route ``r`` exactly and refresh its node arrays and cost.
+
+    Returns
+    -------
+    tuple
+        (an open order of the route breaking a rule or -1, whether the load ever exceeds the
+        capacity).
+    """
+    od, rd, w, t, d, nl = p
+    route, rlen, rcost, where, dep, cum, ld, pdep, nopen, _scratch = s
+    n = rlen[r]
+    pb = rd[r, R_PB]
+    shift = rd[r, R_SHIFT]
+    cap = rd[r, R_CAP]
+    tc, dc, wc, lc, dlc, now = w[W_TC], w[W_DC], w[W_WC], w[W_LC], w[W_DLC], w[W_NOW]
+    here = rd[r, R_LOC]
+    clock = rd[r, R_START]
+    load = rd[r, R_ONBOARD]
+    bad = -1
+    last_sl = -1
+    for k in range(n):
+        code = route[r, k]
+        o = code >> 1
+        where[o] = r
+        if code & 1 and od[o, O_SL] == 1:
+            load += od[o, O_SIZE]
+            last_sl = o
+    overload = load > cap
+    if overload and last_sl >= 0:
+        bad = last_sl
+    dep[r, 0] = clock
+    cum[r, 0] = 0.0
+    ld[r, 0] = load
+    acc = 0.0
+    n_open = 0
+    last_open = -1
+    for k in range(n):
+        code = route[r, k]
+        o = code >> 1
+        there = _loc(od, code)
+        idx = pb + here * nl + there
+        leg = t[idx]
+        acc += tc * leg + dc * d[idx]
+        a = clock + leg
+        is_open = od[o, O_OPEN] == 1
+        if code & 1 == 0:
+            st = max(a, od[o, O_READY])
+            dp = st + od[o, O_SP]
+            load += od[o, O_SIZE]
+            acc += wc * (st - a)
+            if is_open:
+                pdep[o] = dp
+                if bad < 0 and (a > shift or st > od[o, O_PL]):
+                    bad = o
+        else:
+            st = max(a, od[o, O_DE])
+            dp = st + od[o, O_SD]
+            load -= od[o, O_SIZE]
+            late = st - od[o, O_DUE]
+            acc += wc * (st - a) + dlc * (st - now)
+            if late > 0:
+                acc += lc * late
+            if is_open:
+                if bad < 0 and (a > shift or st > od[o, O_LATLIM]):
+                    bad = o
+                if bad < 0 and od[o, O_BAG] < BIG:
+                    p_dep = pdep[o] if od[o, O_PICK] >= 0 else dep[r, 0]
+                    if a - p_dep > od[o, O_BAG]:
+                        bad = o
+                last_open = o
+        if is_open:
+            n_open += 1
+        if load > cap:
+            overload = True
+            if bad < 0:
+                bad = _open_in_bag(od, route, r, k, n)
+        dep[r, k + 1] = dp
+        cum[r, k + 1] = acc
+        ld[r, k + 1] = load
+        clock = dp
+        here = there
+    end = rd[r, R_END]
+    if end >= 0 and n > 0:
+        idx = pb + here * nl + end
+        leg = t[idx]
+        acc += tc * leg + dc * d[idx]
+        clock += leg
+        if n_open > 0 and clock > shift and bad < 0:
+            bad = last_open
+    dep[r, n + 1] = clock
+    cum[r, n + 1] = acc
+    ld[r, n + 1] = load
+    rcost[r] = acc
+    nopen[r] = n_open
+    return bad, overload
+
+
+@nb.njit(cache=True)
+def _open_in_bag(od: NDArray[np.int64], route: NDArray[np.int64], r: int, k: int, n: int) -> int:
+    """The open order picked up last at or before visit ``k`` and dropped after it (or -1)."""
+    for q in range(k, -1, -1):
+        code = route[r, q]
+        o = code >> 1
+        if code & 1 == 0 and od[o, O_OPEN] == 1:
+            for q2 in range(k + 1, n):
+                if route[r, q2] == 2 * o + 1:
+                    return o
+    for q in range(n):  # start-loaded orders are in the bag from the start
+        code = route[r, q]
+        o = code >> 1
+        if q > k and code & 1 and od[o, O_SL] == 1:
+            return o
+    return -1
+
+
+@nb.njit(cache=True)
+def route_cost(p: Compiled, s: State, r: int) -> float:
+    """Objective of route ``r`` (vehicle cost included when it has a stop)."""
+    if s[1][r] == 0:
+        return 0.0
+    return s[2][r] + p[2][W_VEH]
+
+
+@nb.njit(cache=True)
+def total_cost(p: Compiled, s: State) -> float:
+    """Objective of the routes (without unassigned penalties)."""
+    acc = 0.0
+    for r in range(p[1].shape[0]):
+        acc += route_cost(p, s, r)
+    return acc
+
+
+# ---------------------------------------------------------------------------------- editing
+
+
+@nb.njit(cache=True)
+def insert_at(p: Compiled, s: State, r: int, o: int, i: int, j: int) -> tuple[int, bool]:
+    """Insert order ``o`` on route ``r``: pickup after node ``i``, drop-off after node ``j``.
+
+    Returns :func:`retime`'s result for the new route.
+    """
+    od = p[0]
+    route, rlen = s[0], s[1]
+    n = rlen[r]
+    # drop-off at visit index j, then the pickup at visit index i (before it)
+    for q in range(n, j, -1):
+        route[r, q] = route[r, q - 1]
+    route[r, j] = 2 * o + 1
+    n += 1
+    if od[o, O_PICK] >= 0:
+        for q in range(n, i, -1):
+            route[r, q] = route[r, q - 1]
+        route[r, i] = 2 * o
+        n += 1
+    rlen[r] = n
+    return retime(p, s, r)
+
+
+@nb.njit(cache=True)
+def remove_order(p: Compiled, s: State, o: int) -> int:
+    """Take order ``o`` out of its route (not re-timed); returns the route or -1."""
+    route, rlen, where = s[0], s[1], s[3]
+    r = where[o]
+    if r < 0:
+        return -1
+    n = rlen[r]
+    q2 = 0
+    for q in range(n):
+        code = route[r, q]
+        if code >> 1 != o:
+            route[r, q2] = code
+            q2 += 1
+    rlen[r] = q2
+    where[o] = -1
+    return r
+
+
+@nb.njit(cache=True)
+def evict_broken(p: Compiled, s: State, r: int, out: NDArray[np.int64], n_out: int) -> int:
+    """Re-time route ``r``, taking out open orders that break a rule until none does.
+
+    The evicted orders are appended to ``out`` from ``n_out``; returns the new count.
+    """
+    while True:
+        bad, _ = retime(p, s, r)
+        if bad < 0:
+            return n_out
+        remove_order(p, s, bad)
+        out[n_out] = bad
+        n_out += 1
+
+
+# ---------------------------------------------------------------------------------- pricing
+
+
+@nb.njit(cache=True)
+def best_in_route(
+    p: Compiled, s: State, o: int, r: int, blink: float, force: bool, bound: float
+) -> tuple[float, int, int]:
+    """Cheapest insertion of ``o`` on route ``r`` below ``bound``: (price, i, j) or (inf, -1, -1).
+
+    The price is the exact increase of the objective (vehicle cost included when the route
+    was empty). Every rule of the delayed open orders and of ``o`` (when open) is checked, and
+    the capacity on the stretch the order is in the bag; ``force`` checks nothing (a pinned
+    order that fits nowhere). ``blink`` is the chance of skipping a position.
+    """
+    od, rd, w, t, d, nl = p
+    route, rlen, rcost, _where, dep, cum, ld, pdep, nopen, scratch = s
+    n = rlen[r]
+    pb = rd[r, R_PB]
+    shift = rd[r, R_SHIFT]
+    cap = rd[r, R_CAP]
+    end = rd[r, R_END]
+    tc, dc, wc, lc, dlc, now = w[W_TC], w[W_DC], w[W_WC], w[W_LC], w[W_DLC], w[W_NOW]
+    base = rcost[r] - (w[W_VEH] if n == 0 else 0.0)
+    pick = od[o, O_PICK]
+    drop = od[o, O_DROP]
+    size = od[o, O_SIZE]
+    o_open = od[o, O_OPEN] == 1
+    check_own = o_open and not force
+    # the load the order adds between pickup and drop-off (start-loaded: from the start)
+    bag_size = size if (pick >= 0 or od[o, O_SL] == 1) else 0
+    best = bound
+    bi, bj = -1, -1
+    n_i = n + 1 if pick >= 0 else 1
+    for i in range(n_i):
+        if not force and ld[r, i] + bag_size > cap:
+            continue
+        here = rd[r, R_LOC] if i == 0 else _loc(od, route[r, i - 1])
+        if pick >= 0:
+            idx = pb + here * nl + pick
+            leg = t[idx]
+            a = dep[r, i] + leg
+            st = max(a, od[o, O_READY])
+            if check_own and (a > shift or st > od[o, O_PL]):
+                continue
+            clock = st + od[o, O_SP]
+            acc = cum[r, i] + tc * leg + dc * d[idx] + wc * (st - a)
+            here = pick
+            p_dep = clock
+        else:
+            clock = dep[r, i]
+            acc = cum[r, i]
+            p_dep = dep[r, 0]
+        scratch[0, 0] += 1
+        seg = scratch[0, 0]
+        for j in range(i, n + 1):
+            if j > i:
+                # node j, delayed by the pickup
+                code = route[r, j - 1]
+                q = code >> 1
+                there = _loc(od, code)
+                if not force and ld[r, j] + bag_size > cap:
+                    break
+                idx = pb + here * nl + there
+                leg = t[idx]
+                a = clock + leg
+                acc += tc * leg + dc * d[idx]
+                if code & 1 == 0:
+                    st = max(a, od[q, O_READY])
+                    clock = st + od[q, O_SP]
+                    acc += wc * (st - a)
+                    if od[q, O_OPEN] == 1:
+                        if not force and (a > shift or st > od[q, O_PL]):
+                            break
+                        scratch[q + 1, 0] = seg
+                        scratch[q + 1, 1] = clock
+                else:
+                    st = max(a, od[q, O_DE])
+                    clock = st + od[q, O_SD]
+                    acc += wc * (st - a) + dlc * (st - now)
+                    if st > od[q, O_DUE]:
+                        acc += lc * (st - od[q, O_DUE])
+                    if od[q, O_OPEN] == 1 and not force:
+                        if a > shift or st > od[q, O_LATLIM]:
+                            break
+                        if od[q, O_BAG] < BIG:
+                            if scratch[q + 1, 0] == seg:
+                                qd = scratch[q + 1, 1]
+                            elif od[q, O_PICK] >= 0:
+                                qd = pdep[q]
+                            else:
+                                qd = dep[r, 0]
+                            if a - qd > od[q, O_BAG]:
+                                break
+                here = there
+            if blink > 0.0 and np.random.random() < blink:
+                continue
+            # the drop-off after node j
+            idx = pb + here * nl + drop
+            leg = t[idx]
+            a = clock + leg
+            st = max(a, od[o, O_DE])
+            if check_own:
+                if a > shift or st > od[o, O_LATLIM]:
+                    continue
+                if a - p_dep > od[o, O_BAG]:
+                    continue
+            c2 = acc + tc * leg + dc * d[idx] + wc * (st - a) + dlc * (st - now)
+            if st > od[o, O_DUE]:
+                c2 += lc * (st - od[o, O_DUE])
+            t2 = st + od[o, O_SD]
+            h2 = drop
+            ok = True
+            done = False
+            scratch[0, 1] += 1
+            seg2 = scratch[0, 1]
+            for k in range(j + 1, n + 1):
+                code = route[r, k - 1]
+                q = code >> 1
+                there = _loc(od, code)
+                idx = pb + h2 * nl + there
+                leg = t[idx]
+                a = t2 + leg
+                c2 += tc * leg + dc * d[idx]
+                if code & 1 == 0:
+                    st = max(a, od[q, O_READY])
+                    t2 = st + od[q, O_SP]
+                    c2 += wc * (st - a)
+                    if od[q, O_OPEN] == 1:
+                        if not force and (a > shift or st > od[q, O_PL]):
+                            ok = False
+                            break
+                        scratch[q + 1, 2] = seg2
+                        scratch[q + 1, 3] = t2
+                else:
+                    st = max(a, od[q, O_DE])
+                    t2 = st + od[q, O_SD]
+                    c2 += wc * (st - a) + dlc * (st - now)
+                    if st > od[q, O_DUE]:
+                        c2 += lc * (st - od[q, O_DUE])
+                    if od[q, O_OPEN] == 1 and not force:
+                        if a > shift or st > od[q, O_LATLIM]:
+                            ok = False
+                            break
+                        if od[q, O_BAG] < BIG:
+                            if scratch[q + 1, 2] == seg2:
+                                qd = scratch[q + 1, 3]
+                            elif scratch[q + 1, 0] == seg:
+                                qd = scratch[q + 1, 1]
+                            elif od[q, O_PICK] >= 0:
+                                qd = pdep[q]
+                            else:
+                                qd = dep[r, 0]
+                            if a - qd > od[q, O_BAG]:
+                                ok = False
+                                break
+                h2 = there
+                if t2 == dep[r, k]:
+                    c2 += cum[r, n + 1] - cum[r, k]
+                    done = True
+                    break
+                # a lower bound of the price: what follows is only delayed, and a delay of x
+                # saves at most x of waiting
+                late_by = t2 - dep[r, k]
+                if late_by >= 0 and c2 - cum[r, k] - wc * late_by - base + rcost[r] >= best:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if not done and end >= 0:
+                idx = pb + h2 * nl + end
+                leg = t[idx]
+                c2 += tc * leg + dc * d[idx]
+                t2 += leg
+            elif done and end >= 0:
+                t2 = dep[r, n + 1]
+            if end >= 0 and not force and (o_open or nopen[r] > 0) and t2 > shift:
+                continue
+            price = c2 - base
+            if price < best:
+                best, bi, bj = price, i, j
+    if bi < 0:
+        return INF, -1, -1
+    return best, bi, bj
+
+
+@nb.njit(cache=True)
+def best_insertion(
+    p: Compiled, s: State, o: int, active: NDArray[np.bool_], blink: float
+) -> tuple[float, int, int, int]:
+    """Cheapest insertion of ``o`` over the ``active`` routes (its own rider's if pinned):
+    (price, route, i, j), route -1 when none is feasible."""
+    od = p[0]
+    best, br, bi, bj = INF, -1, -1, -1
+    pin = od[o, O_RIDER]
+    for r in range(p[1].shape[0]):
+        if not active[r] or (pin >= 0 and r != pin):
+            continue
+        price, i, j = best_in_route(p, s, o, r, blink, False, best)
+        if i >= 0:
+            best, br, bi, bj = price, r, i, j
+    return best, br, bi, bj
+
+
+@nb.njit(cache=True)
+def insert_orders(
+    p: Compiled,
+    s: State,
+    orders: NDArray[np.int64],
+    active: NDArray[np.bool_],
+    blink: float,
+    price_out: NDArray[np.float64],
+    route_out: NDArray[np.int64],
+    snap: State,
+) -> int:
+    """Insert ``orders`` one by one, each at its cheapest feasible position if that costs no more
+    than the unassigned penalty; returns how many were left out.
+
+    ``price_out[k]`` / ``route_out[k]`` get the price and route of order ``orders[k]`` (inf / -1
+    when no position is feasible; the route of the cheapest when not profitable). Routes are
+    saved to ``snap`` (see :func:`save_route`) before they change.
+    """
+    pen = p[2][W_PEN]
+    left = 0
+    for k in range(orders.shape[0]):
+        o = orders[k]
+        price, r, i, j = best_insertion(p, s, o, active, blink)
+        price_out[k] = price
+        route_out[k] = r
+        if r < 0 or price > pen:
+            left += 1
+            continue
+        save_route(s, snap, r)
+        bad, _ = insert_at(p, s, r, o, i, j)
+        if bad >= 0 and p[0][o, O_OPEN] == 1:
+            # cannot happen with exact prices; keep the route valid regardless
+            remove_order(p, s, o)
+            retime(p, s, r)
+            price_out[k] = INF
+            left += 1
+    return left
+
+
+# ------------------------------------------------------------------------- undo of a move
+
+
+def new_snap(s: State) -> State:
+    """Storage to undo a move on ``s``: saved route rows, their lengths and which are saved."""
+    route = s[0]
+    n_r = route.shape[0]
+    return (
+        np.empty_like(route),
+        np.zeros(n_r, dtype=np.int64),
+        np.zeros(n_r, dtype=np.bool_),
+        np.zeros(n_r + 1, dtype=np.int64),  # [0]: how many saved, then the saved routes
+    )
+
+
+@nb.njit(cache=True)
+def save_route(s: State, snap: State, r: int) -> None:
+    """Save route ``r`` before a move changes it (once per move)."""
+    rows, lens, saved, order = snap
+    if saved[r]:
+        return
+    saved[r] = True
+    n = s[1][r]
+    rows[r, :n] = s[0][r, :n]
+    lens[r] = n
+    order[0] += 1
+    order[order[0]] = r
+
+
+@nb.njit(cache=True)
+def undo(p: Compiled, s: State, snap: State) -> None:
+    """Put the saved routes back (and re-time them); clears ``snap``."""
+    rows, lens, _saved, order = snap
+    route, rlen, where = s[0], s[1], s[3]
+    for k in range(1, order[0] + 1):
+        r = order[k]
+        for q in range(rlen[r]):
+            o = route[r, q] >> 1
+            if where[o] == r:
+                where[o] = -1
+    for k in range(1, order[0] + 1):
+        r = order[k]
+        n = lens[r]
+        route[r, :n] = rows[r, :n]
+        rlen[r] = n
+        retime(p, s, r)
+    commit(snap)
+
+
+@nb.njit(cache=True)
+def commit(snap: State) -> None:
+    """Forget the saved routes (the move stands)."""
+    saved, order = snap[2], snap[3]
+    for k in range(1, order[0] + 1):
+        saved[order[k]] = False
+    order[0] = 0
+
+
+# ------------------------------------------------------------------- ruin and recreate
+
+
+@nb.njit(cache=True)
+def load_routes(p: Compiled, s: State, rows: NDArray[np.int64], lens: NDArray[np.int64]) -> None:
+    """Make ``rows[r, :lens[r]]`` the visits of every route (and time them)."""
+    where = s[3]
+    where[:] = -1
+    for r in range(p[1].shape[0]):
+        n = lens[r]
+        s[0][r, :n] = rows[r, :n]
+        s[1][r] = n
+        retime(p, s, r)
+
+
+@nb.njit(cache=True)
+def ruin(
+    p: Compiled,
+    s: State,
+    snap: State,
+    neigh: NDArray[np.int64],
+    movable: NDArray[np.bool_],
+    seed_order: int,
+    c_bar: float,
+    max_string: float,
+    per_order_visits: float,
+    out: NDArray[np.int64],
+) -> int:
+    """SISR string removal around ``seed_order``: strings of consecutive orders are taken out of
+    a few routes near it. The orders taken out (evictions of re-timed routes included) go to
+    ``out``; returns their count. Routes are saved to ``snap`` first."""
+    route, rlen, where = s[0], s[1], s[3]
+    n_r = p[1].shape[0]
+    used = 0
+    total = 0
+    for r in range(n_r):
+        if rlen[r] > 0:
+            used += 1
+            total += rlen[r]
+    if used == 0:
+        return 0
+    per_route = total / used / per_order_visits
+    l_max = min(max_string, max(1.0, per_route))
+    k_s_max = 4.0 * c_bar / (1.0 + l_max) - 1.0
+    k_s = int(np.random.uniform(1.0, k_s_max + 1.0))
+    ruined = np.zeros(n_r, dtype=np.bool_)
+    orders = np.empty(route.shape[1], dtype=np.int64)
+    n_ruined = 0
+    n_out = 0
+    for x in range(neigh.shape[1]):
+        if n_ruined >= k_s:
+            break
+        o = neigh[seed_order, x]
+        r = where[o]
+        if r < 0 or ruined[r] or not movable[o]:
+            continue
+        ruined[r] = True
+        n_ruined += 1
+        # the route's orders in route order, once each (at their first visit)
+        n = 0
+        pos = 0
+        for q in range(rlen[r]):
+            code = route[r, q]
+            v = code >> 1
+            if code & 1 == 0 or p[0][v, O_PICK] < 0:
+                if v == o:
+                    pos = n
+                orders[n] = v
+                n += 1
+        length = int(np.random.uniform(1.0, min(float(n), l_max) + 1.0))
+        length = min(max(length, 1), n)
+        lo = max(0, pos - length + 1)
+        hi = min(pos, n - length)
+        first = np.random.randint(lo, hi + 1)
+        save_route(s, snap, r)
+        for q in range(first, first + length):
+            v = orders[q]
+            if movable[v]:
+                remove_order(p, s, v)
+                out[n_out] = v
+                n_out += 1
+    for r in range(n_r):
+        if ruined[r]:
+            n_out = evict_broken(p, s, r, out, n_out)
+    return n_out
+
+
+@nb.njit(cache=True)
+def sort_for_recreate(
+    orders: NDArray[np.int64], size: NDArray[np.int64], far: NDArray[np.float64]
+) -> None:
+    """SISR's insertion order, in place: random (4/11), larger first (4/11), farthest first
+    (2/11) or closest first (1/11)."""
+    n = orders.shape[0]
+    if n < 2:
+        return
+    how = np.random.random()
+    if how < 4.0 / 11.0:
+        np.random.shuffle(orders)
+        return
+    key = np.empty(n)
+    for k in range(n):
+        o = orders[k]
+        if how < 8.0 / 11.0:
+            key[k] = -size[o]
+        elif how < 10.0 / 11.0:
+            key[k] = -far[o]
+        else:
+            key[k] = far[o]
+    idx = np.argsort(key, kind="mergesort")
+    tmp = orders[idx]
+    orders[:] = tmp
+
+
+@nb.njit(cache=True)
+def anneal_run(
+    p: Compiled,
+    s: State,
+    snap: State,
+    neigh: NDArray[np.int64],
+    far: NDArray[np.float64],
+    movable: NDArray[np.bool_],
+    seeds: NDArray[np.int64],
+    cfg: NDArray[np.float64],
+    outs: NDArray[np.int64],
+    ctl: NDArray[np.int64],
+    fctl: NDArray[np.float64],
+    best_rows: NDArray[np.int64],
+    best_lens: NDArray[np.int64],
+    iterations: int,
+    temp: float,
+) -> None:
+    """``iterations`` of simulated annealing by ruin and recreate at temperature ``temp``.
+
+    ``outs[:ctl[0]]`` are the orders out of the current state (retried at every recreate),
+    ``fctl`` = (current objective, best objective); the best state goes to ``best_rows`` /
+    ``best_lens``. ``cfg`` = (c_bar, max_string, blink, visits per order); ``ctl[1]`` counts
+    iterations.
+    """
+    od = p[0]
+    pen = p[2][W_PEN]
+    n_r = p[1].shape[0]
+    active = np.ones(n_r, dtype=np.bool_)
+    buf = np.empty(od.shape[0] * 2 + 1, dtype=np.int64)
+    prices = np.empty(od.shape[0] + 1)
+    routes = np.empty(od.shape[0] + 1, dtype=np.int64)
+    size = od[:, O_SIZE].copy()
+    for _ in range(iterations):
+        ctl[1] += 1
+        seed = seeds[np.random.randint(0, seeds.shape[0])]
+        m = ruin(p, s, snap, neigh, movable, seed, cfg[0], cfg[1], cfg[3], buf)
+        for k in range(ctl[0]):
+            buf[m] = outs[k]
+            m += 1
+        todo = buf[:m]
+        sort_for_recreate(todo, size, far)
+        insert_orders(p, s, todo, active, cfg[2], prices, routes, snap)
+        n_left = 0
+        for k in range(m):
+            if s[3][todo[k]] < 0:
+                n_left += 1
+        new = total_cost(p, s) + pen * n_left
+        if new < fctl[0] - temp * np.log(1.0 - np.random.random()):
+            commit(snap)
+            fctl[0] = new
+            n_left = 0
+            for k in range(m):
+                if s[3][todo[k]] < 0:
+                    outs[n_left] = todo[k]
+                    n_left += 1
+            ctl[0] = n_left
+            if new < fctl[1]:
+                fctl[1] = new
+                for r in range(n_r):
+                    best_lens[r] = s[1][r]
+                    best_rows[r, : s[1][r]] = s[0][r, : s[1][r]]
+        else:
+            undo(p, s, snap)
+
+
+@nb.njit(cache=True)
+def eliminate_run(
+    p: Compiled,
+    s: State,
+    snap: State,
+    neigh: NDArray[np.int64],
+    far: NDArray[np.float64],
+    movable: NDArray[np.bool_],
+    pinned_rider: NDArray[np.bool_],
+    cfg: NDArray[np.float64],
+    pool: NDArray[np.int64],
+    absence: NDArray[np.int64],
+    active: NDArray[np.bool_],
+    ctl: NDArray[np.int64],
+    fctl: NDArray[np.float64],
+    best_rows: NDArray[np.int64],
+    best_lens: NDArray[np.int64],
+    n_fixed_out: int,
+    iterations: int,
+) -> bool:
+    """``iterations`` of route elimination (SISR's fleet minimisation); False when no route is
+    left to eliminate.
+
+    ``pool[:ctl[0]]`` are the orders of eliminated routes not placed yet; a state is accepted
+    when fewer orders are left out or those left out were left out less often (``absence``).
+    When the pool is empty the state is complete: it becomes the best when its objective
+    (``n_fixed_out`` orders left out by the input) is below ``fctl[1]``, and the smallest
+    route without pinned orders is eliminated next.
+    """
+    od = p[0]
+    pen = p[2][W_PEN]
+    n_r = p[1].shape[0]
+    route, rlen, where = s[0], s[1], s[3]
+    buf = np.empty(od.shape[0] * 2 + 1, dtype=np.int64)
+    prices = np.empty(od.shape[0] * 2 + 1)
+    routes = np.empty(od.shape[0] * 2 + 1, dtype=np.int64)
+    size = od[:, O_SIZE].copy()
+    for _ in range(iterations):
+        if ctl[0] == 0:
+            objective = total_cost(p, s) + pen * n_fixed_out
+            if objective < fctl[1]:
+                fctl[1] = objective
+                for r in range(n_r):
+                    best_lens[r] = rlen[r]
+                    best_rows[r, : rlen[r]] = route[r, : rlen[r]]
+            # the smallest route without pinned orders (ties at random)
+            pick, shortest, n_cands = -1, 0, 0
+            start = np.random.randint(0, max(n_r, 1))
+            for x in range(n_r):
+                r = (start + x) % n_r
+                if active[r] and rlen[r] > 0 and not pinned_rider[r]:
+                    n_cands += 1
+                    if pick < 0 or rlen[r] < shortest:
+                        pick, shortest = r, rlen[r]
+            if n_cands < 2:
+                return False
+            n = 0
+            for q in range(rlen[pick]):
+                code = route[pick, q]
+                if code & 1:
+                    pool[n] = code >> 1
+                    n += 1
+                where[code >> 1] = -1
+            rlen[pick] = 0
+            retime(p, s, pick)
+            active[pick] = False
+            todo = pool[:n]
+            sort_for_recreate(todo, size, far)
+            insert_orders(p, s, todo, active, cfg[2], prices, routes, snap)
+            commit(snap)
+            m = 0
+            for k in range(n):
+                if where[pool[k]] < 0:
+                    pool[m] = pool[k]
+                    m += 1
+            ctl[0] = m
+            continue
+        ctl[1] += 1
+        n_pool = ctl[0]
+        before = 0
+        for k in range(n_pool):
+            absence[pool[k]] += 1
+            before += absence[pool[k]]
+        seed = pool[np.random.randint(0, n_pool)]
+        m = ruin(p, s, snap, neigh, movable, seed, cfg[0], cfg[1], cfg[3], buf[n_pool:])
+        # the pool first, most often left out first, then the ruined orders
+        key = np.empty(n_pool)
+        for k in range(n_pool):
+            key[k] = -absence[pool[k]]
+        order = np.argsort(key, kind="mergesort")
+        for k in range(n_pool):
+            buf[k] = pool[order[k]]
+        sort_for_recreate(buf[n_pool : n_pool + m], size, far)
+        todo = buf[: n_pool + m]
+        insert_orders(p, s, todo, active, cfg[2], prices, routes, snap)
+        n_left = 0
+        after = 0
+        for k in range(n_pool + m):
+            o = todo[k]
+            if where[o] < 0:
+                n_left += 1
+                after += absence[o]
+        if n_left < n_pool or after < before:
+            commit(snap)
+            n_left = 0
+            for k in range(todo.shape[0]):
+                o = todo[k]
+                if where[o] < 0:
+                    pool[n_left] = o
+                    n_left += 1
+            ctl[0] = n_left
+        else:
+            undo(p, s, snap)
+    return True
+
+
+@nb.njit(cache=True)
+def seed_rng(seed: int) -> None:
+    """Seed the kernel's random generator (numba keeps its own)."""
+    np.random.seed(seed)
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) every kernel function on a tiny problem; returns
+    the seconds it took. Services call it before they report ready, so no request pays it."""
+    import time
+
+    from solver.model import Order, Rider
+
+    began = time.perf_counter()
+    times = np.array([[0, 5, 9], [5, 0, 6], [9, 6, 0]], dtype=np.int64)
+    problem = Problem.build(
+        now_s=0,
+        orders=(Order("a", 1, 2, 0, 100), Order("b", 2, 1, 0, 100), Order("c", None, 2, 0, 100)),
+        riders=(Rider("r1", 0, 0, 1000, 3), Rider("r2", 0, 0, 1000, 3, end_location=0)),
+        time_s=times,
+        distance_m=times.astype(np.float64),
+    )
+    params = SolverParams(vehicle_fixed_cost=10.0)
+    p = compile_problem(problem, params)
+    s = new_state(p)
+    snap = new_snap(s)
+    n_o, n_r = p[0].shape[0], p[1].shape[0]
+    seed_rng(0)
+    orders = np.arange(n_o, dtype=np.int64)
+    active = np.ones(n_r, dtype=np.bool_)
+    prices = np.empty(n_o)
+    routes = np.empty(n_o, dtype=np.int64)
+    insert_orders(p, s, orders, active, 0.0, prices, routes, snap)
+    commit(snap)
+    best_in_route(p, s, 0, 0, 0.0, True, INF)
+    out = np.empty(2 * n_o + 1, dtype=np.int64)
+    evict_broken(p, s, 0, out, 0)
+    rows, lens = s[0].copy(), s[1].copy()
+    load_routes(p, s, rows, lens)
+    neigh = np.tile(np.arange(n_o, dtype=np.int64), (n_o, 1))
+    far = np.zeros(n_o)
+    movable = np.ones(n_o, dtype=np.bool_)
+    cfg = np.array([5.0, 10.0, 0.01, 2.0])
+    ctl = np.zeros(2, dtype=np.int64)
+    fctl = np.array([INF, INF])
+    eliminate_run(
+        p,
+        s,
+        snap,
+        neigh,
+        far,
+        movable,
+        np.zeros(n_r, dtype=np.bool_),
+        cfg,
+        np.empty(n_o, dtype=np.int64),
+        np.zeros(n_o, dtype=np.int64),
+        active.copy(),
+        ctl,
+        fctl,
+        rows,
+        lens,
+        0,
+        3,
+    )
+    load_routes(p, s, rows, lens)
+    fctl[0] = total_cost(p, s)
+    anneal_run(
+        p,
+        s,
+        snap,
+        neigh,
+        far,
+        movable,
+        orders,
+        cfg,
+        np.empty(n_o, dtype=np.int64),
+        ctl,
+        fctl,
+        rows,
+        lens,
+        3,
+        1.0,
+    )
+    undo(p, s, snap)
+    return time.perf_counter() - began

@@ -1,0 +1,141 @@
+"""The compiled kernel: exact insertion prices, route costs and the undo of a move."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from solver import kernel as k
+from solver.check import check_plan
+from solver.greedy import solve_greedy
+from solver.model import Problem
+from solver.params import SolverParams
+from solver.plan import Engine, StopKind, Unassigned, UnassignedReason
+from solver.routes import Visit, build_plan
+from tests.solver.conftest import random_problem
+
+P, D = StopKind.PICKUP, StopKind.DROPOFF
+
+PARAMS = [
+    SolverParams(),
+    SolverParams(waiting_cost_per_s=0.5, distance_cost_per_m=0.01, vehicle_fixed_cost=100),
+    SolverParams(objective="hierarchical", vehicle_fixed_cost=1e4, distance_cost_per_m=1.0),
+    SolverParams(delivery_time_cost_per_s=2.0, waiting_cost_per_s=0.5),
+    SolverParams(delivery_time_cost_per_s=1.0, lateness_cost_per_s=0.0),
+]
+IDS = ["delivery", "all-terms", "hierarchical", "delivery-time", "delivery-time-only"]
+
+
+def problems() -> list[Problem]:
+    return [
+        random_problem(
+            seed,
+            n_orders=8,
+            n_riders=3,
+            n_profiles=2,
+            pinned_share=0.3,
+            start_loaded_share=0.2,
+            closed_share=0.5,
+            extras=True,
+            tight=seed % 2 == 0,
+        )
+        for seed in range(6)
+    ]
+
+
+def load(problem: Problem, params: SolverParams, visits: dict[str, list[Visit]]) -> tuple:
+    """The kernel's problem and a state holding ``visits``."""
+    p = k.compile_problem(problem, params)
+    s = k.new_state(p)
+    rows = np.full_like(s[0], -1)
+    lens = np.zeros_like(s[1])
+    for r, rider in enumerate(problem.riders):
+        codes = [
+            2 * problem.order_index[oid] + (k.PICK if kind is P else k.DROP)
+            for oid, kind in visits.get(rider.id, [])
+        ]
+        rows[r, : len(codes)] = codes
+        lens[r] = len(codes)
+    k.load_routes(p, s, rows, lens)
+    return p, s
+
+
+def visits_of(problem: Problem, params: SolverParams) -> dict[str, list[Visit]]:
+    plan = solve_greedy(problem, params)
+    return {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=IDS)
+def test_each_price_is_the_cheapest_valid_insertion(params: SolverParams) -> None:
+    """Take each open order out of a greedy plan; the kernel's price of putting it back equals
+    a brute force over every position of every route, judged by the checker."""
+    checked = 0
+    for problem in problems():
+        plan_visits = visits_of(problem, params)
+        for victim in problem.orders:
+            if victim.is_pinned:
+                continue
+            oid = victim.id
+            current = {r: [v for v in vs if v[0] != oid] for r, vs in plan_visits.items()}
+            routed = {v[0] for vs in current.values() for v in vs}
+            others = [
+                Unassigned(x.id, UnassignedReason.SHED)
+                for x in problem.orders
+                if x.id not in routed and x.id != oid
+            ]
+            base = build_plan(problem, params, current, others, engine=Engine.GREEDY)
+            best = float("inf")
+            for rider_id, visits in current.items():
+                n = len(visits)
+                for i in range(n + 1 if victim.pickup is not None else 1):
+                    for j in range(i, n + 1):
+                        trial = list(visits)
+                        trial.insert(j, (oid, D))
+                        if victim.pickup is not None:
+                            trial.insert(i, (oid, P))
+                        plan = build_plan(
+                            problem,
+                            params,
+                            {**current, rider_id: trial},
+                            others,
+                            engine=Engine.GREEDY,
+                        )
+                        if check_plan(problem, plan, params).ok:
+                            best = min(best, plan.stats.objective - base.stats.objective)
+            p, s = load(problem, params, current)
+            active = np.ones(len(problem.riders), dtype=np.bool_)
+            price, r, _, _ = k.best_insertion(p, s, problem.order_index[oid], active, 0.0)
+            if best == float("inf"):
+                assert r == -1, (oid, price)
+            else:
+                assert price == pytest.approx(best), (oid, price, best)
+            checked += 1
+    assert checked > 30
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=IDS)
+def test_route_costs_are_the_plan_objective(params: SolverParams) -> None:
+    for problem in problems():
+        plan = solve_greedy(problem, params)
+        p, s = load(problem, params, visits_of(problem, params))
+        unassigned = params.unassigned_penalty * len(plan.unassigned)
+        assert k.total_cost(p, s) + unassigned == pytest.approx(plan.stats.objective)
+
+
+def test_undo_puts_the_routes_back_exactly() -> None:
+    params = SolverParams()
+    problem = problems()[1]
+    p, s = load(problem, params, visits_of(problem, params))
+    before = [a.copy() for a in s]
+    snap = k.new_snap(s)
+    movable = p[0][:, k.O_OPEN] == 1
+    neigh = np.tile(np.arange(len(problem.orders)), (len(problem.orders), 1))
+    out = np.empty(2 * len(problem.orders) + 1, dtype=np.int64)
+    k.seed_rng(3)
+    seed = int(np.flatnonzero(movable & (s[3][: len(problem.orders)] >= 0))[0])
+    n_out = k.ruin(p, s, snap, neigh, movable, seed, 5.0, 10.0, 2.0, out)
+    assert n_out > 0
+    assert all(s[3][o] == -1 for o in out[:n_out])
+    k.undo(p, s, snap)
+    for a, b in zip(before[:9], s[:9], strict=True):
+        np.testing.assert_array_equal(a, b)
