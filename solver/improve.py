@@ -53,9 +53,14 @@ class ImproveConfig:
     Attributes
     ----------
     elim_share
-        Share of the time given to route elimination (when riders have a fixed cost).
+        Most of the time given to route elimination (when riders have a fixed cost).
+    attempt_share
+        Share of the time one route's elimination may take: when its orders are not all placed
+        by then, elimination stops and the annealing gets the rest. It also stops when the
+        routes left cannot carry the orders with one route fewer.
     c_bar
-        Average number of orders a ruin takes out.
+        Average number of orders a ruin takes out (:func:`improve_visits` takes it from
+        ``SolverParams.ruin_orders`` unless a config is given).
     max_string
         Longest string (in orders) taken out of one route.
     blink
@@ -65,6 +70,7 @@ class ImproveConfig:
     """
 
     elim_share: float = 0.6
+    attempt_share: float = 0.2
     c_bar: float = 5.0
     max_string: int = 10
     blink: float = 0.01
@@ -144,7 +150,7 @@ class _Search:
             n = int(min(max(rate * min(_BATCH_S, deadline - time.perf_counter()), 1), 4 * n))
 
     # ---------------------------------------------------------------- phases
-    def eliminate(self, deadline: float) -> None:
+    def eliminate(self, deadline: float, attempt_s: float) -> None:
         """Route elimination by ruin and recreate with SISR's fleet-minimisation acceptance."""
         problem = self.problem
         n_o, n_r = len(problem.orders), len(problem.riders)
@@ -159,7 +165,18 @@ class _Search:
         fctl = np.array([INF, self.best_objective])
         n_fixed = len(self.out)  # left out by the input plan: retried by the annealing only
 
+        sizes = np.array([o.size for o in problem.orders], dtype=np.float64)
+        biggest = float(max((r.capacity for r in problem.riders), default=1))
+        min_routes = int(np.ceil(sizes[self.movable].sum() / max(biggest, 1.0) - 1e-9))
+        attempt = {"routes": int(active.sum()), "since": time.perf_counter()}
+
         def run(n: int) -> bool:
+            if ctl[0] == 0:
+                # complete: the next iteration eliminates a route, unless capacity forbids it
+                if int((self.s[1][:n_r] > 0).sum()) <= max(min_routes, 1):
+                    return False
+            elif time.perf_counter() - attempt["since"] > attempt_s:
+                return False  # this route's orders found no place in time
             more = k.eliminate_run(
                 self.p,
                 self.s,
@@ -180,6 +197,9 @@ class _Search:
                 n,
             )
             self.iterations = int(ctl[1])
+            if int(active.sum()) < attempt["routes"]:
+                attempt["routes"] = int(active.sum())
+                attempt["since"] = time.perf_counter()
             return bool(more)
 
         self._batches(deadline, run)
@@ -275,12 +295,13 @@ def improve_visits(
         The best visits found (never worse than ``visits`` by the objective) and stats:
         ``eliminate`` / ``anneal`` seconds and ``iterations``.
     """
-    cfg = config or ImproveConfig()
+    cfg = config or ImproveConfig(c_bar=params.ruin_orders)
     search = _Search(problem, params, visits, cfg, seed)
     started = time.perf_counter()
     stats: dict[str, float] = {}
     if params.vehicle_fixed_cost > 0 and bool((search.s[1] > 0).any()):
-        search.eliminate(started + cfg.elim_share * max(0.0, deadline - started))
+        span = max(0.0, deadline - started)
+        search.eliminate(started + cfg.elim_share * span, cfg.attempt_share * span)
         stats["eliminate"] = time.perf_counter() - started
     mark = time.perf_counter()
     search.anneal(deadline)

@@ -96,6 +96,10 @@ class SolverParams:
         Share of the search time (the budget left after the greedy plan) given to
         ruin-and-recreate before OR-Tools takes over from its plan: 1 = ruin-and-recreate
         only, 0 = OR-Tools only. Default 1.0 (see the closing notes of the solver benchmark).
+    ruin_orders
+        Average number of orders one ruin-and-recreate move takes out (SISR's c-bar), at least
+        1. Default 5: best on the meal batches at 0.2 s (3-4 orders per rider); the
+        benchmark's long Li & Lim / Solomon routes do better with about 15.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -117,6 +121,7 @@ class SolverParams:
     kill_margin_s: float = 0.25
     ortools_max_orders: int = 400
     ruin_recreate_share: float = 1.0
+    ruin_orders: float = 5.0
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -143,6 +148,8 @@ class SolverParams:
             )
         if self.cost_scale <= 0:
             raise ParamsError("cost_scale", self.cost_scale, "must be > 0")
+        if self.ruin_orders < 1:
+            raise ParamsError("ruin_orders", self.ruin_orders, "must be >= 1")
         if self.objective == "hierarchical" and self.unassigned_penalty <= self.vehicle_fixed_cost:
             raise ParamsError(
                 "unassigned_penalty",
