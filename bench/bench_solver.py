@@ -24,7 +24,6 @@ budgeted. ``--verify-bks`` instead checks the published best-known routes in our
 from __future__ import annotations
 
 import argparse
-import os
 import csv
 import math
 import statistics
@@ -104,8 +103,7 @@ def solve_ours(instance: BenchmarkInstance, params: SolverParams, budget_s: floa
     """Our solver: :func:`solver.dispatch.solve` on the instance's problem."""
     from solver.dispatch import solve
 
-    share = float(os.environ.get("OURS_SHARE", OURS_RUIN_RECREATE_SHARE))
-    params = params.replace(ruin_recreate_share=share)
+    params = params.replace(ruin_recreate_share=OURS_RUIN_RECREATE_SHARE)
     return solve(instance.problem, params, budget_s=budget_s)
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import solver.greedy as greedy
-from solver.check import assert_valid_plan, check_plan
+from solver.check import assert_valid_plan
 from solver.greedy import solve_greedy
 from solver.model import OrderState, Problem
 from solver.params import SolverParams
-from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
-from solver.routes import Visit, build_plan
+from solver.plan import Engine, Plan, StopKind, UnassignedReason
+from solver.routes import Visit
 from tests.solver.conftest import line_problem, order, random_problem, rider, travel_lateness
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF

@@ -113,6 +113,27 @@ def test_each_price_is_the_cheapest_valid_insertion(params: SolverParams) -> Non
     assert checked > 30
 
 
+@pytest.mark.parametrize("params", [x for x in PARAMS if x.waiting_cost_per_s == 0.0])
+def test_pruned_prices_are_exact_on_metric_matrices(params: SolverParams) -> None:
+    """The search's detour bound skips no cheaper position when the matrices are metric (the
+    test problems' times are rounded up Euclidean distances) and waiting is free."""
+    compared = 0
+    for problem in problems():
+        plan_visits = visits_of(problem, params)
+        active = np.ones(len(problem.riders), dtype=np.bool_)
+        for victim in problem.orders:
+            if victim.is_pinned:
+                continue
+            current = {r: [v for v in vs if v[0] != victim.id] for r, vs in plan_visits.items()}
+            p, s = load(problem, params, current)
+            o = problem.order_index[victim.id]
+            exact = k.best_insertion(p, s, o, active, 0.0, False)
+            pruned = k.best_insertion(p, s, o, active, 0.0, True)
+            assert pruned[0] == pytest.approx(exact[0]), (victim.id, exact, pruned)
+            compared += 1
+    assert compared > 30
+
+
 @pytest.mark.parametrize("params", PARAMS, ids=IDS)
 def test_route_costs_are_the_plan_objective(params: SolverParams) -> None:
     for problem in problems():
@@ -137,5 +158,9 @@ def test_undo_puts_the_routes_back_exactly() -> None:
     assert n_out > 0
     assert all(s[3][o] == -1 for o in out[:n_out])
     k.undo(p, s, snap)
-    for a, b in zip(before[:9], s[:9], strict=True):
+    route, rlen = s[0], s[1]
+    np.testing.assert_array_equal(rlen, before[1])
+    for r in range(len(problem.riders)):
+        np.testing.assert_array_equal(route[r, : rlen[r]], before[0][r, : rlen[r]])
+    for a, b in zip(before[2:9], s[2:9], strict=True):  # costs, where, times, loads
         np.testing.assert_array_equal(a, b)

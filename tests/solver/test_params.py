@@ -25,6 +25,7 @@ def test_shipped_config_documents_the_defaults() -> None:
         ({"travel_cost_per_s": float("nan")}, "travel_cost_per_s"),
         ({"metaheuristic": "MAGIC"}, "metaheuristic"),
         ({"objective": "fastest"}, "objective"),
+        ({"ruin_orders": 0.5}, "ruin_orders"),
         ({"objective": "hierarchical", "vehicle_fixed_cost": 1e6}, "unassigned_penalty"),
     ],
 )
