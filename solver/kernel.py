@@ -60,7 +60,8 @@ INF = np.inf
 Compiled = tuple[Any, ...]
 """``(od, rd, w, t, d, n_loc)``, see the module docstring."""
 State = tuple[Any, ...]
-"""``(route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch)``, see :func:`new_state`."""
+"""``(route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch, detours)``, see
+:func:`new_state`."""
 
 
 def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
@@ -124,8 +125,9 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
 def new_state(p: Compiled) -> State:
     """An empty solution for compiled problem ``p`` (every route empty, every order out).
 
-    ``scratch`` holds per order two stamp/time pairs used while pricing (see
-    :func:`best_in_route`) and a stamp counter at ``[0, 0]``... kept in one int array.
+    Working space of :func:`best_in_route`: ``scratch`` (row ``1 + order``) holds two
+    (stamp, departure) pairs, the pickups re-timed between the order's pickup and drop-off
+    and after its drop-off, with the stamp counters in row 0; ``detours`` the detour bounds.
     """
     od, rd = p[0], p[1]
     n_o, n_r = od.shape[0], rd.shape[0]
@@ -140,7 +142,8 @@ def new_state(p: Compiled) -> State:
     pdep = np.zeros(max(n_o, 1), dtype=np.int64)
     nopen = np.zeros(max(n_r, 1), dtype=np.int64)
     scratch = np.zeros((max(n_o, 1) + 1, 4), dtype=np.int64)
-    s = (route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch)
+    detours = np.zeros((4, width))
+    s = (route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch, detours)
     for r in range(n_r):
         retime(p, s, r)
     return s
@@ -168,7 +171,7 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
         capacity).
     """
     od, rd, w, t, d, nl = p
-    route, rlen, rcost, where, dep, cum, ld, pdep, nopen, _scratch = s
+    route, rlen, rcost, where, dep, cum, ld, pdep, nopen, _scratch, _detours = s
     n = rlen[r]
     pb = rd[r, R_PB]
     shift = rd[r, R_SHIFT]
@@ -379,7 +382,7 @@ def best_in_route(
     does not.
     """
     od, rd, w, t, d, nl = p
-    route, rlen, rcost, _where, dep, cum, ld, pdep, nopen, scratch = s
+    route, rlen, rcost, _where, dep, cum, ld, pdep, nopen, scratch, detours = s
     n = rlen[r]
     pb = rd[r, R_PB]
     shift = rd[r, R_SHIFT]
@@ -400,8 +403,7 @@ def best_in_route(
     prune = prune and not force and wc == 0.0
     # detours: of the drop-off after node j (dd), of the pickup after node i alone (pd) and of
     # both after node i (adj); sdd[j] = min(dd[j:]); veh: an empty route's vehicle
-    m = n + 2 if prune else 0
-    dd, sdd, pd, adj = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    dd, sdd, pd, adj = detours[0], detours[1], detours[2], detours[3]
     veh = w[W_VEH] if n == 0 else 0.0
     if prune:
         a_loc = rd[r, R_LOC]
