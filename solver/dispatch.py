@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from solver.budget import Budget
 from solver.greedy import solve_greedy
+from solver.kernel import ensure_warm
 from solver.model import OrderState, Problem
 from solver.ortools_engine import EngineError, estimate_overhead_s
 from solver.params import SolverParams
@@ -120,6 +121,7 @@ def solve(
         time as seen here) and ``total`` in ``stats.phase_s``, and ``stats.shed_reason`` set
         when the search was skipped or failed.
     """
+    ensure_warm()  # the compiled kernel, once per process, before the budget starts
     params = params or SolverParams()
     budget_s = params.default_budget_s if budget_s is None else budget_s
     initial = None if previous is None else plan_visits(previous)  # greedy sanitises it
@@ -176,6 +178,7 @@ def solve_in_process(
     ``initial``: the previous plan's visits to start from; ``on_greedy`` is called with the
     greedy plan as soon as it is built (a worker sends it back early, in case it is killed).
     """
+    ensure_warm()
     budget = Budget(budget_s)
     with budget.phase("greedy"):
         greedy = solve_greedy(problem, params, initial=initial, deadline=budget.deadline)

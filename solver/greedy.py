@@ -261,6 +261,7 @@ def solve_greedy(
     Plan
         Engine ``GREEDY``; ``phase_s["greedy"]`` is the wall-clock time of the solve.
     """
+    k.ensure_warm()
     began = time.perf_counter()
     if ordering not in ORDERINGS:
         raise ValueError(f"ordering={ordering!r}: must be one of {ORDERINGS}")
