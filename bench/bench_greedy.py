@@ -120,13 +120,13 @@ def run(sizes: list[tuple[int, int]], instances: int, repeats: int, orderings: l
 
 
 def main() -> None:
-    warm_up()  # the compiled kernel: loaded before anything is timed
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ordering", action="append", choices=ORDERINGS)
     parser.add_argument("--sizes", nargs="*", default=["60x20", "200x50", "400x80"])
     args = parser.parse_args()
+    warm_up()  # the compiled kernel: loaded before anything is timed
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
     invalid = run(
         [(a, b) for a, b in sizes], args.instances, args.repeats, args.ordering or ["ready"]

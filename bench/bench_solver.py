@@ -509,8 +509,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; returns the exit code."""
-    warm_up()  # the compiled kernel: loaded before anything is timed
     args = parse_args(argv)
+    warm_up()  # the compiled kernel: loaded before anything is timed
     params = benchmark_params()
     if args.verify_bks:
         return 1 if verify_bks(args.data, params) else 0

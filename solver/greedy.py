@@ -91,13 +91,15 @@ class _Greedy:
     def insert_pinned(self, o: int) -> None:
         """Insert pinned order ``o`` on its rider at the cheapest position (it is mandatory).
 
-        Positions that keep the route's open orders feasible and the capacity are preferred;
-        the rules that do not apply to pinned stops are ignored.
+        Positions that keep the route's open orders feasible and the capacity are preferred,
+        then positions that keep the capacity (open orders that then break a rule are
+        evicted later); the rules that do not apply to pinned stops are ignored.
         """
         r = int(self.o_rider[o])
-        _, i, j = k.best_in_route(self.p, self.s, o, r, 0.0, False, INF)
-        if i < 0:
-            _, i, j = k.best_in_route(self.p, self.s, o, r, 0.0, True, INF)
+        for force in (0, 1, 2):  # every rule; the capacity only; nothing
+            _, i, j = k.best_in_route(self.p, self.s, o, r, 0.0, force, INF)
+            if i >= 0:
+                break
         k.insert_at(self.p, self.s, r, o, i, j)
 
     def n_positions(self) -> int:

@@ -364,7 +364,7 @@ def best_in_route(
     o: int,
     r: int,
     blink: float,
-    force: bool,
+    force: int,
     bound: float,
     prune: bool = False,
 ) -> tuple[float, int, int]:
@@ -372,8 +372,9 @@ def best_in_route(
 
     The price is the exact increase of the objective (vehicle cost included when the route
     was empty). Every rule of the delayed open orders and of ``o`` (when open) is checked, and
-    the capacity on the stretch the order is in the bag; ``force`` checks nothing (a pinned
-    order that fits nowhere). ``blink`` is the chance of skipping a position.
+    the capacity on the stretch the order is in the bag. ``force`` is for a pinned order that
+    fits nowhere: 1 checks the capacity only, 2 nothing. ``blink`` is the chance of skipping
+    a position.
 
     ``prune`` skips positions whose detour (the edges the insertion adds less the one it
     removes) already reaches the best price: a true lower bound when the edge costs obey the
@@ -394,13 +395,15 @@ def best_in_route(
     drop = od[o, O_DROP]
     size = od[o, O_SIZE]
     o_open = od[o, O_OPEN] == 1
-    check_own = o_open and not force
+    timed = force == 0  # the time rules are checked
+    loaded = force < 2  # the capacity is checked
+    check_own = o_open and timed
     # the load the order adds between pickup and drop-off (start-loaded: from the start)
     bag_size = size if (pick >= 0 or od[o, O_SL] == 1) else 0
     best = bound
     bi, bj = -1, -1
     n_i = n + 1 if pick >= 0 else 1
-    prune = prune and not force and wc == 0.0
+    prune = prune and timed and wc == 0.0
     # detours: of the drop-off after node j (dd), of the pickup after node i alone (pd) and of
     # both after node i (adj); sdd[j] = min(dd[j:]); veh: an empty route's vehicle
     dd, sdd, pd, adj = detours[0], detours[1], detours[2], detours[3]
@@ -435,7 +438,7 @@ def best_in_route(
         for q in range(n, -1, -1):
             sdd[q] = min(dd[q], sdd[q + 1])
     for i in range(n_i):
-        if not force and ld[r, i] + bag_size > cap:
+        if loaded and ld[r, i] + bag_size > cap:
             continue
         if prune:
             if pick >= 0:
@@ -461,13 +464,16 @@ def best_in_route(
             p_dep = dep[r, 0]
         scratch[0, 0] += 1
         seg = scratch[0, 0]
+        # a pickup with a time-in-bag limit re-timed *earlier* (only with matrices that break
+        # the triangle inequality): its drop-off must be checked, so no early stop
+        seg_early = False
         for j in range(i, n + 1):
             if j > i:
                 # node j, delayed by the pickup
                 code = route[r, j - 1]
                 q = code >> 1
                 there = _loc(od, code)
-                if not force and ld[r, j] + bag_size > cap:
+                if loaded and ld[r, j] + bag_size > cap:
                     break
                 idx = pb + here * nl + there
                 leg = t[idx]
@@ -478,17 +484,19 @@ def best_in_route(
                     clock = st + od[q, O_SP]
                     acc += wc * (st - a)
                     if od[q, O_OPEN] == 1:
-                        if not force and (a > shift or st > od[q, O_PL]):
+                        if timed and (a > shift or st > od[q, O_PL]):
                             break
                         scratch[q + 1, 0] = seg
                         scratch[q + 1, 1] = clock
+                        if clock < dep[r, j] and od[q, O_BAG] < BIG:
+                            seg_early = True
                 else:
                     st = max(a, od[q, O_DE])
                     clock = st + od[q, O_SD]
                     acc += wc * (st - a) + dlc * (st - now)
                     if st > od[q, O_DUE]:
                         acc += lc * (st - od[q, O_DUE])
-                    if od[q, O_OPEN] == 1 and not force:
+                    if od[q, O_OPEN] == 1 and timed:
                         if a > shift or st > od[q, O_LATLIM]:
                             break
                         if od[q, O_BAG] < BIG:
@@ -531,6 +539,7 @@ def best_in_route(
             done = False
             scratch[0, 1] += 1
             seg2 = scratch[0, 1]
+            early = seg_early
             for k in range(j + 1, n + 1):
                 code = route[r, k - 1]
                 q = code >> 1
@@ -544,18 +553,20 @@ def best_in_route(
                     t2 = st + od[q, O_SP]
                     c2 += wc * (st - a)
                     if od[q, O_OPEN] == 1:
-                        if not force and (a > shift or st > od[q, O_PL]):
+                        if timed and (a > shift or st > od[q, O_PL]):
                             ok = False
                             break
                         scratch[q + 1, 2] = seg2
                         scratch[q + 1, 3] = t2
+                        if t2 < dep[r, k] and od[q, O_BAG] < BIG:
+                            early = True
                 else:
                     st = max(a, od[q, O_DE])
                     t2 = st + od[q, O_SD]
                     c2 += wc * (st - a) + dlc * (st - now)
                     if st > od[q, O_DUE]:
                         c2 += lc * (st - od[q, O_DUE])
-                    if od[q, O_OPEN] == 1 and not force:
+                    if od[q, O_OPEN] == 1 and timed:
                         if a > shift or st > od[q, O_LATLIM]:
                             ok = False
                             break
@@ -572,7 +583,7 @@ def best_in_route(
                                 ok = False
                                 break
                 h2 = there
-                if t2 == dep[r, k]:
+                if t2 == dep[r, k] and not early:
                     c2 += cum[r, n + 1] - cum[r, k]
                     done = True
                     break
@@ -591,7 +602,7 @@ def best_in_route(
                 t2 += leg
             elif done and end >= 0:
                 t2 = dep[r, n + 1]
-            if end >= 0 and not force and (o_open or nopen[r] > 0) and t2 > shift:
+            if end >= 0 and timed and (o_open or nopen[r] > 0) and t2 > shift:
                 continue
             price = c2 - base
             if price < best:
@@ -613,7 +624,7 @@ def best_insertion(
     for r in range(p[1].shape[0]):
         if not active[r] or (pin >= 0 and r != pin):
             continue
-        price, i, j = best_in_route(p, s, o, r, blink, False, best, prune)
+        price, i, j = best_in_route(p, s, o, r, blink, 0, best, prune)
         if i >= 0:
             best, br, bi, bj = price, r, i, j
     return best, br, bi, bj
@@ -889,12 +900,29 @@ def anneal_run(
                     n_left += 1
             ctl[0] = n_left
             if new < fctl[1]:
-                fctl[1] = new
-                for r in range(n_r):
-                    best_lens[r] = s[1][r]
-                    best_rows[r, : s[1][r]] = s[0][r, : s[1][r]]
+                _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_left)
         else:
             undo(p, s, snap)
+
+
+@nb.njit(cache=True)
+def _keep_if_best(
+    p: Compiled,
+    s: State,
+    fctl: NDArray[np.float64],
+    best_rows: NDArray[np.int64],
+    best_lens: NDArray[np.int64],
+    penalties: float,
+) -> None:
+    """Save the routes to ``best_*`` when their objective (plus ``penalties``) beats
+    ``fctl[1]``."""
+    objective = total_cost(p, s) + penalties
+    if objective < fctl[1]:
+        fctl[1] = objective
+        route, rlen = s[0], s[1]
+        for r in range(p[1].shape[0]):
+            best_lens[r] = rlen[r]
+            best_rows[r, : rlen[r]] = route[r, : rlen[r]]
 
 
 @nb.njit(cache=True)
@@ -936,12 +964,7 @@ def eliminate_run(
     size = od[:, O_SIZE].copy()
     for _ in range(iterations):
         if ctl[0] == 0:
-            objective = total_cost(p, s) + pen * n_fixed_out
-            if objective < fctl[1]:
-                fctl[1] = objective
-                for r in range(n_r):
-                    best_lens[r] = rlen[r]
-                    best_rows[r, : rlen[r]] = route[r, : rlen[r]]
+            _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_fixed_out)
             # the smallest route without pinned orders (ties at random)
             pick, shortest, n_cands = -1, 0, 0
             start = np.random.randint(0, max(n_r, 1))
@@ -973,6 +996,8 @@ def eliminate_run(
                     pool[m] = pool[k]
                     m += 1
             ctl[0] = m
+            if m == 0:
+                _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_fixed_out)
             continue
         ctl[1] += 1
         n_pool = ctl[0]
@@ -1008,6 +1033,8 @@ def eliminate_run(
                     pool[n_left] = o
                     n_left += 1
             ctl[0] = n_left
+            if n_left == 0:
+                _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_fixed_out)
         else:
             undo(p, s, snap)
     return True
@@ -1059,7 +1086,7 @@ def warm_up() -> float:
     routes = np.empty(n_o, dtype=np.int64)
     insert_orders(p, s, orders, active, 0.0, prices, routes, snap)
     commit(snap)
-    best_in_route(p, s, 0, 0, 0.0, True, INF)
+    best_in_route(p, s, 0, 0, 0.0, 2, INF)
     out = np.empty(2 * n_o + 1, dtype=np.int64)
     evict_broken(p, s, 0, out, 0)
     rows, lens = s[0].copy(), s[1].copy()

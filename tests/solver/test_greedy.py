@@ -469,3 +469,23 @@ def test_no_orders_and_no_riders() -> None:
     idle = line_problem([0], [], [rider("r1", 0)])
     plan = solve(idle)
     assert plan.stats.objective == 0.0
+
+
+def test_a_pinned_order_that_fits_nowhere_still_respects_the_capacity() -> None:
+    """Every position of committed c breaks a rule: after b's drop-off, open order a gets late
+    and the rider back after the shift end; before it, the bag holds b and c (capacity 1).
+    c goes where the capacity holds (a is taken out), not at the cheapest position ignoring it
+    (first, with b still in the bag)."""
+    positions = [0, 10, 20, 5]
+    orders = [
+        order("a", 3, 1, due=40),
+        order("b", None, 2, state=OrderState.ONBOARD, rider_id="r1"),
+        order("c", 3, 1, state=OrderState.COMMITTED, rider_id="r1"),
+    ]
+    problem = line_problem(
+        positions, orders, [rider("r1", 0, capacity=1, shift_end=50, end_location=0)]
+    )
+    initial: dict[str, list[Visit]] = {"r1": [("b", D), ("a", P), ("a", D)]}
+    plan = solve(problem, travel_lateness(max_lateness_s=0), initial=initial)
+    assert sequence(plan, "r1")[:3] == [("b", "dropoff"), ("c", "pickup"), ("c", "dropoff")]
+    assert "a" in reasons(plan)

@@ -8,7 +8,7 @@ import pytest
 from solver import kernel as k
 from solver.check import check_plan
 from solver.greedy import solve_greedy
-from solver.model import Problem
+from solver.model import Order, Problem, Rider
 from solver.params import SolverParams
 from solver.plan import Engine, StopKind, Unassigned, UnassignedReason
 from solver.routes import Visit, build_plan
@@ -65,6 +65,45 @@ def visits_of(problem: Problem, params: SolverParams) -> dict[str, list[Visit]]:
     return {r.rider_id: [(s.order_id, s.kind) for s in r.stops] for r in plan.routes}
 
 
+def brute_force(
+    problem: Problem, params: SolverParams, current: dict[str, list[Visit]], oid: str
+) -> float:
+    """The cheapest valid insertion of ``oid`` into ``current`` (judged by the checker)."""
+    victim = problem.orders[problem.order_index[oid]]
+    routed = {v[0] for vs in current.values() for v in vs}
+    others = [
+        Unassigned(x.id, UnassignedReason.SHED)
+        for x in problem.orders
+        if x.id not in routed and x.id != oid
+    ]
+    base = build_plan(problem, params, current, others, engine=Engine.GREEDY)
+    best = float("inf")
+    for rider_id, visits in current.items():
+        n = len(visits)
+        for i in range(n + 1 if victim.pickup is not None else 1):
+            for j in range(i, n + 1):
+                trial = list(visits)
+                trial.insert(j, (oid, D))
+                if victim.pickup is not None:
+                    trial.insert(i, (oid, P))
+                plan = build_plan(
+                    problem, params, {**current, rider_id: trial}, others, engine=Engine.GREEDY
+                )
+                if check_plan(problem, plan, params).ok:
+                    best = min(best, plan.stats.objective - base.stats.objective)
+    return best
+
+
+def kernel_price(
+    problem: Problem, params: SolverParams, current: dict[str, list[Visit]], oid: str
+) -> tuple[float, int]:
+    """The kernel's (price, route) of inserting ``oid`` into ``current``."""
+    p, s = load(problem, params, current)
+    active = np.ones(len(problem.riders), dtype=np.bool_)
+    price, r, _, _ = k.best_insertion(p, s, problem.order_index[oid], active, 0.0)
+    return price, r
+
+
 @pytest.mark.parametrize("params", PARAMS, ids=IDS)
 def test_each_price_is_the_cheapest_valid_insertion(params: SolverParams) -> None:
     """Take each open order out of a greedy plan; the kernel's price of putting it back equals
@@ -75,42 +114,41 @@ def test_each_price_is_the_cheapest_valid_insertion(params: SolverParams) -> Non
         for victim in problem.orders:
             if victim.is_pinned:
                 continue
-            oid = victim.id
-            current = {r: [v for v in vs if v[0] != oid] for r, vs in plan_visits.items()}
-            routed = {v[0] for vs in current.values() for v in vs}
-            others = [
-                Unassigned(x.id, UnassignedReason.SHED)
-                for x in problem.orders
-                if x.id not in routed and x.id != oid
-            ]
-            base = build_plan(problem, params, current, others, engine=Engine.GREEDY)
-            best = float("inf")
-            for rider_id, visits in current.items():
-                n = len(visits)
-                for i in range(n + 1 if victim.pickup is not None else 1):
-                    for j in range(i, n + 1):
-                        trial = list(visits)
-                        trial.insert(j, (oid, D))
-                        if victim.pickup is not None:
-                            trial.insert(i, (oid, P))
-                        plan = build_plan(
-                            problem,
-                            params,
-                            {**current, rider_id: trial},
-                            others,
-                            engine=Engine.GREEDY,
-                        )
-                        if check_plan(problem, plan, params).ok:
-                            best = min(best, plan.stats.objective - base.stats.objective)
-            p, s = load(problem, params, current)
-            active = np.ones(len(problem.riders), dtype=np.bool_)
-            price, r, _, _ = k.best_insertion(p, s, problem.order_index[oid], active, 0.0)
+            current = {r: [v for v in vs if v[0] != victim.id] for r, vs in plan_visits.items()}
+            best = brute_force(problem, params, current, victim.id)
+            price, r = kernel_price(problem, params, current, victim.id)
             if best == float("inf"):
-                assert r == -1, (oid, price)
+                assert r == -1, (victim.id, price)
             else:
-                assert price == pytest.approx(best), (oid, price, best)
+                assert price == pytest.approx(best), (victim.id, price, best)
             checked += 1
     assert checked > 30
+
+
+def test_a_pickup_made_earlier_by_a_non_metric_matrix_is_still_checked() -> None:
+    """Inserting o first makes q's pickup earlier (S -> P -> D -> A is shorter than S -> A);
+    x's ready time absorbs it, so x departs as before, but q's time in bag grows past its
+    limit: the kernel must not stop timing at x and take that position."""
+    far = 50
+    t = np.full((6, 6), far, dtype=np.int64)
+    np.fill_diagonal(t, 0)
+    # S=0, A=1, X=2, B=3, P=4, D=5
+    for a, b, v in [(0, 1, 10), (1, 2, 2), (2, 3, 5), (0, 4, 1), (4, 5, 0), (5, 1, 1)]:
+        t[a, b] = v
+    orders = [
+        Order("q", 1, 3, ready_s=0, due_s=10_000, max_in_bag_s=15),
+        Order("x", 2, 3, ready_s=20, due_s=10_000),
+        Order("o", 4, 5, ready_s=0, due_s=10_000),
+    ]
+    problem = Problem.build(
+        now_s=0, orders=orders, riders=[Rider("r1", 0, 0, 100_000, 10)], time_s=t
+    )
+    params = SolverParams(delivery_time_cost_per_s=0.0, lateness_cost_per_s=0.0)
+    current: dict[str, list[Visit]] = {"r1": [("q", P), ("x", P), ("q", D), ("x", D)]}
+    best = brute_force(problem, params, current, "o")
+    price, _ = kernel_price(problem, params, current, "o")
+    assert best < float("inf")
+    assert price == pytest.approx(best)
 
 
 @pytest.mark.parametrize("params", [x for x in PARAMS if x.waiting_cost_per_s == 0.0])
