@@ -48,8 +48,8 @@ O_PICK, O_DROP, O_READY, O_DUE, O_SP, O_SD, O_DE, O_PL, O_BAG, O_LATLIM = range(
 O_SIZE, O_SL, O_OPEN, O_RIDER = range(10, 14)
 N_O = 14
 # rider table columns
-R_LOC, R_START, R_SHIFT, R_CAP, R_PB, R_END, R_ONBOARD = range(7)
-N_R = 7
+R_LOC, R_START, R_SHIFT, R_CAP, R_PB, R_END, R_ONBOARD, R_CLASS = range(8)
+N_R = 8
 # weights
 W_TC, W_DC, W_WC, W_LC, W_DLC, W_VEH, W_PEN, W_NOW = range(8)
 N_W = 8
@@ -60,8 +60,8 @@ INF = np.inf
 Compiled = tuple[Any, ...]
 """``(od, rd, w, t, d, n_loc)``, see the module docstring."""
 State = tuple[Any, ...]
-"""``(route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch, detours)``, see
-:func:`new_state`."""
+"""``(route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch, detours, arv, slk,
+hasbag)``, see :func:`new_state`."""
 
 
 def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
@@ -108,6 +108,10 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
     for k in range(n_o):
         if orders[k].state is OrderState.ONBOARD:
             rd[od[k, O_RIDER], R_ONBOARD] += orders[k].size
+    # riders alike in everything but their id: one empty route of a class is priced for all
+    first: dict[tuple[int, ...], int] = {}
+    for k in range(len(riders)):
+        rd[k, R_CLASS] = first.setdefault(tuple(rd[k, :R_CLASS].tolist()), k)
     w = np.zeros(N_W)
     w[W_TC] = params.travel_cost_per_s
     w[W_DC] = params.distance_cost_per_m
@@ -124,6 +128,10 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
 
 def new_state(p: Compiled) -> State:
     """An empty solution for compiled problem ``p`` (every route empty, every order out).
+
+    Per route node also the arrival (``arv``) and the forward slack (``slk``: the largest
+    arrival delay there that the rest of the route accepts, by every rule but the time in
+    bag), and per route whether an order on it has a time-in-bag limit (``hasbag``).
 
     Working space of :func:`best_in_route`: ``scratch`` (row ``1 + order``) holds two
     (stamp, departure) pairs, the pickups re-timed between the order's pickup and drop-off
@@ -143,7 +151,10 @@ def new_state(p: Compiled) -> State:
     nopen = np.zeros(max(n_r, 1), dtype=np.int64)
     scratch = np.zeros((max(n_o, 1) + 1, 4), dtype=np.int64)
     detours = np.zeros((4, width))
-    s = (route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch, detours)
+    arv = np.zeros((max(n_r, 1), width), dtype=np.int64)
+    slk = np.zeros((max(n_r, 1), width), dtype=np.int64)
+    hasbag = np.zeros(max(n_r, 1), dtype=np.bool_)
+    s = (route, rlen, rcost, where, dep, cum, ld, pdep, nopen, scratch, detours, arv, slk, hasbag)
     for r in range(n_r):
         retime(p, s, r)
     return s
@@ -171,7 +182,7 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
         capacity).
     """
     od, rd, w, t, d, nl = p
-    route, rlen, rcost, where, dep, cum, ld, pdep, nopen, _scratch, _detours = s
+    route, rlen, rcost, where, dep, cum, ld, pdep, nopen, _scratch, _detours, arv, slk, hasbag = s
     n = rlen[r]
     pb = rd[r, R_PB]
     shift = rd[r, R_SHIFT]
@@ -193,11 +204,13 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
     if overload and last_sl >= 0:
         bad = last_sl
     dep[r, 0] = clock
+    arv[r, 0] = clock
     cum[r, 0] = 0.0
     ld[r, 0] = load
     acc = 0.0
     n_open = 0
     last_open = -1
+    bags = False
     for k in range(n):
         code = route[r, k]
         o = code >> 1
@@ -234,6 +247,13 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
                 last_open = o
         if is_open:
             n_open += 1
+            lim = od[o, O_PL] if code & 1 == 0 else od[o, O_LATLIM]
+            slk[r, k + 1] = min(shift, lim) - a  # this node's own limit (see below)
+            if od[o, O_BAG] < BIG:
+                bags = True
+        else:
+            slk[r, k + 1] = BIG
+        arv[r, k + 1] = a
         if load > cap:
             overload = True
             if bad < 0:
@@ -252,10 +272,22 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
         if n_open > 0 and clock > shift and bad < 0:
             bad = last_open
     dep[r, n + 1] = clock
+    arv[r, n + 1] = clock
     cum[r, n + 1] = acc
     ld[r, n + 1] = load
     rcost[r] = acc
     nopen[r] = n_open
+    hasbag[r] = bags
+    # forward slack, backwards: a delay d at node k is left max(0, d - wait) at node k + 1
+    slk[r, n + 1] = shift - clock if (end >= 0 and n > 0 and n_open > 0) else BIG
+    for k in range(n, 0, -1):
+        code = route[r, k - 1]
+        serve = od[code >> 1, O_SD] if code & 1 else od[code >> 1, O_SP]
+        nxt = slk[r, k + 1]
+        if nxt < 0:
+            slk[r, k] = nxt  # already broken further on
+        elif nxt < BIG:
+            slk[r, k] = min(slk[r, k], dep[r, k] - serve - arv[r, k] + nxt)
     return bad, overload
 
 
@@ -383,7 +415,7 @@ def best_in_route(
     does not.
     """
     od, rd, w, t, d, nl = p
-    route, rlen, rcost, _where, dep, cum, ld, pdep, nopen, scratch, detours = s
+    route, rlen, rcost, _where, dep, cum, ld, pdep, nopen, scratch, detours, arv, slk, hasbag = s
     n = rlen[r]
     pb = rd[r, R_PB]
     shift = rd[r, R_SHIFT]
@@ -404,6 +436,9 @@ def best_in_route(
     bi, bj = -1, -1
     n_i = n + 1 if pick >= 0 else 1
     prune = prune and timed and wc == 0.0
+    # only edge costs depend on the position: a tail the slack accepts costs what it did
+    fast = timed and wc == 0.0 and lc == 0.0 and dlc == 0.0 and not hasbag[r]
+    fast = fast and (end < 0 or nopen[r] > 0)
     # detours: of the drop-off after node j (dd), of the pickup after node i alone (pd) and of
     # both after node i (adj); sdd[j] = min(dd[j:]); veh: an empty route's vehicle
     dd, sdd, pd, adj = detours[0], detours[1], detours[2], detours[3]
@@ -478,6 +513,8 @@ def best_in_route(
                 idx = pb + here * nl + there
                 leg = t[idx]
                 a = clock + leg
+                if prune and a - arv[r, j] > slk[r, j]:
+                    break  # so late that no drop-off position after it helps (metric times)
                 acc += tc * leg + dc * d[idx]
                 if code & 1 == 0:
                     st = max(a, od[q, O_READY])
@@ -535,6 +572,18 @@ def best_in_route(
                 c2 += lc * (st - od[o, O_DUE])
             t2 = st + od[o, O_SD]
             h2 = drop
+            if j < n:
+                nxt = _loc(od, route[r, j])
+                if timed and t2 + t[pb + drop * nl + nxt] - arv[r, j + 1] > slk[r, j + 1]:
+                    continue  # the rest of the route cannot take the delay
+                if fast:
+                    at_j = rd[r, R_LOC] if j == 0 else _loc(od, route[r, j - 1])  # node j
+                    old_edge = tc * t[pb + at_j * nl + nxt] + dc * d[pb + at_j * nl + nxt]
+                    c2 += tc * t[pb + drop * nl + nxt] + dc * d[pb + drop * nl + nxt]
+                    price = c2 + cum[r, n + 1] - cum[r, j] - old_edge - base
+                    if price < best:
+                        best, bi, bj = price, i, j
+                    continue
             ok = True
             done = False
             scratch[0, 1] += 1
@@ -617,13 +666,20 @@ def best_insertion(
     p: Compiled, s: State, o: int, active: NDArray[np.bool_], blink: float, prune: bool = False
 ) -> tuple[float, int, int, int]:
     """Cheapest insertion of ``o`` over the ``active`` routes (its own rider's if pinned):
-    (price, route, i, j), route -1 when none is feasible."""
-    od = p[0]
+    (price, route, i, j), route -1 when none is feasible. Of empty routes whose riders are
+    alike (same start, times, capacity, profile, end) only the first is priced."""
+    od, rd = p[0], p[1]
+    rlen = s[1]
     best, br, bi, bj = INF, -1, -1, -1
     pin = od[o, O_RIDER]
-    for r in range(p[1].shape[0]):
+    priced_empty = np.zeros(rd.shape[0], dtype=np.bool_)  # by rider class
+    for r in range(rd.shape[0]):
         if not active[r] or (pin >= 0 and r != pin):
             continue
+        if rlen[r] == 0:
+            if priced_empty[rd[r, R_CLASS]]:
+                continue  # the same price as an empty route already priced
+            priced_empty[rd[r, R_CLASS]] = True
         price, i, j = best_in_route(p, s, o, r, blink, 0, best, prune)
         if i >= 0:
             best, br, bi, bj = price, r, i, j

@@ -22,8 +22,15 @@ PARAMS = [
     SolverParams(objective="hierarchical", vehicle_fixed_cost=1e4, distance_cost_per_m=1.0),
     SolverParams(delivery_time_cost_per_s=2.0, waiting_cost_per_s=0.5),
     SolverParams(delivery_time_cost_per_s=1.0, lateness_cost_per_s=0.0),
+    SolverParams(  # the benchmarks': edge costs only (prices without timing the tail)
+        objective="hierarchical",
+        vehicle_fixed_cost=1e4,
+        distance_cost_per_m=1.0,
+        travel_cost_per_s=0.0,
+        lateness_cost_per_s=0.0,
+    ),
 ]
-IDS = ["delivery", "all-terms", "hierarchical", "delivery-time", "delivery-time-only"]
+IDS = ["delivery", "all-terms", "hierarchical", "delivery-time", "delivery-time-only", "edges"]
 
 
 def problems() -> list[Problem]:
