@@ -66,7 +66,9 @@ class ImproveConfig:
     blink
         Probability of skipping an insertion position in the recreate.
     t0, tf
-        Start and final temperature of the annealing, per mean cost per routed order.
+        Start and final temperature of the annealing, per mean cost per routed order
+        (:func:`improve_visits` takes them from ``SolverParams.anneal_start_temp`` /
+        ``anneal_end_temp`` unless a config is given).
     """
 
     elim_share: float = 0.6
@@ -295,7 +297,9 @@ def improve_visits(
         The best visits found (never worse than ``visits`` by the objective) and stats:
         ``eliminate`` / ``anneal`` seconds and ``iterations``.
     """
-    cfg = config or ImproveConfig(c_bar=params.ruin_orders)
+    cfg = config or ImproveConfig(
+        c_bar=params.ruin_orders, t0=params.anneal_start_temp, tf=params.anneal_end_temp
+    )
     search = _Search(problem, params, visits, cfg, seed)
     started = time.perf_counter()
     stats: dict[str, float] = {}

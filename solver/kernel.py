@@ -389,7 +389,7 @@ def evict_broken(p: Compiled, s: State, r: int, out: NDArray[np.int64], n_out: i
 # ---------------------------------------------------------------------------------- pricing
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def best_in_route(
     p: Compiled,
     s: State,

@@ -26,6 +26,8 @@ def test_shipped_config_documents_the_defaults() -> None:
         ({"metaheuristic": "MAGIC"}, "metaheuristic"),
         ({"objective": "fastest"}, "objective"),
         ({"ruin_orders": 0.5}, "ruin_orders"),
+        ({"anneal_end_temp": 0.0}, "anneal_end_temp"),
+        ({"anneal_start_temp": 0.001}, "anneal_start_temp"),
         ({"objective": "hierarchical", "vehicle_fixed_cost": 1e6}, "unassigned_penalty"),
     ],
 )
