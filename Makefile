@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-meal bench-solver bench-service bench-replay load load-cluster load-capacity load-record clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay load load-cluster load-capacity load-record clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -83,10 +83,13 @@ check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promt
 	$(AMTOOL) check-config monitoring/alertmanager.yml
 	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/server/test_monitoring.py
 
-bench: bench-maps bench-meal bench-solver bench-service bench-replay  ## all benchmarks (SHARED=path to the shared data folder)
+bench: bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay  ## all benchmarks (SHARED=path to the shared data folder)
 
 bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
 	$(PY) bench/bench_maps.py --campus $(CAMPUS)
+
+bench-greedy: venv  ## the greedy insertion alone at 60/20, 200/50 and 400/80 (target: 10 ms at 200/50)
+	$(PY) bench/bench_greedy.py
 
 bench-meal: venv  ## meal batches on Northwestern's travel tables: greedy and 0.2 s / 1 s vs a 30 s run (QUICK=1: smoke)
 	$(PY) bench/bench_meal.py --campus $(CAMPUS) $(if $(QUICK),--quick)
