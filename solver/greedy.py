@@ -88,19 +88,11 @@ class _Greedy:
         n = k.evict_broken(self.p, self.s, r, out, 0)
         return out[:n].tolist()
 
-    def insert_pinned(self, o: int) -> None:
-        """Insert pinned order ``o`` on its rider at the cheapest position (it is mandatory).
-
-        Positions that keep the route's open orders feasible and the capacity are preferred,
-        then positions that keep the capacity (open orders that then break a rule are
-        evicted later); the rules that do not apply to pinned stops are ignored.
-        """
-        r = int(self.o_rider[o])
-        for force in (0, 1, 2):  # every rule; the capacity only; nothing
-            _, i, j = k.best_in_route(self.p, self.s, o, r, 0.0, force, INF)
-            if i >= 0:
-                break
-        k.insert_at(self.p, self.s, r, o, i, j)
+    def evict_all(self) -> list[int]:
+        """:meth:`evict_broken` on every route."""
+        out = np.empty(len(self.o_open) + 1, dtype=np.int64)
+        n = k.evict_all(self.p, self.s, out)
+        return out[:n].tolist()
 
     def n_positions(self) -> int:
         """How many (pickup, drop-off) positions the current routes offer."""
@@ -290,12 +282,12 @@ def solve_greedy(
     due = od[:, k.O_DUE].tolist()
     pinned = [o for o in range(n_orders) if g.o_rider[o] >= 0 and o not in placed]
     pinned.sort(key=lambda o: (g.o_rider[o], g.o_pick[o] >= 0, due[o], o))
-    for o in pinned:
-        g.insert_pinned(o)
-        placed.add(o)
     if pinned:
-        for r in range(g.n_riders):
-            placed -= set(g.evict_broken(r))
+        # on its rider, at the cheapest position keeping every rule, else the capacity, else
+        # any (pinned orders are mandatory); open orders that then break a rule go back
+        k.insert_pinned(g.p, g.s, np.asarray(pinned, dtype=np.int64))
+        placed.update(pinned)
+        placed -= set(g.evict_all())
     queue = [o for o in range(n_orders) if g.o_open[o] and o not in placed]
     riders_open = bool((g.rd[:, k.R_START] <= g.rd[:, k.R_SHIFT]).any())
     if not queue:

@@ -74,27 +74,30 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
     n_o = len(orders)
     cap_late = 0 if params.objective == "hierarchical" else params.max_lateness_s
     rider_index = problem.rider_index
-    od = np.zeros((n_o, N_O), dtype=np.int64)
-    for k, o in enumerate(orders):
+    rows = []
+    for o in orders:  # one tuple per order, in the O_* column order
         is_open = o.state is OrderState.OPEN
-        od[k, O_PICK] = -1 if (o.pickup is None or o.state is OrderState.ONBOARD) else o.pickup
-        od[k, O_DROP] = o.dropoff
-        od[k, O_READY] = o.ready_s
-        od[k, O_DUE] = o.due_s
-        od[k, O_SP] = o.pickup_service_s
-        od[k, O_SD] = o.dropoff_service_s
-        od[k, O_DE] = -BIG if o.dropoff_earliest_s is None else o.dropoff_earliest_s
-        od[k, O_PL] = (
-            o.pickup_latest_s
-            if (o.pickup_latest_s is not None and is_open and o.pickup is not None)
-            else BIG
+        rows.append(
+            (
+                -1 if (o.pickup is None or o.state is OrderState.ONBOARD) else o.pickup,
+                o.dropoff,
+                o.ready_s,
+                o.due_s,
+                o.pickup_service_s,
+                o.dropoff_service_s,
+                -BIG if o.dropoff_earliest_s is None else o.dropoff_earliest_s,
+                o.pickup_latest_s
+                if (o.pickup_latest_s is not None and is_open and o.pickup is not None)
+                else BIG,
+                o.max_in_bag_s if (o.max_in_bag_s is not None and is_open) else BIG,
+                o.due_s + cap_late if is_open else BIG,
+                o.size,
+                1 if (is_open and o.pickup is None) else 0,
+                1 if is_open else 0,
+                rider_index[o.rider_id] if (o.is_pinned and o.rider_id is not None) else -1,
+            )
         )
-        od[k, O_BAG] = o.max_in_bag_s if (o.max_in_bag_s is not None and is_open) else BIG
-        od[k, O_LATLIM] = o.due_s + cap_late if is_open else BIG
-        od[k, O_SIZE] = o.size
-        od[k, O_SL] = 1 if (is_open and o.pickup is None) else 0
-        od[k, O_OPEN] = 1 if is_open else 0
-        od[k, O_RIDER] = rider_index[o.rider_id] if (o.is_pinned and o.rider_id is not None) else -1
+    od = np.array(rows, dtype=np.int64).reshape(n_o, N_O)
     riders = problem.riders
     n_loc = problem.num_locations
     rd = np.zeros((len(riders), N_R), dtype=np.int64)
@@ -384,6 +387,30 @@ def evict_broken(p: Compiled, s: State, r: int, out: NDArray[np.int64], n_out: i
         remove_order(p, s, bad)
         out[n_out] = bad
         n_out += 1
+
+
+@nb.njit(cache=True)
+def evict_all(p: Compiled, s: State, out: NDArray[np.int64]) -> int:
+    """:func:`evict_broken` on every route; returns how many orders went to ``out``."""
+    n_out = 0
+    for r in range(p[1].shape[0]):
+        n_out = evict_broken(p, s, r, out, n_out)
+    return n_out
+
+
+@nb.njit(cache=True)
+def insert_pinned(p: Compiled, s: State, orders: NDArray[np.int64]) -> None:
+    """Insert each pinned order on its rider at its cheapest position (they are mandatory):
+    one that keeps every rule if any, else one that keeps the capacity, else any."""
+    for x in range(orders.shape[0]):
+        o = orders[x]
+        r = p[0][o, O_RIDER]
+        i, j = -1, -1
+        for force in range(3):
+            _, i, j = best_in_route(p, s, o, r, 0.0, force, INF, False)
+            if i >= 0:
+                break
+        insert_at(p, s, r, o, i, j)
 
 
 # ---------------------------------------------------------------------------------- pricing
@@ -1145,6 +1172,8 @@ def warm_up() -> float:
     best_in_route(p, s, 0, 0, 0.0, 2, INF)
     out = np.empty(2 * n_o + 1, dtype=np.int64)
     evict_broken(p, s, 0, out, 0)
+    evict_all(p, s, out)
+    insert_pinned(p, s, np.zeros(0, dtype=np.int64))
     rows, lens = s[0].copy(), s[1].copy()
     load_routes(p, s, rows, lens)
     neigh = np.tile(np.arange(n_o, dtype=np.int64), (n_o, 1))
