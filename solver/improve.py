@@ -140,7 +140,7 @@ class _Search:
 
     def _batches(self, deadline: float, run: Callable[[int], bool]) -> None:
         """Call ``run(n)`` (n iterations) until ``deadline``, sizing n to :data:`_BATCH_S`."""
-        n = 4
+        n = 1
         while True:
             now = time.perf_counter()
             if now >= deadline:
