@@ -531,7 +531,10 @@ def best_in_route(
         seg_early = False
         for j in range(i, n + 1):
             if j > i:
-                # node j, delayed by the pickup
+                # node j, delayed by the pickup. This timing of a node and the one of the tail
+                # below are alike on purpose: one shared helper (inlined or not) measured 2.5x
+                # slower here (greedy 200/50: 9.8 -> 24 ms; ruin-and-recreate 12k -> 7k
+                # iterations/s), so each loop keeps its own.
                 code = route[r, j - 1]
                 q = code >> 1
                 there = _loc(od, code)
