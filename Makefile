@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PIP_INSTALL) -e '.[dev]' --config-settings editable_mode=compat
-	@echo "compiling the solver kernel (numba, once: about 20 s)"
+	@echo "compiling the solver kernel (numba, once: under a minute)"
 	$(PY) -c "from solver.kernel import warm_up; warm_up()"
 	touch $@
 
