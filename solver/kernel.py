@@ -20,6 +20,18 @@ of the route is then unchanged). The price is therefore the exact increase of th
 an insertion is only accepted when every node it delays still keeps its rules. With ``j``
 running up from ``i`` the stretch between pickup and drop-off is timed once per ``i``.
 
+Three shortcuts keep it exact:
+- each node's forward slack (the largest arrival delay the rest of the route accepts, by every
+  rule but the time in bag) rejects a drop-off position whose delay the tail cannot take, in
+  O(1);
+- when only edge costs depend on the position (no waiting, lateness or delivery-time cost, no
+  time-in-bag limit on the route: the benchmarks' objective) a position the slack accepts is
+  priced from its edges, without timing the tail;
+- the timing of the tail stops as soon as what is left cannot beat the best price so far (a
+  delay of x saves at most x of waiting).
+The search also prunes by detour (``prune``, see :func:`best_in_route`): exact on metric
+matrices; on others it may miss the cheapest position, never a rule.
+
 Ruin and recreate (Christiaens & Vanden Berghe's SISR)
 -----------------------------------------------------
 :func:`anneal_run` and :func:`eliminate_run` run a given number of iterations each (the caller
