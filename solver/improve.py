@@ -57,7 +57,7 @@ class ImproveConfig:
     attempt_share
         Share of the time one route's elimination may take: when its orders are not all placed
         by then, elimination stops and the annealing gets the rest. It also stops when the
-        routes left cannot carry the orders with one route fewer.
+        routes left cannot carry the start-loaded orders with one route fewer.
     c_bar
         Average number of orders a ruin takes out (:func:`improve_visits` takes it from
         ``SolverParams.ruin_orders`` unless a config is given).
@@ -167,9 +167,13 @@ class _Search:
         fctl = np.array([INF, self.best_objective])
         n_fixed = len(self.out)  # left out by the input plan: retried by the annealing only
 
-        sizes = np.array([o.size for o in problem.orders], dtype=np.float64)
+        # Start-loaded orders are all in the bag from the start, so their sizes bound the
+        # routes from below; orders with a pickup can share a bag one after another.
+        loaded = sum(
+            o.size for o in problem.orders if o.pickup is None and o.state is OrderState.OPEN
+        )
         biggest = float(max((r.capacity for r in problem.riders), default=1))
-        min_routes = int(np.ceil(sizes[self.movable].sum() / max(biggest, 1.0) - 1e-9))
+        min_routes = int(np.ceil(loaded / max(biggest, 1.0) - 1e-9))
         attempt = {"routes": int(active.sum()), "since": time.perf_counter()}
 
         def run(n: int) -> bool:
