@@ -30,7 +30,7 @@ from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.servicer import DispatchServicer
-from solver.kernel import warm_up
+from solver.kernel import ensure_warm
 from solver.workers import SolverPool
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DispatchService"].full_name
@@ -152,7 +152,7 @@ def create_server(
     if config.default_campus not in campuses:
         config = config.replace(default_campus=sorted(campuses)[0])
     live = LiveConfig(config, path=config_path, env=env, campuses=campuses)
-    warm_up()  # the compiled kernel (greedy answers are computed here too)
+    ensure_warm()  # the compiled kernel (greedy answers are computed here too)
     pool = SolverPool(config.solver_workers, nice=config.worker_nice).start()
     metrics = Metrics()
 
