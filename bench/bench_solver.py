@@ -68,11 +68,10 @@ SOLOMON_DIR = "solomon_vrptw"
 QUICK_INSTANCES = 6
 QUICK_BUDGET_S = 0.2
 
-#: Share of the search for ruin-and-recreate (the rest: OR-Tools from its plan). With the
-#: compiled kernel 1.0, the product default, measured best: on 28 + 28 Li & Lim / Solomon
-#: instances at 1 s -0.49 % / 1.30 % mean gap against 0.12 % / 1.69 % with 0.7 (OR-Tools
-#: polishing the last 30 %, which was best before the kernel).
-OURS_RUIN_RECREATE_SHARE = 1.0
+# Our search keeps the product's ruin_recreate_share (1.0: ruin-and-recreate only). With the
+# compiled kernel it measured best here too: on 28 + 28 Li & Lim / Solomon instances at 1 s
+# -0.49 % / 1.30 % mean gap against 0.12 % / 1.69 % with 0.7 (OR-Tools polishing the last
+# 30 %, which was best before the kernel).
 
 #: Average orders one ruin takes out on these instances' long routes (10-50 orders per route):
 #: 15 against the product default 5 (tuned on meal batches of 3-4 orders per rider).
@@ -110,7 +109,6 @@ def solve_ours(instance: BenchmarkInstance, params: SolverParams, budget_s: floa
     """Our solver: :func:`solver.dispatch.solve` on the instance's problem."""
     from solver.dispatch import solve
 
-    params = params.replace(ruin_recreate_share=OURS_RUIN_RECREATE_SHARE)
     return solve(instance.problem, params, budget_s=budget_s)
 
 
