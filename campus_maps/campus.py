@@ -100,21 +100,30 @@ class RiderNetwork:
         return self.snapper.snap(lat, lng)
 
     def _legs(self, pts: SnappedPoints) -> tuple[NDArray[Any], ...]:
-        """Exit and entry nodes with their partial-edge time and length (k, 2) each."""
+        """Exit and entry nodes with their partial-edge time and length (k, 2) each.
+
+        Side 0 rides the point's own edge (leave towards v, arrive from u); side 1 rides its
+        reverse edge (leave towards u, arrive from v). A one-way edge has no side 1: its time
+        and length are ``inf``, set directly and never multiplied (a point exactly at an end
+        node has fraction 0 or 1, and ``0 * inf`` is NaN).
+        """
         a = self.arrays
         u, v = a.edge_u[pts.edge].astype(np.int64), a.edge_v[pts.edge].astype(np.int64)
         f = pts.fraction
         t, length = a.edge_time_s[pts.edge], a.edge_length_m[pts.edge]
         has_rev = pts.reverse >= 0
-        rev = np.where(has_rev, pts.reverse, 0)
-        tr = np.where(has_rev, a.edge_time_s[rev], np.inf)
-        lr = np.where(has_rev, a.edge_length_m[rev], np.inf)
+        rev = np.where(has_rev, pts.reverse, pts.edge)  # any valid index; masked below
+        tr, lr = a.edge_time_s[rev], a.edge_length_m[rev]
+
+        def back(share: NDArray[np.float64], along: NDArray[np.float64]) -> NDArray[np.float64]:
+            return np.where(has_rev, share * along, np.inf)
+
         exit_node = np.column_stack([v, u])
-        exit_t = np.column_stack([(1 - f) * t, f * tr])
-        exit_m = np.column_stack([(1 - f) * length, f * lr])
+        exit_t = np.column_stack([(1 - f) * t, back(f, tr)])
+        exit_m = np.column_stack([(1 - f) * length, back(f, lr)])
         entry_node = np.column_stack([u, v])
-        entry_t = np.column_stack([f * t, (1 - f) * tr])
-        entry_m = np.column_stack([f * length, (1 - f) * lr])
+        entry_t = np.column_stack([f * t, back(1 - f, tr)])
+        entry_m = np.column_stack([f * length, back(1 - f, lr)])
         return exit_node, exit_t, exit_m, entry_node, entry_t, entry_m
 
     def _best_legs(
@@ -164,9 +173,10 @@ class RiderNetwork:
             a = self.arrays
             e = points.edge[ii]
             df = points.fraction[jj] - points.fraction[ii]
-            rev = points.reverse[ii]
+            has_rev = points.reverse[ii] >= 0
+            rev = np.where(has_rev, points.reverse[ii], e)  # any valid index; masked below
             fwd_t = np.where(df >= 0, df * a.edge_time_s[e], np.inf)
-            back_t = np.where((df <= 0) & (rev >= 0), -df * a.edge_time_s[rev], np.inf)
+            back_t = np.where((df <= 0) & has_rev, -df * a.edge_time_s[rev], np.inf)
             fwd_m, back_m = df * a.edge_length_m[e], -df * a.edge_length_m[rev]
             access_t = points.access_s[ii] + points.access_s[jj]
             direct_t = np.minimum(fwd_t, back_t) + access_t

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import networkx as nx
 import numpy as np
 import pytest
 
-from campus_maps import Campus, SnappedPoints
-from campus_maps.campus import RiderNetwork
+from campus_maps import Campus
 from campus_maps.places import PlaceKind
-
-
-def _reference_graph(net: RiderNetwork, pts: SnappedPoints) -> nx.MultiDiGraph:
-    """The network with every snapped point spliced into its edge (and the reverse edge)."""
-    a = net.arrays
-    graph = nx.MultiDiGraph()
-    for e in range(a.num_edges):
-        graph.add_edge(int(a.edge_u[e]), int(a.edge_v[e]), key=e, w=float(a.edge_time_s[e]))
-    by_edge: dict[int, list[int]] = {}
-    for i in range(len(pts)):
-        by_edge.setdefault(int(pts.edge[i]), []).append(i)
-    for e, members in by_edge.items():
-        members.sort(key=lambda i: pts.fraction[i])
-        u, v, t = int(a.edge_u[e]), int(a.edge_v[e]), float(a.edge_time_s[e])
-        graph.remove_edge(u, v, key=e)
-        chain = [(u, 0.0), *((("p", i), float(pts.fraction[i])) for i in members), (v, 1.0)]
-        for (n1, f1), (n2, f2) in itertools.pairwise(chain):
-            graph.add_edge(n1, n2, w=(f2 - f1) * t)
-        r = int(pts.reverse[members[0]])
-        if r >= 0:
-            tr = float(a.edge_time_s[r])
-            graph.remove_edge(v, u, key=r)
-            for (n1, f1), (n2, f2) in itertools.pairwise(chain):
-                graph.add_edge(n2, n1, w=(f2 - f1) * tr)
-    return graph
+from tests.campus_maps.reference import reference_times
 
 
 def _random_places(campus: Campus, k: int, seed: int) -> np.ndarray:
@@ -56,15 +29,9 @@ def test_matrix_equals_networkx_dijkstra(
     points = np.vstack([points, points[:3] + [0.00004, -0.00003]])
     snapped = campus.snap(points, mode)
     matrix = campus.matrix(snapped, mode)
-    graph = _reference_graph(campus.network(mode), snapped)
-    for i in range(len(snapped)):
-        lengths = nx.single_source_dijkstra_path_length(graph, ("p", i), weight="w")
-        for j in range(len(snapped)):
-            if i == j:
-                assert matrix.time_s[i, j] == 0.0
-                continue
-            expected = lengths[("p", j)] + snapped.access_s[i] + snapped.access_s[j]
-            assert matrix.time_s[i, j] == pytest.approx(expected, rel=1e-9, abs=1e-6), (i, j)
+    expected = reference_times(campus.network(mode), snapped, list(range(len(snapped))))
+    np.testing.assert_allclose(matrix.time_s, expected, rtol=1e-9, atol=1e-6)
+    assert np.all(np.diag(matrix.time_s) == 0.0)
 
 
 def test_node_tables_equal_networkx(northwestern: Campus) -> None:
