@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay load load-cluster load-capacity load-record clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay load load-cluster load-capacity load-record clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -59,6 +59,12 @@ test: venv protos  ## run the test suite (long runs are behind the `slow` marker
 
 test-slow: venv protos  ## run only the long tests
 	$(PY) -m pytest -q -m slow
+
+# FUZZ_REQUESTS valid and as many invalid generated requests through an in-process server on
+# every bundled campus; exits non-zero on any answer but OK (checked plan) or INVALID_ARGUMENT.
+FUZZ_REQUESTS ?= 2500
+fuzz: venv protos  ## 2 x FUZZ_REQUESTS (2500) generated Solve requests: only OK and INVALID_ARGUMENT pass
+	FUZZ_REQUESTS=$(FUZZ_REQUESTS) $(PY) -m pytest -q -s -m slow tests/server/test_properties.py
 
 lint: venv protos  ## ruff and mypy
 	$(PY) -m ruff check .

@@ -24,6 +24,7 @@ from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
 from server.auth import AdminAuth
 from server.config import ConfigError, ServerConfig
+from server.guard import DecodeGuard
 from server.live import ConfigChange, LiveConfig
 from server.metrics import Metrics
 from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
@@ -174,8 +175,9 @@ def create_server(
         # past this many calls gRPC answers RESOURCE_EXHAUSTED at once: without it, calls
         # beyond the threads wait in gRPC's queue until their deadline passes
         maximum_concurrent_rpcs=config.grpc_threads,
+        interceptors=[DecodeGuard(metrics)],
         options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_receive_message_length", config.max_request_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
         ],

@@ -30,7 +30,16 @@ ENV_OVERRIDES = {
 #: ``[server]`` keys read only when the server starts (sockets, processes, loaded campuses):
 #: a running server refuses to change them live (restart it instead).
 RESTART_ONLY = frozenset(
-    {"host", "port", "metrics_port", "campuses", "workers", "worker_nice", "grpc_threads"}
+    {
+        "host",
+        "port",
+        "metrics_port",
+        "campuses",
+        "workers",
+        "worker_nice",
+        "grpc_threads",
+        "max_request_bytes",
+    }
 )
 #: The tables of a configuration file.
 TABLES = ("solver", "server")
@@ -73,6 +82,11 @@ class ServerConfig:
         Kept back from the gRPC deadline for sending the answer.
     max_orders, max_riders
         Size caps of one request (larger: INVALID_ARGUMENT naming the cap).
+    max_request_bytes
+        Largest serialized request gRPC accepts (``grpc.max_receive_message_length``); a
+        larger one is refused by gRPC itself with RESOURCE_EXHAUSTED before it is read.
+    max_budget_s
+        Largest ``time_budget`` a request may ask for (larger: INVALID_ARGUMENT).
     max_inflight
         Requests being worked on at once (OR-Tools and greedy); past it: RESOURCE_EXHAUSTED.
         Below ``grpc_threads``, so that threads are left to refuse quickly (and to answer
@@ -112,6 +126,8 @@ class ServerConfig:
     deadline_margin_s: float = 0.02
     max_orders: int = 1000
     max_riders: int = 300
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_budget_s: float = 60.0
     max_inflight: int = 12
     max_greedy_inflight: int = 4
     shedding: bool = True
@@ -151,6 +167,7 @@ class ServerConfig:
             "max_riders",
             "max_inflight",
             "max_greedy_inflight",
+            "max_request_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be >= 1")
@@ -161,6 +178,8 @@ class ServerConfig:
                 f"must be below grpc_threads ({self.grpc_threads}): the threads left over "
                 "refuse calls past it and answer health checks",
             )
+        if self.max_budget_s <= 0:
+            raise ConfigError("server.max_budget_s", self.max_budget_s, "must be > 0")
         if self.worker_nice > 19:
             raise ConfigError("server.worker_nice", self.worker_nice, "must be between 0 and 19")
         for name in ("port", "metrics_port"):

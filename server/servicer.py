@@ -21,7 +21,7 @@ from server.live import LiveConfig
 from server.metrics import Metrics
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from server.validate import InvalidRequestError, Violation, validate_request
+from server.validate import MAX_TEXT_BYTES, InvalidRequestError, Violation, validate_request
 from solver.dispatch import estimate_greedy_s, solve
 from solver.greedy import solve_greedy
 from solver.plan import Plan
@@ -56,6 +56,12 @@ def _rejected_status(rejected: RejectedError) -> status_pb2.Status:
     retry = error_details_pb2.RetryInfo()
     retry.retry_delay.FromNanoseconds(round(rejected.retry_after_s * 1e9))
     return _status(code_pb2.RESOURCE_EXHAUSTED, str(rejected), retry)
+
+
+def clip(text: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """``text`` cut to ``limit`` characters for a log line (a request's text is not yet checked
+    when its access line is started)."""
+    return text if len(text) <= limit else f"{text[:limit]}...(+{len(text) - limit})"
 
 
 def shed_label(reason: str) -> str:
@@ -107,13 +113,13 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         config = self.live.current  # this call's configuration, whatever changes meanwhile
         log: dict[str, object] = {
             "rpc": "Solve",
-            "request_id": request.request_id,
-            "campus": request.campus_id,
+            "request_id": clip(request.request_id),
+            "campus": clip(request.campus_id),
             "orders": len(request.orders),
             "riders": len(request.riders),
         }
         metadata = dict(context.invocation_metadata() or ())
-        client = str(metadata.get("client-id") or context.peer())
+        client = clip(str(metadata.get("client-id") or context.peer()))
         log["client"] = client
         code = grpc.StatusCode.OK
         engine = "none"
@@ -188,6 +194,10 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         log: dict[str, object],
         config: ServerConfig,
     ) -> pb.SolveResponse:
+        now = time.time()  # the clock of a request without "now", for checks and conversion
+        violations = validate_request(request, config, now=now)
+        if violations:
+            raise _AbortError(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(violations))
         campus_id = request.campus_id or config.default_campus
         campus = self.campuses.get(campus_id)
         if campus is None:
@@ -199,9 +209,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
                     code_pb2.NOT_FOUND, f"unknown campus {campus_id!r}; this server has: {known}"
                 ),
             )
-        violations = validate_request(request, config)
-        if violations:
-            raise _AbortError(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(violations))
         params = config.solver
         budget = (
             request.time_budget.ToNanoseconds() / 1e9
@@ -218,7 +225,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
                 _status(code_pb2.DEADLINE_EXCEEDED, "the deadline leaves no time to solve"),
             )
         try:
-            conversion = problem_from_request(request, campus, config)
+            conversion = problem_from_request(request, campus, config, now=now)
         except InvalidRequestError as invalid:
             raise _AbortError(
                 grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(invalid.violations)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from server.config import ServerConfig
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
@@ -27,8 +32,92 @@ class InvalidRequestError(ValueError):
         super().__init__(f"{len(violations)} invalid field(s): {head}{more}")
 
 
-def _seconds(ts: object) -> float:
-    return float(ts.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
+#: Longest id or other text field, in bytes of UTF-8.
+MAX_TEXT_BYTES = 128
+#: Every instant of a request lies within this many seconds of its "now".
+MAX_HORIZON_S = 7 * 86400
+#: Longest handover (pickup or drop-off service) in seconds.
+MAX_SERVICE_S = 86400
+#: The range of a valid google.protobuf.Timestamp (0001-01-01 to 9999-12-31) in seconds.
+TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+#: The range of a valid google.protobuf.Duration in seconds (about 10,000 years either way).
+DURATION_SECONDS = 315_576_000_000
+
+
+def _check_text(out: list[Violation], where: str, value: str, *, required: bool) -> bool:
+    """Report an empty required text or one over :data:`MAX_TEXT_BYTES`; ``True`` if usable."""
+    if not value:
+        if required:
+            out.append(Violation(where, "required"))
+        return False
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEXT_BYTES:
+        out.append(
+            Violation(
+                where,
+                f"is {size} bytes of UTF-8 (starts {value[:16]!r}); at most {MAX_TEXT_BYTES} bytes",
+            )
+        )
+        return False
+    return True
+
+
+def _check_instant(out: list[Violation], where: str, ts: Timestamp) -> float | None:
+    """Seconds since the epoch of a valid Timestamp, else report it and return ``None``."""
+    lo, hi = TIMESTAMP_SECONDS
+    if not lo <= ts.seconds <= hi or not 0 <= ts.nanos < 1_000_000_000:
+        out.append(
+            Violation(
+                where,
+                f"seconds={ts.seconds}, nanos={ts.nanos} is not a valid Timestamp "
+                "(years 0001 to 9999, nanos in [0, 1e9))",
+            )
+        )
+        return None
+    return ts.seconds + ts.nanos / 1e9
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+
+
+def _check_near(out: list[Violation], where: str, at: float | None, now: float | None) -> None:
+    """Report an instant more than :data:`MAX_HORIZON_S` away from ``now``."""
+    if at is None or now is None or abs(at - now) <= MAX_HORIZON_S:
+        return
+    days = (at - now) / 86400
+    out.append(
+        Violation(
+            where,
+            f"{_iso(at)} is {days:+.1f} days from now ({_iso(now)}); "
+            f"every time must be within {MAX_HORIZON_S // 86400} days of now",
+        )
+    )
+
+
+def _check_span(
+    out: list[Violation], where: str, span: Duration, present: bool, limit_s: float
+) -> float | None:
+    """Seconds of a valid, non-negative Duration of at most ``limit_s``, else report it."""
+    if not present:
+        return None
+    s, n = span.seconds, span.nanos
+    if (
+        abs(s) > DURATION_SECONDS
+        or abs(n) >= 1_000_000_000
+        or (s > 0 and n < 0)
+        or (s < 0 and n > 0)
+    ):
+        out.append(Violation(where, f"seconds={s}, nanos={n} is not a valid Duration"))
+        return None
+    value = s + n / 1e9
+    if value < 0:
+        out.append(Violation(where, f"{value:g} s is negative"))
+        return None
+    if value > limit_s:
+        out.append(Violation(where, f"{value:g} s is more than {limit_s:g} s"))
+        return None
+    return value
 
 
 def _check_latlng(out: list[Violation], where: str, point: pb.LatLng, present: bool) -> None:
@@ -44,13 +133,21 @@ def _check_latlng(out: list[Violation], where: str, point: pb.LatLng, present: b
             )
 
 
-def _check_duration(out: list[Violation], where: str, message: object, present: bool) -> None:
-    if present and message.ToNanoseconds() < 0:  # type: ignore[attr-defined]
-        out.append(Violation(where, f"{message.ToNanoseconds() / 1e9:g} s is negative"))  # type: ignore[attr-defined]
+def request_now(request: pb.SolveRequest, default: float) -> float | None:
+    """The request's "now" in epoch seconds (``default`` when unset; ``None`` if invalid)."""
+    if not request.HasField("now"):
+        return default
+    lo, hi = TIMESTAMP_SECONDS
+    if not lo <= request.now.seconds <= hi or not 0 <= request.now.nanos < 1_000_000_000:
+        return None
+    return request.now.seconds + request.now.nanos / 1e9
 
 
-def validate_request(request: pb.SolveRequest, config: ServerConfig) -> list[Violation]:
-    """Every problem with the request's fields (empty list: valid). Snapping is checked later,
+def validate_request(
+    request: pb.SolveRequest, config: ServerConfig, *, now: float | None = None
+) -> list[Violation]:
+    """Every problem with the request's fields (empty list: valid). ``now``: the server's clock
+    for a request without one (default: the time of the call). Snapping is checked later,
     once the campus is known (see :mod:`server.convert`)."""
     out: list[Violation] = []
     if len(request.orders) > config.max_orders:
@@ -69,18 +166,34 @@ def validate_request(request: pb.SolveRequest, config: ServerConfig) -> list[Vio
         )
     if out:
         return out  # do not walk a request that is too large
-    if request.HasField("time_budget") and request.time_budget.ToNanoseconds() <= 0:
-        out.append(
-            Violation("time_budget", f"{request.time_budget.ToNanoseconds() / 1e9:g} s must be > 0")
-        )
-    now = _seconds(request.now) if request.HasField("now") else None
+    _check_text(out, "request_id", request.request_id, required=False)
+    _check_text(out, "campus_id", request.campus_id, required=False)
+    budget = _check_span(
+        out,
+        "time_budget",
+        request.time_budget,
+        request.HasField("time_budget"),
+        config.max_budget_s,
+    )
+    if budget is not None and budget <= 0:
+        out.append(Violation("time_budget", f"{budget:g} s must be > 0"))
+    if request.HasField("now"):
+        _check_instant(out, "now", request.now)
+    clock = request_now(request, time.time() if now is None else now)
+
+    def instant(where: str, ts: Timestamp, present: bool) -> float | None:
+        if not present:
+            return None
+        at = _check_instant(out, where, ts)
+        _check_near(out, where, at, clock)
+        return at
 
     riders: dict[str, pb.Rider] = {}
     first: dict[str, int] = {}  # rider id -> its index in the request
     for k, rider in enumerate(request.riders):
         where = f"riders[{k}]"
-        if not rider.id:
-            out.append(Violation(f"{where}.id", "required"))
+        if not _check_text(out, f"{where}.id", rider.id, required=True):
+            pass
         elif rider.id in riders:
             out.append(Violation(f"{where}.id", f"duplicate rider id {rider.id!r}"))
         else:
@@ -91,23 +204,28 @@ def validate_request(request: pb.SolveRequest, config: ServerConfig) -> list[Vio
             out.append(Violation(f"{where}.mode", f"{rider.mode} is not a TravelMode"))
         if rider.capacity < 0:
             out.append(Violation(f"{where}.capacity", f"{rider.capacity} is negative"))
-        if (
-            rider.HasField("available_time")
-            and rider.HasField("shift_end")
-            and _seconds(rider.shift_end) < _seconds(rider.available_time)
-        ):
-            out.append(Violation(f"{where}.shift_end", "is before available_time"))
+        available = instant(
+            f"{where}.available_time", rider.available_time, rider.HasField("available_time")
+        )
+        shift_end = instant(f"{where}.shift_end", rider.shift_end, rider.HasField("shift_end"))
+        if available is not None and shift_end is not None and shift_end < available:
+            out.append(
+                Violation(
+                    f"{where}.shift_end",
+                    f"{_iso(shift_end)} is before available_time {_iso(available)}",
+                )
+            )
 
     def capacity(rider: pb.Rider) -> int:
         return rider.capacity or config.default_capacity
 
-    largest = max((capacity(r) for r in riders.values()), default=0)
+    largest = max((capacity(r) for r in riders.values() if r.capacity >= 0), default=0)
     onboard_load = dict.fromkeys(riders, 0)
     seen: set[str] = set()
     for k, order in enumerate(request.orders):
         where = f"orders[{k}]"
-        if not order.id:
-            out.append(Violation(f"{where}.id", "required"))
+        if not _check_text(out, f"{where}.id", order.id, required=True):
+            pass
         elif order.id in seen:
             out.append(Violation(f"{where}.id", f"duplicate order id {order.id!r}"))
         seen.add(order.id)
@@ -121,29 +239,30 @@ def validate_request(request: pb.SolveRequest, config: ServerConfig) -> list[Vio
         if not onboard:
             _check_latlng(out, f"{where}.pickup", order.pickup, order.HasField("pickup"))
         _check_latlng(out, f"{where}.dropoff", order.dropoff, order.HasField("dropoff"))
+        ready = instant(f"{where}.ready_time", order.ready_time, order.HasField("ready_time"))
+        due = instant(f"{where}.due_time", order.due_time, order.HasField("due_time"))
         if not order.HasField("due_time"):
             out.append(Violation(f"{where}.due_time", "required"))
-        elif order.HasField("ready_time") and _seconds(order.due_time) < _seconds(order.ready_time):
-            out.append(Violation(f"{where}.due_time", "is before ready_time"))
-        elif not order.HasField("ready_time") and now is not None and not onboard:
-            pass  # ready now; a due time in the past is legal (already late)
+        elif ready is not None and due is not None and due < ready:
+            out.append(
+                Violation(f"{where}.due_time", f"{_iso(due)} is before ready_time {_iso(ready)}")
+            )
         if order.size < 0:
             out.append(Violation(f"{where}.size", f"{order.size} is negative"))
-        _check_duration(
-            out, f"{where}.pickup_service", order.pickup_service, order.HasField("pickup_service")
-        )
-        _check_duration(
-            out,
-            f"{where}.dropoff_service",
-            order.dropoff_service,
-            order.HasField("dropoff_service"),
-        )
+        for name in ("pickup_service", "dropoff_service"):
+            _check_span(
+                out, f"{where}.{name}", getattr(order, name), order.HasField(name), MAX_SERVICE_S
+            )
         size = order.size or 1
-        pinned = order.onboard_rider_id or order.committed_rider_id
         field = "onboard_rider_id" if onboard else "committed_rider_id"
+        pinned = order.onboard_rider_id or order.committed_rider_id
+        if pinned and not _check_text(out, f"{where}.{field}", pinned, required=False):
+            continue
         if pinned:
             if pinned not in riders:
                 out.append(Violation(f"{where}.{field}", f"unknown rider {pinned!r}"))
+            elif riders[pinned].capacity < 0 or order.size < 0:
+                pass  # reported above
             elif size > capacity(riders[pinned]):
                 out.append(
                     Violation(
@@ -154,7 +273,7 @@ def validate_request(request: pb.SolveRequest, config: ServerConfig) -> list[Vio
                 )
             elif onboard:
                 onboard_load[pinned] += size
-        elif riders and size > largest:
+        elif riders and largest and size > largest:
             out.append(
                 Violation(
                     f"{where}.size", f"{size} exceeds every rider's capacity (largest {largest})"

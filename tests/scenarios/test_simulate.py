@@ -218,3 +218,37 @@ def test_rest_of_path_starts_where_the_rider_is_and_ends_at_the_stop() -> None:
     assert rest.tolist() == [[0.0, 50.0], [0.0, 100.0], [100.0, 100.0]]
     assert rest_of_path(path, 1.0, travel).tolist()[-1] == [100.0, 100.0]
     assert rest_of_path(path, 0.0, travel).tolist() == path.tolist()
+
+
+def on_osm_nodes(campus: Campus, scenario: Scenario) -> Scenario:
+    """``scenario`` with every merchant, customer and rider start moved onto an end node of a
+    one-way bike edge or another network node: the raw coordinates a backend sends."""
+    bike = campus.network("bike")
+    oneway = np.nonzero(bike.snapper.reverse < 0)[0]
+    ends = np.concatenate([bike.arrays.edge_u[oneway], bike.arrays.edge_v[oneway]])
+    nodes = [Point(float(bike.arrays.node_lat[i]), float(bike.arrays.node_lng[i])) for i in ends]
+    nodes += [
+        Point(float(la), float(ln))
+        for la, ln in zip(bike.arrays.node_lat, bike.arrays.node_lng, strict=True)
+    ]
+    pick = iter(nodes * (2 * len(scenario.orders) + len(scenario.riders)))
+    return dataclasses.replace(
+        scenario,
+        riders=tuple(dataclasses.replace(r, position=next(pick)) for r in scenario.riders),
+        orders=tuple(
+            dataclasses.replace(o, merchant=next(pick), customer=next(pick))
+            for o in scenario.orders
+        ),
+    )
+
+
+@pytest.mark.parametrize("policy", ["greedy", "search"])
+def test_replay_with_points_on_osm_nodes(tiny: Campus, policy: str) -> None:
+    """A point exactly at the end node of a one-way edge once put NaN in the travel matrix
+    and stopped the replay with a ProblemError."""
+    scenario = on_osm_nodes(tiny, short_tiny(8))
+    travel = CampusTravel(tiny, scenario.speed_factor)
+    config = ReplayConfig(batch_interval_s=60, check_plans=True)
+    result = replay(scenario, travel, make_policy(policy, PARAMS, 0.05), PARAMS, config)
+    assert_conserved(scenario, result)
+    assert sum(1 for o in result.orders if o.delivered) >= 6

@@ -179,3 +179,13 @@ def test_tune_command_runs_replays_in_parallel(
     assert not (tmp_path / "tradeoff.png").exists()
     assert main(["tune", "--scenario", str(short_tiny), "--param", "server.workers=1,2"]) == 2
     assert "server settings do not act" in capsys.readouterr().err
+
+
+def test_tune_on_a_scenario_whose_points_sit_on_osm_nodes(tmp_path: Path) -> None:
+    from campus_maps import load_campus
+    from tests.scenarios.test_simulate import on_osm_nodes, short_tiny
+
+    path = save_scenario(on_osm_nodes(load_campus("tiny"), short_tiny(6)), tmp_path / "nodes.json")
+    axes = [parse_axis("solver.lateness_cost_per_s=10")]
+    report = tune([path], grid_candidates(SolverParams(default_budget_s=0.03), axes))
+    assert [r.kpis["orders"] for r in report.results] == [6]

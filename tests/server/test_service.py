@@ -3,6 +3,7 @@ overload sheds or refuses (never INTERNAL), a killed worker heals, bad input is 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -18,39 +19,18 @@ from grpc_status import rpc_status
 
 from campus_maps import Campus, load_campus
 from server.app import SERVICE_NAME, Service, create_server
-from server.convert import ENGINES, Conversion, problem_from_request
+from server.convert import problem_from_request
+from server.guard import SOLVE_METHOD
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.validate import InvalidRequestError
 from solver.check import check_plan
-from solver.plan import Plan, StopKind, Unassigned, UnassignedReason
-from solver.routes import build_plan
-from tests.server.conftest import NOW, make_config, make_request, violations
+from tests.conftest import _InternalWatch
+from tests.server.conftest import NOW, make_config, make_request, plan_of_response, violations
 from tests.waiting import wait_until
 
 #: Engines of an answer whose search ran (ruin-and-recreate, then OR-Tools if configured).
 SEARCHED = (pb.RUIN_RECREATE, pb.ORTOOLS)
-
-
-def plan_of_response(
-    campus: Campus, service: Service, request: pb.SolveRequest, response: pb.SolveResponse
-) -> tuple[Conversion, Plan]:
-    """Rebuild the solver plan the response describes, timed by the solver's own rules."""
-    conversion = problem_from_request(request, campus, service.config)
-    visits = {
-        r.rider_id: [
-            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
-            for s in r.stops
-        ]
-        for r in response.routes
-    }
-    unassigned = [
-        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
-        for u in response.unassigned
-    ]
-    engine = {v: k for k, v in ENGINES.items()}[response.stats.engine]
-    plan = build_plan(conversion.problem, service.config.solver, visits, unassigned, engine=engine)
-    return conversion, plan
 
 
 def test_generated_modules_import() -> None:
@@ -321,3 +301,105 @@ def test_point_off_the_network_names_field_and_distance(
     violation = by_field["orders[2].dropoff"]
     assert "too far from the bike network" in violation.description
     assert "(limit 20 m)" in violation.description
+
+
+def test_text_over_128_bytes_is_refused_with_its_length(
+    stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    request = make_request(tiny_campus)
+    request.orders[1].id = "x" * 100_000
+    request.riders[0].id = "€" * 43  # 43 characters, 129 bytes of UTF-8
+    request.request_id = "r" * 129
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad = violations(err.value)
+    assert "is 100000 bytes of UTF-8" in bad["orders[1].id"]
+    assert "at most 128 bytes" in bad["orders[1].id"]
+    assert "is 129 bytes of UTF-8" in bad["riders[0].id"]
+    assert "is 129 bytes" in bad["request_id"]
+    assert len(err.value.details()) < 2000  # the 100,000 characters are not echoed
+    request = make_request(tiny_campus)
+    request.orders[0].id = "€" * 42  # 126 bytes: accepted
+    assert stub.Solve(request, timeout=5).request_id == request.request_id
+
+
+def test_times_and_durations_out_of_range_are_named(
+    stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    request = make_request(tiny_campus)
+    request.orders[0].due_time.seconds = 2**62  # not a valid Timestamp at all
+    request.orders[1].ready_time.FromSeconds(-62_135_596_800)  # year 1: valid, far from now
+    request.orders[2].pickup_service.seconds = 10**12
+    request.riders[0].shift_end.FromSeconds(NOW + 8 * 86400)
+    request.time_budget.FromSeconds(3600)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(request, timeout=5)
+    bad = violations(err.value)
+    assert "is not a valid Timestamp" in bad["orders[0].due_time"]
+    assert "0001-01-01T00:00:00+00:00 is" in bad["orders[1].ready_time"]
+    assert "within 7 days of now" in bad["orders[1].ready_time"]
+    assert "is not a valid Duration" in bad["orders[2].pickup_service"]
+    assert "+8.0 days from now" in bad["riders[0].shift_end"]
+    assert "more than 60 s" in bad["time_budget"]
+
+
+def test_undecodable_bytes_are_invalid_argument(service: Service, tiny_campus: Campus) -> None:
+    request = make_request(tiny_campus)
+    request.orders[0].id = "@@"
+    data = request.SerializeToString().replace(b"@@", b"\xc3\x28")  # not UTF-8
+    with grpc.insecure_channel(service.address) as channel:
+        raw = channel.unary_unary(SOLVE_METHOD, response_deserializer=pb.SolveResponse.FromString)
+        with pytest.raises(grpc.RpcError) as err:
+            raw(data, timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "must be valid UTF-8" in violations(err.value)["request"]
+        with pytest.raises(grpc.RpcError) as err:
+            raw(b"\x0a\xff\xff\xff", timeout=5)  # a truncated message
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    text = urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics").read()
+    assert b'dispatch_requests_total{code="INVALID_ARGUMENT"}' in text
+
+
+def test_request_over_max_request_bytes_is_refused_by_grpc(tiny_campus: Campus) -> None:
+    svc = create_server(make_config(max_request_bytes=4096), campuses={"tiny": tiny_campus})
+    try:
+        with grpc.insecure_channel(svc.address) as channel:
+            stub = pb_grpc.DispatchServiceStub(channel)
+            request = make_request(tiny_campus, orders=100)
+            assert request.ByteSize() > 4096
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Solve(request, timeout=5)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "larger than max" in (err.value.details() or "")
+            assert stub.Solve(make_request(tiny_campus, orders=3), timeout=5).routes
+    finally:
+        svc.stop(0.5)
+
+
+@pytest.mark.internal_expected
+def test_an_internal_error_is_logged_and_caught_by_the_suite(
+    service: Service,
+    stub: pb_grpc.DispatchServiceStub,
+    tiny_campus: Campus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite's INTERNAL watch (tests/conftest.py) sees what this test provokes on purpose."""
+    import server.servicer
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.servicer, "problem_from_request", broken)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(make_request(tiny_campus), timeout=5)
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    watch = _InternalWatch()
+    access = logging.getLogger("campus_dispatch.access")
+    access.addHandler(watch)
+    try:
+        with pytest.raises(grpc.RpcError):
+            stub.Solve(make_request(tiny_campus), timeout=5)
+    finally:
+        access.removeHandler(watch)
+    assert watch.seen and '"status": "INTERNAL"' in watch.seen[0]
