@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import threading
 import time
 from collections import Counter
@@ -149,7 +150,7 @@ def closed_loop(
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campus", default="northwestern")
     parser.add_argument("--clients", default="1,2,4,8")
@@ -189,6 +190,7 @@ def main() -> None:
         f" {args.greedy_cap},"
         f" {args.seconds:g} s per load level"
     )
+    internal = 0
     try:
         with SolverPool(config.solver_workers) as pool:
             for budget in [float(b) for b in args.budgets.split(",")]:
@@ -227,9 +229,14 @@ def main() -> None:
                         f" {r['p99_greedy']:>6.1f} ms"
                         f"   {r['codes']} {r['reasons']}"
                     )
+                    internal += r["codes"].get("INTERNAL", 0)  # type: ignore[attr-defined]
     finally:
         service.stop(1.0)
+    if internal:
+        print(f"\nFAIL: {internal} calls answered INTERNAL (a bug: see the server log above)")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

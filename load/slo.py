@@ -247,8 +247,9 @@ class SloVerdict:
 
 def check_slo(stats: RunStats, slo: Slo) -> SloVerdict:
     """Decide whether a run kept ``slo``: it fails when no call got an answer, when the latency
-    percentile (rejected calls excluded) is over budget + margin, or when the error ratio
-    (RESOURCE_EXHAUSTED excluded) is over its limit. Shedding never fails it; it is reported."""
+    percentile (rejected calls excluded) is over budget + margin, when the error ratio
+    (RESOURCE_EXHAUSTED excluded) is over its limit, or when any call answered INTERNAL (a bug,
+    whatever the ratio). Shedding never fails it; it is reported."""
     failures = []
     if stats.answered + stats.shed == 0:
         failures.append("no call was answered")
@@ -258,6 +259,8 @@ def check_slo(stats: RunStats, slo: Slo) -> SloVerdict:
             failures.append(
                 f"p{slo.percentile:g} latency {latency:.0f} ms > {slo.latency_limit_ms:.0f} ms"
             )
+    if stats.errors.get("INTERNAL"):
+        failures.append(f"{stats.errors['INTERNAL']} calls answered INTERNAL (a bug, at any ratio)")
     if stats.error_ratio > slo.max_error_ratio:
         failures.append(
             f"error ratio {stats.error_ratio:.2%} > {slo.max_error_ratio:.2%}"

@@ -34,7 +34,7 @@ class UndecodableRequest:
         )
 
 
-class DecodeGuard(grpc.ServerInterceptor):  # type: ignore[misc]
+class DecodeGuard(grpc.ServerInterceptor):
     """Wraps every unary-unary handler with a deserializer that cannot fail."""
 
     def __init__(self, metrics: Metrics) -> None:

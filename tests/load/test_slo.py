@@ -81,9 +81,17 @@ def test_a_run_without_answers_fails() -> None:
     assert verdict.failures == ("no call was answered",)
 
 
-def test_both_failures_are_named() -> None:
+def test_every_failure_is_named() -> None:
     stats = RunStats(answered=90, errors={"INTERNAL": 10}, latency_ms=_latencies(50, 50))
-    assert len(check_slo(stats, SLO).failures) == 2
+    assert len(check_slo(stats, SLO).failures) == 3  # latency, error ratio, INTERNAL
+
+
+def test_one_internal_fails_the_run_below_the_error_ratio() -> None:
+    stats = RunStats(answered=999, errors={"INTERNAL": 1}, latency_ms=_latencies(999, 0))
+    assert stats.error_ratio < SLO.max_error_ratio
+    assert check_slo(stats, SLO).failures == ("1 calls answered INTERNAL (a bug, at any ratio)",)
+    ok = RunStats(answered=999, errors={"UNAVAILABLE": 1}, latency_ms=_latencies(999, 0))
+    assert check_slo(ok, SLO).ok
 
 
 def test_percentiles_of_a_histogram() -> None:
