@@ -78,7 +78,10 @@ def _check_instant(out: list[Violation], where: str, ts: Timestamp) -> float | N
 
 
 def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+    """ISO 8601 of a valid instant, to the second (floored: 9999-12-31T23:59:59.999999999 must
+    not round into year 10000)."""
+    second = min(math.floor(epoch_s), TIMESTAMP_SECONDS[1])  # the float may round up too
+    return datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
 
 
 def _check_near(out: list[Violation], where: str, at: float | None, now: float | None) -> None:

@@ -263,6 +263,8 @@ def huge_text(draw: st.DrawFn, req: pb.SolveRequest) -> str:
         )
     )
     target = draw(st.sampled_from(["id", "request_id", "campus_id", "pinned"]))
+    if target == "id" and not req.riders and not req.orders:
+        target = "request_id"
     if target == "request_id":
         req.request_id = text
         return "request_id"

@@ -333,6 +333,8 @@ def test_times_and_durations_out_of_range_are_named(
     request.orders[2].pickup_service.seconds = 10**12
     request.riders[0].shift_end.FromSeconds(NOW + 8 * 86400)
     request.time_budget.FromSeconds(3600)
+    request.orders[3].due_time.seconds = 253_402_300_799  # the last valid instant
+    request.orders[3].due_time.nanos = 999_999_999
     with pytest.raises(grpc.RpcError) as err:
         stub.Solve(request, timeout=5)
     bad = violations(err.value)
@@ -342,6 +344,7 @@ def test_times_and_durations_out_of_range_are_named(
     assert "is not a valid Duration" in bad["orders[2].pickup_service"]
     assert "+8.0 days from now" in bad["riders[0].shift_end"]
     assert "more than 60 s" in bad["time_budget"]
+    assert "9999-12-31T23:59:59+00:00 is" in bad["orders[3].due_time"]
 
 
 def test_undecodable_bytes_are_invalid_argument(service: Service, tiny_campus: Campus) -> None:
