@@ -434,6 +434,16 @@ def broken_requests(draw: st.DrawFn, pools: dict[str, PointPool]) -> Broken:
     return Broken(req, mutation(draw, req))
 
 
+def _names(reported: str, broken: str) -> bool:
+    """Whether the reported field names the broken one: itself, a part of it, or the whole it
+    is part of (a longitude of 90.0001 is a valid degree, but puts the point off campus)."""
+    return (
+        reported == broken
+        or f"{reported}.".startswith(f"{broken}.")
+        or (f"{broken}.".startswith(f"{reported}."))
+    )
+
+
 @pytest.mark.parametrize("examples", DEPTHS)
 def test_invalid_requests_are_invalid_argument_naming_the_field(
     service: Service, channel: grpc.Channel, pools: dict[str, PointPool], examples: int
@@ -452,7 +462,7 @@ def test_invalid_requests_are_invalid_argument_naming_the_field(
             TALLY[err.code().name] += 1
             assert err.code() is grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
             fields = violations(err)
-            assert any(f == broken.field or f.startswith(broken.field + ".") for f in fields), (
+            assert any(_names(f, broken.field) for f in fields), (
                 broken.field,
                 fields,
             )
