@@ -263,7 +263,7 @@ def huge_text(draw: st.DrawFn, req: pb.SolveRequest) -> str:
         )
     )
     target = draw(st.sampled_from(["id", "request_id", "campus_id", "pinned"]))
-    if target == "id" and not req.riders and not req.orders:
+    if target in ("id", "pinned") and not req.riders and not req.orders:
         target = "request_id"
     if target == "request_id":
         req.request_id = text
