@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay load load-cluster load-capacity load-record clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm load load-cluster load-capacity load-record clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -89,7 +89,7 @@ check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promt
 	$(AMTOOL) check-config monitoring/alertmanager.yml
 	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/server/test_monitoring.py
 
-bench: bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay  ## all benchmarks (SHARED=path to the shared data folder)
+bench: bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm  ## all benchmarks (SHARED=path to the shared data folder)
 
 bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
 	$(PY) bench/bench_maps.py --campus $(CAMPUS)
@@ -105,6 +105,9 @@ bench-service: venv protos  ## closed-loop gRPC load (1/2/4/8 clients, 60-order 
 
 bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim and Solomon at 0.2 s and 1 s (QUICK=1: smoke run)
 	$(PY) bench/bench_solver.py --data $(SHARED) $(if $(QUICK),--quick)
+
+bench-storm: venv protos  ## order storms: 1,000 / 2,000-order requests through the service, partitioned vs not vs a 30 s reference (QUICK=1: smoke)
+	$(PY) bench/bench_storm.py --campus $(CAMPUS) $(if $(QUICK),--quick)
 
 bench-replay: venv protos  ## policies by delivery KPIs: Northwestern lunch + 3 MDRP instances (QUICK=1: tiny campus)
 	$(PY) bench/bench_replay.py --data $(SHARED) $(if $(QUICK),--quick)

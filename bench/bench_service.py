@@ -31,7 +31,6 @@ from server.config import ServerConfig
 from server.convert import problem_from_request
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from server.servicer import shed_label
 from solver.dispatch import solve
 from solver.kernel import warm_up
 from solver.workers import SolverPool
@@ -120,8 +119,8 @@ def closed_loop(
                         if resp.stats.engine == pb.GREEDY:
                             greedy_latencies.append(dt)
                         engines[pb.Engine.Name(resp.stats.engine)] += 1
-                        if resp.stats.shed_reason:
-                            reasons[shed_label(resp.stats.shed_reason)] += 1
+                        if resp.stats.shed:
+                            reasons[pb.ShedReason.Name(resp.stats.shed).lower()] += 1
                         codes["OK"] += 1
                 except grpc.RpcError as err:
                     with lock:
@@ -205,7 +204,7 @@ def main() -> int:
                     t0 = time.perf_counter()
                     conversion = problem_from_request(req, campus, config)
                     solve(
-                        conversion.problem,
+                        conversion.spec,
                         config.solver,
                         budget_s=budget - (time.perf_counter() - t0),
                         pool=pool,

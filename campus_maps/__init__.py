@@ -13,6 +13,12 @@ from campus_maps.config import (
     default_campus_id,
     load_campus_config,
 )
+from campus_maps.matrices import (
+    CampusMatrices,
+    campus_in_process,
+    preload_campuses,
+    register_campus,
+)
 from campus_maps.places import Place, PlaceKind
 from campus_maps.snap import (
     OffCampusError,
@@ -26,6 +32,7 @@ __all__ = [
     "Campus",
     "CampusConfig",
     "CampusConfigError",
+    "CampusMatrices",
     "ModeConfig",
     "OffCampusError",
     "OutsideServiceAreaError",
@@ -38,7 +45,10 @@ __all__ = [
     "UnknownCampusError",
     "UnknownModeError",
     "campus_ids",
+    "campus_in_process",
     "default_campus_id",
     "load_campus",
     "load_campus_config",
+    "preload_campuses",
+    "register_campus",
 ]

@@ -451,12 +451,15 @@ class Campus:
         ``speed_factor``: 0.8 is a rainy day) and distances in metres. ``snapped``: the points
         already snapped for some modes (e.g. by :meth:`snap_or_errors`), not snapped again.
         """
-        times, dists = [], []
+        from campus_maps.matrices import CampusMatrices
+
+        arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        given = dict(snapped or {})
         for mode in modes:
-            m = self.matrix(snapped[mode] if snapped and mode in snapped else points, mode)
-            times.append(np.rint(m.time_s / speed_factor))
-            dists.append(m.distance_m)
-        return np.stack(times).astype(np.int64), np.stack(dists)
+            if mode not in given:
+                given[mode] = self.snap(arr, mode)
+        source = CampusMatrices(self, modes, given, points=arr, speed_factor=speed_factor)
+        return source.matrices(np.arange(len(arr), dtype=np.int64))
 
     def path(self, a: LatLng, b: LatLng, mode: str) -> list[LatLng]:
         """Polyline of the fastest route from ``a`` to ``b`` for ``mode`` (for drawing)."""

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from server.config import DEFAULT_CONFIG, ENV_OVERRIDES, config_from_mapping
-from server.servicer import shed_label
 
 READY = re.compile(r"campus-dispatch ready on (\S+) ")
 
@@ -96,8 +95,8 @@ class Replica:
                 continue
             entry = json.loads(line)
             keys = [str(entry.get("status", "?"))]
-            if entry.get("shed_reason"):
-                keys.append(f"shed:{shed_label(str(entry['shed_reason']))}")
+            if entry.get("shed"):
+                keys.append(f"shed:{entry['shed']}")
             for key in keys:
                 counts[key] = counts.get(key, 0) + 1
         return counts

@@ -4,6 +4,7 @@ SIGTERM drain and SIGHUP configuration reload."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -19,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from campus_maps import MODES, Campus, campus_ids, load_campus
+from campus_maps import MODES, Campus, campus_ids, load_campus, preload_campuses, register_campus
 from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
 from server.auth import AdminAuth
@@ -154,7 +155,15 @@ def create_server(
         config = config.replace(default_campus=sorted(campuses)[0])
     live = LiveConfig(config, path=config_path, env=env, campuses=campuses)
     ensure_warm()  # the compiled kernel (greedy answers are computed here too)
-    pool = SolverPool(config.solver_workers, nice=config.worker_nice).start()
+    for campus in campuses.values():
+        register_campus(campus)
+    # workers build the travel matrices: they load the campuses' tables (memory-mapped) at start
+    tables = [(c.config, c.cache_dir.parent) for c in campuses.values()]
+    pool = SolverPool(
+        config.solver_workers,
+        nice=config.worker_nice,
+        initializer=functools.partial(preload_campuses, tables),
+    ).start()
     metrics = Metrics()
 
     def show(current: ServerConfig) -> None:
@@ -163,9 +172,9 @@ def create_server(
 
     show(config)
     live.subscribe(show)
-    admission = Admission(live, config.solver_workers)
+    admission = Admission(live)
     # read at every scrape, so they stay right when traffic stops (an open breaker, a restart)
-    metrics.queue_depth.set_function(lambda: admission.queued)
+    metrics.queue_depth.set_function(lambda: pool.queue_depth)
     metrics.worker_restarts.set_function(lambda: pool.restarts)
     metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
     servicer = DispatchServicer(live, campuses, pool, admission, metrics)

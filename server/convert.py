@@ -1,21 +1,24 @@
-"""Proto ⇄ solver model: the only module that knows both. Snaps points through campus_maps and
-builds the travel matrices of the modes the riders use."""
+"""Proto ⇄ solver model: the only module that knows both. Snaps points through campus_maps; the
+travel matrices are not built here but where they are used (per zone, in a solver worker), from
+the snapped points (:class:`campus_maps.CampusMatrices`)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from campus_maps import Campus, SnappedPoints
+from campus_maps import Campus, CampusMatrices, SnappedPoints
 from server.config import ServerConfig
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.validate import InvalidRequestError, Violation
 from solver.model import Order, OrderState, Problem, Rider
-from solver.plan import Engine, Plan, StopKind, UnassignedReason
+from solver.plan import Engine, Plan, ShedReason, StopKind, UnassignedReason
+from solver.spec import ProblemSpec
 
 MODE_NAMES = {pb.WALK: "walk", pb.BIKE: "bike", pb.EBIKE: "ebike"}
 ENGINES = {
@@ -25,16 +28,18 @@ ENGINES = {
 }
 STOP_KINDS = {StopKind.PICKUP: pb.PICKUP, StopKind.DROPOFF: pb.DROPOFF}
 REASONS = {reason: pb.UnassignedReason.Value(reason.name) for reason in UnassignedReason}
+SHED_REASONS = {reason: pb.ShedReason.Value(f"SHED_{reason.name}") for reason in ShedReason}
 
 
 @dataclass(frozen=True)
 class Conversion:
-    """A request turned into a solver problem, with what is needed to answer it.
+    """A request turned into a solver problem spec, with what is needed to answer it.
 
     Attributes
     ----------
-    problem
-        The solver problem; its clock is seconds since ``now`` (``now_s = 0``).
+    spec
+        The solver problem before its matrices; its clock is seconds since ``now``
+        (``now_s = 0``).
     now
         The request's "now" in epoch seconds.
     points
@@ -42,14 +47,20 @@ class Conversion:
     modes
         Travel mode of each profile index.
     matrix_s
-        Seconds spent snapping and building matrices.
+        Seconds spent checking and snapping the points (the matrices are built by the
+        solver, inside its solve time).
     """
 
-    problem: Problem
+    spec: ProblemSpec
     now: float
     points: np.ndarray
     modes: tuple[str, ...]
     matrix_s: float
+
+    @cached_property
+    def problem(self) -> Problem:
+        """The whole problem, every matrix built here (for checks and offline use)."""
+        return self.spec.problem()
 
 
 def _epoch(ts: Timestamp) -> float:
@@ -169,13 +180,9 @@ def problem_from_request(
                 violations.append(Violation(field, f"({err.lat:.6f}, {err.lng:.6f}) {detail}"))
     if violations:
         raise InvalidRequestError(sorted(violations, key=lambda v: v.field))
-    n = len(points)
-    if modes and n:
-        time_s, dist_m = campus.matrices(points, modes, snapped=snapped)
-    else:
-        time_s, dist_m = np.zeros((1, n, n), np.int64), np.zeros((1, n, n))
-    problem = Problem.build(now_s=0, orders=orders, riders=riders, time_s=time_s, distance_m=dist_m)
-    return Conversion(problem, now, points, modes, time.perf_counter() - started)
+    source = CampusMatrices(campus, modes, snapped, points=points)
+    spec = ProblemSpec(now_s=0, orders=tuple(orders), riders=tuple(riders), source=source)
+    return Conversion(spec, now, points, modes, time.perf_counter() - started)
 
 
 def response_from_plan(
@@ -194,6 +201,7 @@ def response_from_plan(
             rider_id=route.rider_id,
             travel_time=duration_of(route.travel_time_s),
             distance_m=float(route.distance_m),
+            zone=route.zone,
         )
         for stop in route.stops:
             lat, lng = points[stop.location]
@@ -210,6 +218,9 @@ def response_from_plan(
     stats = response.stats
     stats.engine = ENGINES.get(plan.stats.engine, pb.ENGINE_UNSPECIFIED)
     stats.shed_reason = plan.stats.shed_reason
+    if plan.stats.shed is not None:
+        stats.shed = SHED_REASONS[plan.stats.shed.reason]
+    stats.zones = plan.stats.zones
     stats.matrix_time.CopyFrom(duration_of(conversion.matrix_s))
     stats.solve_time.CopyFrom(duration_of(solve_s))
     stats.total_time.CopyFrom(duration_of(total_s))

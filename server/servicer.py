@@ -22,10 +22,12 @@ from server.metrics import Metrics
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.validate import MAX_TEXT_BYTES, InvalidRequestError, Violation, validate_request
-from solver.dispatch import estimate_greedy_s, solve
-from solver.greedy import solve_greedy
-from solver.plan import Plan
+from solver.dispatch import solve
+from solver.plan import Plan, ShedReason
 from solver.workers import SolverPool
+
+#: Shed reasons that count as worker failures towards the circuit breaker.
+WORKER_FAILURES = (ShedReason.WORKER_OVERRUN, ShedReason.WORKER_CRASHED)
 
 ACCESS_LOG = logging.getLogger("campus_dispatch.access")
 LOG = logging.getLogger("campus_dispatch.server")
@@ -62,22 +64,6 @@ def clip(text: str, limit: int = MAX_TEXT_BYTES) -> str:
     """``text`` cut to ``limit`` characters for a log line (a request's text is not yet checked
     when its access line is started)."""
     return text if len(text) <= limit else f"{text[:limit]}...(+{len(text) - limit})"
-
-
-def shed_label(reason: str) -> str:
-    """A short metrics label for a shed reason."""
-    for key, label in (
-        ("breaker", "breaker_open"),
-        ("busy", "workers_busy"),
-        ("killed", "worker_overrun"),
-        ("overran", "worker_overrun"),
-        ("crash", "worker_crashed"),
-        ("budget", "budget_too_small"),
-        ("too many orders", "too_many_orders"),
-    ):
-        if key in reason:
-            return label
-    return "other"
 
 
 class DispatchServicer(pb_grpc.DispatchServiceServicer):
@@ -239,12 +225,14 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         )
         for u in plan.unassigned:
             self.metrics.unassigned.labels(u.reason.value).inc()
-        if plan.stats.shed_reason:
-            self.metrics.shed.labels(shed_label(plan.stats.shed_reason)).inc()
+        if plan.stats.shed is not None:
+            self.metrics.shed.labels(plan.stats.shed.reason.value).inc()
         log.update(
             campus=campus_id,
             engine=plan.stats.engine.value,
+            shed=None if plan.stats.shed is None else plan.stats.shed.reason.value,
             shed_reason=plan.stats.shed_reason,
+            zones=plan.stats.zones,
             budget_ms=round(budget * 1000, 1),
             matrix_ms=round(conversion.matrix_s * 1000, 2),
             unassigned=len(plan.unassigned),
@@ -252,30 +240,23 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         return response
 
     def _plan(self, conversion: Conversion, budget_s: float, config: ServerConfig) -> Plan:
-        """The dispatch (greedy, then search) in a worker when admission grants one, else the
-        greedy plan built here (shed), or RESOURCE_EXHAUSTED past ``max_greedy_inflight``.
+        """One call to the solver's runtime, which owns the rest (partitioning, the workers,
+        shedding, fallbacks): the breaker's decision goes in, typed; worker failures come out,
+        typed, to the breaker. Greedy plans computed here for a shed request hold a place
+        under ``max_greedy_inflight`` (RESOURCE_EXHAUSTED past it).
 
-        The solver parameters go to the worker with the job, so workers never hold a stale
+        The solver parameters go to the workers with the job, so workers never hold a stale
         copy of them."""
-        params = config.solver
-        problem = conversion.problem
-        # a worker first builds the greedy plan, then searches: both must fit after any wait
-        slot, shed_reason = self.admission.choose(
-            max(budget_s, 0.0), params.min_search_s + estimate_greedy_s(problem)
+        plan = solve(
+            conversion.spec,
+            config.solver,
+            budget_s=max(budget_s, 0.001),
+            pool=self.pool,
+            shed=self.admission.breaker_shed(),
+            shedding=config.shedding,
+            greedy_gate=self.admission.greedy_slot,
         )
-        if slot is None:
-            self.admission.enter_greedy(shed_reason)  # RejectedError past the greedy cap
-            try:
-                deadline = time.perf_counter() + max(budget_s, 0.0)
-                plan = solve_greedy(problem, params, deadline=deadline)
-            finally:
-                self.admission.leave_greedy()
-            return _shed(plan, shed_reason)
-        try:
-            plan = solve(problem, params, budget_s=max(budget_s, 0.001), pool=self.pool)
-        finally:
-            self.admission.release(slot)
-        if shed_label(plan.stats.shed_reason) in ("worker_overrun", "worker_crashed"):
+        if plan.stats.shed is not None and plan.stats.shed.reason in WORKER_FAILURES:
             self.admission.record_failure()
         return plan
 
@@ -297,12 +278,6 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
                 northeast=pb.LatLng(lat=b[2], lng=b[3]),
             )
         return response
-
-
-def _shed(plan: Plan, reason: str) -> Plan:
-    import dataclasses
-
-    return dataclasses.replace(plan, stats=dataclasses.replace(plan.stats, shed_reason=reason))
 
 
 class _AbortError(Exception):

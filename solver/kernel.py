@@ -1159,19 +1159,12 @@ def warm_up() -> float:
     the seconds it took. Services call it before they report ready, so no request pays it."""
     import time
 
-    from solver.model import Order, Rider
+    from solver.model import warm_problem
 
     global _warm
 
     began = time.perf_counter()
-    times = np.array([[0, 5, 9], [5, 0, 6], [9, 6, 0]], dtype=np.int64)
-    problem = Problem.build(
-        now_s=0,
-        orders=(Order("a", 1, 2, 0, 100), Order("b", 2, 1, 0, 100), Order("c", None, 2, 0, 100)),
-        riders=(Rider("r1", 0, 0, 1000, 3), Rider("r2", 0, 0, 1000, 3, end_location=0)),
-        time_s=times,
-        distance_m=times.astype(np.float64),
-    )
+    problem = warm_problem()
     params = SolverParams(vehicle_fixed_cost=10.0)
     p = compile_problem(problem, params)
     s = new_state(p)

@@ -219,73 +219,9 @@ class Problem:
         )
 
     def __post_init__(self) -> None:
-        n = self.time_s.shape[1]
-        profiles = self.time_s.shape[0]
-        riders: dict[str, int] = {}
-        for k, rider in enumerate(self.riders):
-            where = f"riders[{k}]"
-            if not rider.id:
-                raise ProblemError(f"{where}.id", rider.id, "must be a non-empty string")
-            if rider.id in riders:
-                raise ProblemError(f"{where}.id", rider.id, "duplicate rider id")
-            riders[rider.id] = k
-            if not 0 <= rider.location < n:
-                raise ProblemError(f"{where}.location", rider.location, f"must be in [0, {n})")
-            if rider.end_location is not None and not 0 <= rider.end_location < n:
-                raise ProblemError(
-                    f"{where}.end_location", rider.end_location, f"must be in [0, {n})"
-                )
-            if not 0 <= rider.profile < profiles:
-                raise ProblemError(f"{where}.profile", rider.profile, f"must be in [0, {profiles})")
-            if rider.capacity < 0:
-                raise ProblemError(f"{where}.capacity", rider.capacity, "must be >= 0")
-            if rider.shift_end_s < rider.available_s:
-                raise ProblemError(
-                    f"{where}.shift_end_s",
-                    rider.shift_end_s,
-                    f"must be >= available_s ({rider.available_s})",
-                )
-        orders: dict[str, int] = {}
-        onboard_load = dict.fromkeys(riders, 0)
-        for k, order in enumerate(self.orders):
-            where = f"orders[{k}]"
-            if not order.id:
-                raise ProblemError(f"{where}.id", order.id, "must be a non-empty string")
-            if order.id in orders:
-                raise ProblemError(f"{where}.id", order.id, "duplicate order id")
-            orders[order.id] = k
-            for name in ("pickup", "dropoff"):
-                loc = getattr(order, name)
-                if loc is None and name == "pickup" and order.state is not OrderState.COMMITTED:
-                    continue
-                if loc is None or not 0 <= loc < n:
-                    raise ProblemError(f"{where}.{name}", loc, f"must be in [0, {n})")
-            if order.size < 0:
-                raise ProblemError(f"{where}.size", order.size, "must be >= 0")
-            for name in ("pickup_service_s", "dropoff_service_s"):
-                if getattr(order, name) < 0:
-                    raise ProblemError(f"{where}.{name}", getattr(order, name), "must be >= 0")
-            if order.max_in_bag_s is not None and order.max_in_bag_s < 0:
-                raise ProblemError(f"{where}.max_in_bag_s", order.max_in_bag_s, "must be >= 0")
-            if order.is_pinned:
-                if order.rider_id not in riders:
-                    raise ProblemError(
-                        f"{where}.rider_id",
-                        order.rider_id,
-                        f"{order.state.value} order names an unknown rider",
-                    )
-                if order.state is OrderState.ONBOARD:
-                    onboard_load[order.rider_id] += order.size
-            elif order.rider_id is not None:
-                raise ProblemError(f"{where}.rider_id", order.rider_id, "open orders have no rider")
-        for rider_id, load in onboard_load.items():
-            rider = self.riders[riders[rider_id]]
-            if load > rider.capacity:
-                raise ProblemError(
-                    f"riders[{riders[rider_id]}].capacity",
-                    rider.capacity,
-                    f"onboard orders already take {load} units",
-                )
+        orders, riders, onboard_load = check_entities(
+            self.orders, self.riders, self.time_s.shape[1], self.time_s.shape[0]
+        )
         object.__setattr__(self, "order_index", MappingProxyType(orders))
         object.__setattr__(self, "rider_index", MappingProxyType(riders))
         object.__setattr__(self, "_onboard_load", MappingProxyType(onboard_load))
@@ -316,6 +252,79 @@ class Problem:
         return self._onboard_load[rider.id]
 
 
+def check_entities(
+    orders_in: Sequence[Order], riders_in: Sequence[Rider], n: int, profiles: int
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Validate orders and riders over ``n`` locations and ``profiles`` travel profiles (what
+    :class:`Problem` and :class:`~solver.spec.ProblemSpec` check on construction): raises
+    :class:`ProblemError` naming the field; returns the order and rider indices by id and the
+    onboard load by rider id."""
+    riders: dict[str, int] = {}
+    for k, rider in enumerate(riders_in):
+        where = f"riders[{k}]"
+        if not rider.id:
+            raise ProblemError(f"{where}.id", rider.id, "must be a non-empty string")
+        if rider.id in riders:
+            raise ProblemError(f"{where}.id", rider.id, "duplicate rider id")
+        riders[rider.id] = k
+        if not 0 <= rider.location < n:
+            raise ProblemError(f"{where}.location", rider.location, f"must be in [0, {n})")
+        if rider.end_location is not None and not 0 <= rider.end_location < n:
+            raise ProblemError(f"{where}.end_location", rider.end_location, f"must be in [0, {n})")
+        if not 0 <= rider.profile < profiles:
+            raise ProblemError(f"{where}.profile", rider.profile, f"must be in [0, {profiles})")
+        if rider.capacity < 0:
+            raise ProblemError(f"{where}.capacity", rider.capacity, "must be >= 0")
+        if rider.shift_end_s < rider.available_s:
+            raise ProblemError(
+                f"{where}.shift_end_s",
+                rider.shift_end_s,
+                f"must be >= available_s ({rider.available_s})",
+            )
+    orders: dict[str, int] = {}
+    onboard_load = dict.fromkeys(riders, 0)
+    for k, order in enumerate(orders_in):
+        where = f"orders[{k}]"
+        if not order.id:
+            raise ProblemError(f"{where}.id", order.id, "must be a non-empty string")
+        if order.id in orders:
+            raise ProblemError(f"{where}.id", order.id, "duplicate order id")
+        orders[order.id] = k
+        for name in ("pickup", "dropoff"):
+            loc = getattr(order, name)
+            if loc is None and name == "pickup" and order.state is not OrderState.COMMITTED:
+                continue
+            if loc is None or not 0 <= loc < n:
+                raise ProblemError(f"{where}.{name}", loc, f"must be in [0, {n})")
+        if order.size < 0:
+            raise ProblemError(f"{where}.size", order.size, "must be >= 0")
+        for name in ("pickup_service_s", "dropoff_service_s"):
+            if getattr(order, name) < 0:
+                raise ProblemError(f"{where}.{name}", getattr(order, name), "must be >= 0")
+        if order.max_in_bag_s is not None and order.max_in_bag_s < 0:
+            raise ProblemError(f"{where}.max_in_bag_s", order.max_in_bag_s, "must be >= 0")
+        if order.is_pinned:
+            if order.rider_id not in riders:
+                raise ProblemError(
+                    f"{where}.rider_id",
+                    order.rider_id,
+                    f"{order.state.value} order names an unknown rider",
+                )
+            if order.state is OrderState.ONBOARD:
+                onboard_load[order.rider_id] += order.size
+        elif order.rider_id is not None:
+            raise ProblemError(f"{where}.rider_id", order.rider_id, "open orders have no rider")
+    for rider_id, load in onboard_load.items():
+        rider = riders_in[riders[rider_id]]
+        if load > rider.capacity:
+            raise ProblemError(
+                f"riders[{riders[rider_id]}].capacity",
+                rider.capacity,
+                f"onboard orders already take {load} units",
+            )
+    return orders, riders, onboard_load
+
+
 def _rebuild_problem(
     now_s: int,
     orders: tuple[Order, ...],
@@ -326,4 +335,23 @@ def _rebuild_problem(
     """Unpickle a :class:`Problem` (validated again)."""
     return Problem.build(
         now_s=now_s, orders=orders, riders=riders, time_s=time_s, distance_m=distance_m
+    )
+
+
+def warm_problem() -> Problem:
+    """A tiny problem that exercises every kind of order and rider once (open, start-loaded
+    and onboard orders, a time-in-bag limit, open and closed routes): what the compiled kernel
+    and the worker processes warm up on before they report ready."""
+    times = np.array(
+        [[0, 60, 120, 90], [60, 0, 60, 80], [120, 60, 0, 70], [90, 80, 70, 0]], dtype=np.int64
+    )
+    orders = (
+        Order("w1", 1, 2, ready_s=30, due_s=400, max_in_bag_s=600),
+        Order("w2", 2, 3, ready_s=0, due_s=500),
+        Order("w3", None, 3, ready_s=0, due_s=700, state=OrderState.ONBOARD, rider_id="a"),
+        Order("w4", None, 2, ready_s=0, due_s=800),
+    )
+    riders = (Rider("a", 0, 0, 3600, 3), Rider("b", 3, 0, 3600, 2, end_location=0))
+    return Problem.build(
+        now_s=0, orders=orders, riders=riders, time_s=times, distance_m=times.astype(np.float64)
     )

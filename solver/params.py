@@ -105,6 +105,12 @@ class SolverParams:
         per routed order (it falls geometrically in between; end > 0, start >= end). Defaults
         0.1 and 0.002: on meal batches at 0.2 s higher ones measured 1-2 % worse; the
         benchmarks' distance objective does better with 3 and 0.1.
+    partition_min_orders
+        From this many open orders on, a request with point geometry (every service request)
+        is split into zones solved apart and merged (:mod:`solver.partition`). Default 400.
+    zone_orders
+        About how many open orders one zone gets (at least one zone per solver worker).
+        Default 200.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -129,6 +135,8 @@ class SolverParams:
     ruin_orders: float = 5.0
     anneal_start_temp: float = 0.1
     anneal_end_temp: float = 0.002
+    partition_min_orders: int = 400
+    zone_orders: int = 200
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -155,6 +163,8 @@ class SolverParams:
             )
         if self.cost_scale <= 0:
             raise ParamsError("cost_scale", self.cost_scale, "must be > 0")
+        if self.zone_orders < 1:
+            raise ParamsError("zone_orders", self.zone_orders, "must be >= 1")
         if self.ruin_orders < 1:
             raise ParamsError("ruin_orders", self.ruin_orders, "must be >= 1")
         if self.anneal_end_temp <= 0:

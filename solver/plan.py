@@ -43,6 +43,37 @@ class Engine(enum.Enum):
     PYVRP = "pyvrp"
 
 
+class ShedReason(enum.Enum):
+    """Why an answer is the greedy plan (or the best one found) without a full search. The
+    value is the label of the ``dispatch_shed_total{reason}`` metric."""
+
+    #: Too little of the budget was left after the greedy plan to start a search.
+    BUDGET_TOO_SMALL = "budget_too_small"
+    #: No solver worker could start the search within the budget.
+    WORKERS_BUSY = "workers_busy"
+    #: The worker was still busy past the budget and the kill margin: it was killed.
+    WORKER_OVERRUN = "worker_overrun"
+    #: The worker died during the solve (it was replaced).
+    WORKER_CRASHED = "worker_crashed"
+    #: The search raised (e.g. OR-Tools found no solution in time).
+    SEARCH_FAILED = "search_failed"
+    #: No search engine takes this many orders with the configured search split.
+    TOO_MANY_ORDERS = "too_many_orders"
+    #: The circuit breaker is open after repeated worker failures.
+    BREAKER_OPEN = "breaker_open"
+
+
+@dataclass(frozen=True, slots=True)
+class Shed:
+    """A shed decision: the typed reason and a human-readable detail (numbers, worker ids)."""
+
+    reason: ShedReason
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+
 @dataclass(frozen=True, slots=True)
 class Stop:
     """One timed visit of a route.
@@ -77,7 +108,8 @@ class Stop:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A rider's ordered stops with totals (open route: ends at the last stop)."""
+    """A rider's ordered stops with totals (open route: ends at the last stop); ``zone`` is
+    the zone it was planned in when the request was partitioned (0 otherwise)."""
 
     rider_id: str
     stops: tuple[Stop, ...]
@@ -85,6 +117,7 @@ class Route:
     distance_m: float = 0.0
     waiting_s: int = 0
     lateness_s: int = 0
+    zone: int = 0
 
     @property
     def end_s(self) -> int | None:
@@ -109,11 +142,14 @@ class SolveStats:
     ----------
     engine
         The engine whose plan this is.
-    shed_reason
-        Empty unless the service fell back to greedy (budget too small, worker overrun,
-        problem too large, surge); then says why.
+    shed
+        ``None`` unless the answer fell back to greedy or to the best plan found so far
+        (budget too small, workers busy, worker overrun or crash, breaker open): then the
+        typed reason and a detail.
     objective
         Objective value of the plan in the parameters' cost units (recomputed by the checker).
+    zones
+        How many zones the request was split into (1: not partitioned).
     objective_terms
         The objective split by term: ``travel``, ``distance``, ``waiting``, ``lateness``,
         ``unassigned``, ``vehicles``.
@@ -125,11 +161,17 @@ class SolveStats:
     """
 
     engine: Engine
-    shed_reason: str = ""
+    shed: Shed | None = None
     objective: float = 0.0
     objective_terms: dict[str, float] = field(default_factory=dict)
     phase_s: dict[str, float] = field(default_factory=dict)
     late_orders: int = 0
+    zones: int = 1
+
+    @property
+    def shed_reason(self) -> str:
+        """The shed decision as text (``reason: detail``), empty when not shed."""
+        return "" if self.shed is None else str(self.shed)
 
 
 @dataclass(frozen=True)

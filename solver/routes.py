@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
-from solver.plan import Engine, Plan, Route, SolveStats, Stop, StopKind, Unassigned
+from solver.plan import Engine, Plan, Route, Shed, SolveStats, Stop, StopKind, Unassigned
 
 Visit = tuple[str, StopKind]
 """A visit: (order id, pickup or drop-off)."""
@@ -68,14 +68,13 @@ def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Rout
 
 
 def objective_terms(
-    problem: Problem, params: SolverParams, routes: Iterable[Route], num_unassigned: int
+    now_s: int, params: SolverParams, routes: Iterable[Route], num_unassigned: int
 ) -> dict[str, float]:
-    """The objective of a plan split by term, in the parameters' cost units."""
+    """The objective of a plan split by term, in the parameters' cost units (``now_s``: the
+    problem's now, from which delivery times count)."""
     routes = list(routes)
     used = [r for r in routes if r.stops]
-    delivery = sum(
-        s.start_s - problem.now_s for r in used for s in r.stops if s.kind is StopKind.DROPOFF
-    )
+    delivery = sum(s.start_s - now_s for r in used for s in r.stops if s.kind is StopKind.DROPOFF)
     return {
         "travel": params.travel_cost_per_s * sum(r.travel_time_s for r in used),
         "distance": params.distance_cost_per_m * sum(r.distance_m for r in used),
@@ -95,17 +94,17 @@ def build_plan(
     *,
     engine: Engine,
     phase_s: Mapping[str, float] | None = None,
-    shed_reason: str = "",
+    shed: Shed | None = None,
 ) -> Plan:
     """Assemble a :class:`Plan`: one route per rider (in problem order), totals and stats."""
     routes = tuple(
         build_route(problem, rider, visits_by_rider.get(rider.id, ())) for rider in problem.riders
     )
-    terms = objective_terms(problem, params, routes, len(unassigned))
+    terms = objective_terms(problem.now_s, params, routes, len(unassigned))
     late = sum(1 for r in routes for s in r.stops if s.lateness_s > 0)
     stats = SolveStats(
         engine=engine,
-        shed_reason=shed_reason,
+        shed=shed,
         objective=sum(terms.values()),
         objective_terms=terms,
         phase_s=dict(phase_s or {}),

@@ -1,11 +1,14 @@
-"""A pool of solver worker processes: one solve per process at a time, hard timeouts, restarts.
+"""A pool of solver worker processes: one job per process at a time, hard timeouts, restarts.
 
 OR-Tools holds the GIL for a whole solve, and two routing models in one process are reported to
-crash (OR-Tools issue #5076), so OR-Tools runs in worker processes. Each worker is a plain
-:mod:`multiprocessing` process talking over its own :func:`~multiprocessing.Pipe`; the pool
-hands each :meth:`SolverPool.solve` call an idle worker (callers wait in line when none is
-idle), kills a worker that is still busy after the hard timeout (``SIGKILL``) and starts a fresh
-one in its place.
+crash (OR-Tools issue #5076), so searches run in worker processes. Each worker is a plain
+:mod:`multiprocessing` process talking over its own :func:`~multiprocessing.Pipe`. The pool
+runs picklable callables (:meth:`SolverPool.run`: a module-level function, or a
+:func:`functools.partial` of one): it knows nothing of what they compute. It hands each call an
+idle worker (callers wait in line when none is idle), passes on the interim results a job
+sends before its answer, kills a worker that is still busy after the hard timeout
+(``SIGKILL``) and starts a fresh one in its place. :meth:`SolverPool.solve` is the search tasks
+of :mod:`solver.search` on top of it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -35,12 +38,18 @@ from solver.search import TASKS, run_task
 
 
 class WorkerError(RuntimeError):
-    """A pooled solve did not produce a plan.
+    """A pooled job did not produce its result.
 
-    ``fallback`` is the greedy plan a ``"dispatch"`` task sent before it failed, if any.
+    ``interims`` holds what the job sent before it failed (e.g. greedy plans), oldest first;
+    ``fallback`` is the last of them, if any.
     """
 
-    fallback: Plan | None = None
+    interims: tuple[Any, ...] = ()
+
+    @property
+    def fallback(self) -> Any:
+        """The last interim result the job sent, or ``None``."""
+        return self.interims[-1] if self.interims else None
 
 
 class WorkerTimeout(WorkerError):  # noqa: N818 (name fixed by the service contract)
@@ -63,9 +72,9 @@ class PoolClosedError(WorkerError):
     """The pool is closed (or was never started)."""
 
 
-#: The worker task that runs a whole dispatch (:func:`solver.dispatch.solve_in_process`: greedy,
-#: then the search for the rest of the time), sending the greedy plan back as soon as it has it.
-DISPATCH = "dispatch"
+#: A job: called in the worker as ``job(payload, time_limit_s, interim)``; ``interim(obj)`` sends
+#: ``obj`` back at once (the caller keeps it in case the worker then fails).
+Job = Callable[[Any, float, Callable[[Any], None]], Any]
 
 #: The wire form of a problem (``Problem`` itself holds mapping proxies, which do not pickle).
 ProblemPayload = tuple[int, tuple[Order, ...], tuple[Rider, ...], np.ndarray, np.ndarray]
@@ -84,24 +93,28 @@ def problem_from_payload(payload: ProblemPayload) -> Problem:
     )
 
 
-def _warm_problem() -> Problem:
-    """A tiny problem that exercises every part of the model once (imports, first solve)."""
-    from solver.model import OrderState
-
-    times = np.array([[0, 60, 120, 90], [60, 0, 60, 80], [120, 60, 0, 70], [90, 80, 70, 0]])
-    orders = (
-        Order("w1", 1, 2, ready_s=30, due_s=400, max_in_bag_s=600),
-        Order("w2", 2, 3, ready_s=0, due_s=500),
-        Order("w3", None, 3, ready_s=0, due_s=700, state=OrderState.ONBOARD, rider_id="a"),
+def search_job(
+    payload: tuple[Any, ...], time_limit_s: float, interim: Callable[[Any], None]
+) -> Plan:
+    """The job behind :meth:`SolverPool.solve`: one of :data:`solver.search.TASKS`."""
+    task, problem, params, initial, reasons = payload
+    return run_task(
+        task,
+        problem_from_payload(problem),
+        params,
+        time_limit_s=time_limit_s,
+        initial=initial,
+        reasons=reasons,
     )
-    riders = (Rider("a", 0, 0, 3600, 3), Rider("b", 3, 0, 3600, 2, end_location=0))
-    return Problem.build(now_s=0, orders=orders, riders=riders, time_s=times)
 
 
-def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
-    """Body of a worker process: lower its priority by ``nice``, warm up, say ready, then serve
-    solves until told to stop."""
+def _worker_main(
+    conn: Connection, warm: bool, nice: int = 0, initializer: Callable[[], None] | None = None
+) -> None:
+    """Body of a worker process: lower its priority by ``nice``, warm up, run ``initializer``
+    (e.g. load the campus travel tables), say ready, then run jobs until told to stop."""
     from solver.kernel import warm_up
+    from solver.model import warm_problem
     from solver.ortools_engine import solve_ortools
 
     if nice:
@@ -112,7 +125,10 @@ def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
         # A failed warm-up must not keep the worker from serving.
         with contextlib.suppress(Exception):
             warm_up()  # the compiled kernel, from numba's cache
-            solve_ortools(_warm_problem(), SolverParams(), time_limit_s=0.02)
+            solve_ortools(warm_problem(), SolverParams(), time_limit_s=0.02)
+    if initializer is not None:
+        with contextlib.suppress(Exception):  # jobs then load what they need themselves
+            initializer()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -121,28 +137,13 @@ def _worker_main(conn: Connection, warm: bool, nice: int = 0) -> None:
             return
         if message is None:
             return
-        task_id, task, payload, params, time_limit_s, initial, reasons = message
+        task_id, job, payload, time_limit_s = message
+
+        def interim(result: Any, task_id: int = task_id) -> None:
+            conn.send(("interim", task_id, result))
+
         try:
-            problem = problem_from_payload(payload)
-            if task == DISPATCH:
-                from solver.dispatch import solve_in_process
-
-                def interim(greedy: Plan, task_id: int = task_id) -> None:
-                    conn.send(("interim", task_id, greedy))
-
-                plan = solve_in_process(
-                    problem, params, budget_s=time_limit_s, initial=initial, on_greedy=interim
-                )
-            else:
-                plan = run_task(
-                    task,
-                    problem,
-                    params,
-                    time_limit_s=time_limit_s,
-                    initial=initial,
-                    reasons=reasons,
-                )
-            reply: tuple[Any, ...] = ("ok", task_id, plan)
+            reply: tuple[Any, ...] = ("ok", task_id, job(payload, time_limit_s, interim))
         except Exception as exc:
             reply = ("error", task_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         try:
@@ -182,6 +183,9 @@ class SolverPool:
         caller's own work (conversions, greedy plans, answers) is what a client waits for:
         with more busy processes than cores, a niced search gives way to it instead of
         slicing the CPU evenly, and only searches a little less.
+    initializer
+        A picklable callable each worker runs once after its warm-up, before it reports ready
+        (the service loads the campus travel tables there, where the matrices are built).
 
     Examples
     --------
@@ -200,6 +204,7 @@ class SolverPool:
         warm: bool = True,
         start_timeout_s: float = 60.0,
         nice: int = 0,
+        initializer: Callable[[], None] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"size={size!r}: must be >= 1")
@@ -212,6 +217,7 @@ class SolverPool:
         self._warm = warm
         self._start_timeout_s = start_timeout_s
         self.nice = nice
+        self._initializer = initializer
         self._lock = threading.Lock()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         # Callers waiting for a worker, oldest first: only the head takes from ``_idle``, so
@@ -324,33 +330,25 @@ class SolverPool:
             return sorted(w.pid for w in self._workers if w.pid is not None)
 
     # ----------------------------------------------------------------- solving
-    def solve(
+    def run(
         self,
-        problem: Problem,
-        params: SolverParams,
+        job: Job,
+        payload: Any,
+        *,
         time_limit_s: float,
-        initial: Mapping[str, Sequence[Visit]] | None = None,
-        reasons: Mapping[str, Unassigned] | None = None,
         hard_timeout_s: float | None = None,
-        task: str = "ortools",
         wait_timeout_s: float | None = None,
-    ) -> Plan:
-        """Run a solve in an idle worker.
+    ) -> Any:
+        """Run ``job(payload, time_limit_s, interim)`` in an idle worker; its return value.
 
         Parameters
         ----------
-        problem, params, initial, reasons
-            As for :func:`~solver.ortools_engine.solve_ortools`.
-        task
-            One of :data:`solver.search.TASKS`: ``"ortools"`` runs
-            :func:`~solver.ortools_engine.solve_ortools`; ``"search"`` and
-            ``"ruin_recreate"`` run :func:`~solver.search.search_plan` from ``initial``
-            (with and without OR-Tools after it; without ``initial``, OR-Tools alone).
-            Or :data:`DISPATCH`: :func:`solver.dispatch.solve_in_process` with ``time_limit_s``
-            as its budget and ``initial`` as the previous plan's visits; its greedy plan comes
-            back early and is the ``fallback`` of the error if the worker then fails.
+        job
+            A picklable callable (module-level function or a partial of one).
+        payload
+            Its picklable input.
         time_limit_s
-            The engine's time limit (s). Time spent waiting for an idle worker is taken off it.
+            The job's own time limit (s). Time spent waiting for an idle worker is taken off.
         hard_timeout_s
             Wall-clock limit (s) of this call, waiting for a worker included; a worker still
             busy then is killed and replaced. Default: ``time_limit_s + 1``.
@@ -365,64 +363,87 @@ class SolverPool:
         WorkerCrashed
             The worker died (it was replaced).
         WorkerSolveError
-            The engine raised inside the worker (e.g. no solution in time).
+            The job raised inside the worker.
         PoolBusyError
             No worker became idle within ``wait_timeout_s`` (or ``hard_timeout_s``).
         PoolClosedError
             The pool is closed or not started.
+
+        Every :class:`WorkerError` but the last two carries the job's interim results.
         """
-        if task not in (*TASKS, DISPATCH):
-            raise ValueError(f"task={task!r}: must be one of {(*TASKS, DISPATCH)}")
         started = time.monotonic()
         hard = time_limit_s + 1.0 if hard_timeout_s is None else hard_timeout_s
         deadline = started + hard
         wait_until = deadline if wait_timeout_s is None else started + min(hard, wait_timeout_s)
-        payload = problem_payload(problem)
-        initial_lists = None if initial is None else {k: list(v) for k, v in initial.items()}
-        reasons_dict = None if reasons is None else dict(reasons)
         while True:
             worker = self._acquire(wait_until)
             task_id = next(self._task_ids)
             waited = time.monotonic() - started
-            message = (
-                task_id,
-                task,
-                payload,
-                params,
-                max(0.0, time_limit_s - waited),
-                initial_lists,
-                reasons_dict,
-            )
+            message = (task_id, job, payload, max(0.0, time_limit_s - waited))
             try:
                 worker.conn.send(message)
             except (OSError, ValueError):
-                self._replace(worker)  # died while idle; the task never reached it
+                self._replace(worker)  # died while idle; the job never reached it
                 continue
             break
-        interim: Plan | None = None
+        interims: list[Any] = []
         while True:
             try:
                 reply = self._receive(worker, deadline, hard)
             except WorkerError as exc:
-                exc.fallback = interim
+                exc.interims = tuple(interims)
                 raise
             if reply[0] == "interim" and reply[1] == task_id:
-                interim = reply[2]
+                interims.append(reply[2])
                 continue
             break
+        error: WorkerError
         if reply[0] == "ok" and reply[1] == task_id:
             self._release(worker)
-            plan: Plan = reply[2]
-            return plan
+            return reply[2]
         if reply[0] == "error" and reply[1] == task_id:
             self._release(worker)
             error = WorkerSolveError(f"{reply[2]}\n{reply[3]}")
-            error.fallback = interim
-            raise error
-        self._replace(worker)
-        crashed = WorkerCrashed(f"worker {worker.pid} answered out of turn: {reply[:2]!r}")
-        crashed.fallback = interim
-        raise crashed
+        else:
+            self._replace(worker)
+            error = WorkerCrashed(f"worker {worker.pid} answered out of turn: {reply[:2]!r}")
+        error.interims = tuple(interims)
+        raise error
+
+    def solve(
+        self,
+        problem: Problem,
+        params: SolverParams,
+        time_limit_s: float,
+        initial: Mapping[str, Sequence[Visit]] | None = None,
+        reasons: Mapping[str, Unassigned] | None = None,
+        hard_timeout_s: float | None = None,
+        task: str = "ortools",
+        wait_timeout_s: float | None = None,
+    ) -> Plan:
+        """Run a search task (one of :data:`solver.search.TASKS`) in an idle worker:
+        ``"ortools"`` runs :func:`~solver.ortools_engine.solve_ortools`; ``"search"`` and
+        ``"ruin_recreate"`` run :func:`~solver.search.search_plan` from ``initial`` (with and
+        without OR-Tools after it; without ``initial``, OR-Tools alone). The other arguments
+        and the errors are those of :meth:`run`.
+        """
+        if task not in TASKS:
+            raise ValueError(f"task={task!r}: must be one of {TASKS}")
+        payload = (
+            task,
+            problem_payload(problem),
+            params,
+            None if initial is None else {k: list(v) for k, v in initial.items()},
+            None if reasons is None else dict(reasons),
+        )
+        plan: Plan = self.run(
+            search_job,
+            payload,
+            time_limit_s=time_limit_s,
+            hard_timeout_s=hard_timeout_s,
+            wait_timeout_s=wait_timeout_s,
+        )
+        return plan
 
     def _receive(self, worker: _Worker, deadline: float, hard: float) -> tuple[Any, ...]:
         """The worker's next message; a worker that is lost, dies or is still silent at
@@ -449,7 +470,7 @@ class SolverPool:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_conn, self._warm, self.nice),
+            args=(child_conn, self._warm, self.nice, self._initializer),
             name="solver-worker",
             daemon=True,
         )

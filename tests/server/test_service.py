@@ -198,16 +198,16 @@ def test_unknown_campus_and_size_caps(
 def test_shed_requests_past_the_greedy_cap_get_resource_exhausted(
     tiny_campus: Campus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import server.servicer
+    import solver.dispatch
 
     release = threading.Event()
-    real_greedy = server.servicer.solve_greedy
+    real_greedy = solver.dispatch.solve_greedy
 
     def held_greedy(*args: object, **kwargs: object) -> object:
         release.wait(10)  # the shed request holds its greedy slot until released
         return real_greedy(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(server.servicer, "solve_greedy", held_greedy)
+    monkeypatch.setattr(solver.dispatch, "solve_greedy", held_greedy)  # in the server only
     svc = create_server(make_config(max_greedy_inflight=1), campuses={"tiny": tiny_campus})
     results: dict[str, object] = {}
     try:

@@ -75,7 +75,7 @@ def test_valid_plan_passes_and_recomputes_the_objective(params: SolverParams) ->
     # r1: 0 -> 10 -> 20 -> 30 -> 40 = 40 s; r2: 50 -> 40 = 10 s.
     assert check.terms["travel"] == 50.0
     assert check.objective == pytest.approx(plan.stats.objective)
-    assert check.terms == pytest.approx(objective_terms(problem, params, plan.routes, 0))
+    assert check.terms == pytest.approx(objective_terms(problem.now_s, params, plan.routes, 0))
     assert check.late_orders == 0
 
 

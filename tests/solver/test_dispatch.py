@@ -7,19 +7,19 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from solver.budget import Budget
 from solver.check import assert_valid_plan
-from solver.dispatch import plan_visits, solve
+from solver.dispatch import ZonePlan, plan_visits, solve, solve_zones
 from solver.greedy import solve_greedy
 from solver.model import Order, OrderState, Problem
 from solver.params import SolverParams
-from solver.plan import Engine, Plan, Unassigned
-from solver.routes import Visit
-from solver.workers import DISPATCH, SolverPool, WorkerCrashed, WorkerTimeout
+from solver.plan import Engine, ShedReason
+from solver.workers import SolverPool, WorkerCrashed, WorkerTimeout
 from tests.solver.conftest import random_problem
 
 MARGIN_S = 0.5  # generous: the machine is shared and noisy
@@ -34,23 +34,23 @@ def pool() -> Iterator[SolverPool]:
 class FailingPool:
     """Stands in for a pool whose worker overran or died."""
 
+    size = 1
+
     def __init__(self, error: Exception) -> None:
         self.error = error
         self.calls = 0
 
-    def solve(
+    def run(
         self,
-        problem: Problem,
-        params: SolverParams,
+        job: Callable[..., Any],
+        payload: Any,
+        *,
         time_limit_s: float,
-        initial: Mapping[str, Sequence[Visit]] | None = None,
-        reasons: Mapping[str, Unassigned] | None = None,
         hard_timeout_s: float | None = None,
-        task: str = "ortools",
         wait_timeout_s: float | None = None,
-    ) -> Plan:
+    ) -> Any:
         self.calls += 1
-        self.task = task
+        self.job = job
         raise self.error
 
 
@@ -88,7 +88,7 @@ def test_dispatch_returns_the_better_valid_plan(
     assert_valid_plan(problem, plan, params)
     greedy = solve_greedy(problem, params)
     assert plan.stats.objective <= greedy.stats.objective + 1e-6
-    assert plan.stats.shed_reason == ""
+    assert plan.stats.shed is None
     assert plan.stats.engine in engines
     assert {"greedy", "engine", "total", *phases} <= set(plan.stats.phase_s)
 
@@ -123,44 +123,47 @@ def test_tiny_budget_skips_the_search(params: SolverParams) -> None:
     plan = solve(problem, params, budget_s=0.001)
     assert_valid_plan(problem, plan, params)
     assert plan.stats.engine is Engine.GREEDY
-    assert plan.stats.shed_reason.startswith("budget too small for search")
+    assert plan.stats.shed is not None
+    assert plan.stats.shed.reason is ShedReason.BUDGET_TOO_SMALL
 
 
 @pytest.mark.parametrize(
     ("share", "engine", "shed"),
     [
-        (0.5, Engine.RUIN_RECREATE, ""),  # OR-Tools skipped, ruin-and-recreate still searches
-        (0.0, Engine.GREEDY, "too many orders for OR-Tools"),  # nothing left to search with
+        (0.5, Engine.RUIN_RECREATE, None),  # OR-Tools skipped, ruin-and-recreate still searches
+        (0.0, Engine.GREEDY, ShedReason.TOO_MANY_ORDERS),  # nothing left to search with
     ],
 )
-def test_too_many_orders_skip_ortools(share: float, engine: Engine, shed: str) -> None:
+def test_too_many_orders_skip_ortools(
+    share: float, engine: Engine, shed: ShedReason | None
+) -> None:
     params = SolverParams(ortools_max_orders=3, ruin_recreate_share=share)
     problem = random_problem(303, n_orders=10, n_riders=3, pinned_share=0.0)
     plan = solve(problem, params, budget_s=0.3)
     assert_valid_plan(problem, plan, params)
     assert plan.stats.engine is engine
-    assert plan.stats.shed_reason.startswith(shed) and bool(plan.stats.shed_reason) == bool(shed)
+    assert (plan.stats.shed and plan.stats.shed.reason) is shed
     assert "model_build" not in plan.stats.phase_s
 
 
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (WorkerTimeout("late"), "worker overran budget; killed"),
-        (WorkerCrashed("gone"), "worker crashed"),
+        (WorkerTimeout("late"), ShedReason.WORKER_OVERRUN),
+        (WorkerCrashed("gone"), ShedReason.WORKER_CRASHED),
     ],
 )
 def test_worker_failures_fall_back_to_greedy(
-    error: Exception, reason: str, params: SolverParams
+    error: Exception, reason: ShedReason, params: SolverParams
 ) -> None:
     problem = random_problem(304, n_orders=12, n_riders=3)
     failing = FailingPool(error)
     plan = solve(problem, params, budget_s=0.5, pool=failing)  # type: ignore[arg-type]
     assert failing.calls == 1
-    assert failing.task == DISPATCH  # the whole dispatch runs in the worker
+    assert failing.job is solve_zones  # the whole dispatch runs in the worker
     assert_valid_plan(problem, plan, params)
     assert plan.stats.engine is Engine.GREEDY
-    assert plan.stats.shed_reason.startswith(reason)
+    assert plan.stats.shed is not None and plan.stats.shed.reason is reason
     assert "greedy" in plan.stats.phase_s and "total" in plan.stats.phase_s
 
 
@@ -168,10 +171,11 @@ def test_a_failed_worker_s_early_greedy_plan_is_the_answer(params: SolverParams)
     problem = random_problem(307, n_orders=12, n_riders=3)
     early = solve_greedy(problem, params)
     error = WorkerTimeout("late")
-    error.fallback = early
+    error.interims = (ZonePlan(0, early, searched=False, shed=None),)
     plan = solve(problem, params, budget_s=0.5, pool=FailingPool(error))  # type: ignore[arg-type]
     assert plan.routes == early.routes and plan.unassigned == early.unassigned
-    assert plan.stats.shed_reason == "worker overran budget; killed"
+    assert plan.stats.shed is not None and plan.stats.shed.reason is ShedReason.WORKER_OVERRUN
+    assert plan.stats.shed_reason == "worker_overrun: late"
     assert plan.stats.phase_s["greedy"] == early.stats.phase_s["greedy"]  # not computed again
 
 
@@ -185,7 +189,8 @@ def test_killed_worker_yields_flagged_greedy_and_the_pool_recovers(params: Solve
         killer.join()
         assert_valid_plan(problem, plan, params)
         assert plan.stats.engine is Engine.GREEDY
-        assert plan.stats.shed_reason.startswith("worker crashed")
+        assert plan.stats.shed is not None
+        assert plan.stats.shed.reason is ShedReason.WORKER_CRASHED
         assert solo.restarts == 1
         until = time.monotonic() + 30
         while solo.idle_workers == 0:  # the replacement boots in the background
@@ -193,7 +198,7 @@ def test_killed_worker_yields_flagged_greedy_and_the_pool_recovers(params: Solve
             time.sleep(0.01)
         again = solve(problem, params, budget_s=0.3, pool=solo)
         assert_valid_plan(problem, again, params)
-        assert again.stats.shed_reason == ""
+        assert again.stats.shed is None
         assert solo.restarts == 1
 
 

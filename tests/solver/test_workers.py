@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 from solver.check import assert_valid_plan
+from solver.dispatch import ZoneJob, solve_zones
 from solver.greedy import solve_greedy
 from solver.params import SolverParams
+from solver.partition import Zone
 from solver.plan import Engine
 from solver.search import plan_visits
+from solver.spec import ProblemSpec
 from solver.workers import (
-    DISPATCH,
     PoolBusyError,
     PoolClosedError,
     SolverPool,
@@ -83,17 +85,23 @@ def test_pool_runs_the_search_tasks(
     assert ("model_build" in plan.stats.phase_s) == (task == "search")
 
 
-def test_dispatch_task_sends_its_greedy_plan_before_it_overruns(params: SolverParams) -> None:
+def test_a_job_s_interim_results_come_back_when_it_overruns(params: SolverParams) -> None:
+    """The pool runs any picklable callable; what it sent before it was killed is kept."""
     problem = random_problem(13, n_orders=12, n_riders=3)
+    spec = ProblemSpec.of_problem(problem)
+    zones = ((0, Zone(tuple(range(12)), tuple(range(3)), (0.0, 0.0))),)
+    job = ZoneJob(spec, zones, params, None, repair=True)
     with SolverPool(1, warm=False) as solo:
-        answered = solo.solve(problem, params, time_limit_s=0.2, task=DISPATCH)
-        assert_valid_plan(problem, answered, params)
-        assert {"greedy", "total"} <= set(answered.stats.phase_s)
+        answered = solo.run(solve_zones, job, time_limit_s=0.2)
+        assert [zp.zone for zp in answered] == [0]
+        assert_valid_plan(problem, answered[0].plan, params)
+        assert {"greedy", "matrix"} <= set(answered[0].plan.stats.phase_s)
         with pytest.raises(WorkerTimeout) as killed:  # searches for 5 s, killed after 1 s
-            solo.solve(problem, params, time_limit_s=5.0, hard_timeout_s=1.0, task=DISPATCH)
-    fallback = killed.value.fallback
-    assert fallback is not None and fallback.stats.engine is Engine.GREEDY
+            solo.run(solve_zones, job, time_limit_s=5.0, hard_timeout_s=1.0)
+    fallback = killed.value.interims[0].plan  # the greedy plan, sent first
+    assert fallback.stats.engine is Engine.GREEDY
     assert_valid_plan(problem, fallback, params)
+    assert killed.value.fallback is killed.value.interims[-1]
 
 
 def test_pool_refuses_an_unknown_task(pool: SolverPool, params: SolverParams) -> None:

@@ -1,0 +1,256 @@
+"""Order storms: 1,000- and 2,000-order batches through the gRPC service, partitioned and not,
+against a long unpartitioned in-process run of our own engine, in the same run.
+
+Run: ``python bench/bench_storm.py [--campus northwestern] [--seeds 3] [--reference-s 30]``
+(``make bench-storm``; ``--quick``: one seed, a 5 s reference, 1,000 orders only).
+
+For each size (orders / bike riders / budget): requests drawn like a lunch flood (merchants at
+the campus's food places, customers at raw addresses around its buildings, riders anywhere on
+the network, food ready within 15 minutes, due 15-40 minutes after), sent one at a time to an
+in-process server with one solver worker, once with zone partitioning on and once with it off
+(``partition_min_orders`` above the size). Every answer is rebuilt into a plan and checked by
+:func:`solver.check.check_plan` on the request's own problem; the reference is
+:func:`solver.dispatch.solve` on that problem for ``--reference-s`` seconds, unpartitioned.
+Also the greedy insertion alone at each size, and the memory of the server and its workers.
+
+Targets (the command exits 1 when one is missed): p99 wall of the partitioned answers within the
+budget + 50 ms; they route every order the reference routes; objective at most 1.05x the
+reference at 1,000 orders and 1.08x at 2,000; the greedy alone at 1,000 / 300 in 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+import psutil
+
+from campus_maps import Campus, PlaceKind, load_campus
+from server.app import Service, create_server
+from server.config import ServerConfig
+from server.convert import ENGINES, problem_from_request
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from solver.check import check_plan
+from solver.dispatch import solve
+from solver.greedy import solve_greedy
+from solver.kernel import warm_up
+from solver.model import Problem
+from solver.params import SolverParams
+from solver.plan import Plan, StopKind, Unassigned, UnassignedReason
+from solver.routes import build_plan
+
+NOW = 1_790_000_000
+
+
+@dataclass(frozen=True)
+class Size:
+    """One storm size and its targets."""
+
+    orders: int
+    riders: int
+    budget_s: float
+    max_ratio: float
+
+
+SIZES = (Size(1000, 300, 1.0, 1.05), Size(2000, 500, 2.0, 1.08))
+GREEDY_TARGET_S = 0.050  # the greedy alone at 1,000 / 300
+WALL_MARGIN_S = 0.050
+
+
+def storm_request(campus: Campus, size: Size, seed: int) -> pb.SolveRequest:
+    """A lunch-flood batch on ``campus`` (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    food = campus.places(PlaceKind.FOOD)
+    homes = campus.places(PlaceKind.DORM) + campus.places(PlaceKind.BUILDING)
+    bike = campus.network("bike").arrays
+    req = pb.SolveRequest(campus_id=campus.id, request_id=f"storm-{size.orders}-{seed}")
+    req.now.FromSeconds(NOW)
+    req.time_budget.FromNanoseconds(int(size.budget_s * 1e9))
+    nodes = rng.choice(bike.num_nodes, size=size.riders)
+    for k, n in enumerate(nodes):
+        req.riders.add(
+            id=f"r{k}",
+            position=pb.LatLng(lat=float(bike.node_lat[n]), lng=float(bike.node_lng[n])),
+            mode=pb.BIKE,
+            capacity=4,
+        )
+    for k in range(size.orders):
+        a = food[int(rng.integers(len(food)))]
+        b = homes[int(rng.integers(len(homes)))]
+        jitter = rng.normal(0.0, 0.00008, size=2)  # an entrance, not the centroid (~10 m)
+        o = req.orders.add(
+            id=f"o{k}",
+            pickup=pb.LatLng(lat=a.lat, lng=a.lng),
+            dropoff=pb.LatLng(lat=b.lat + float(jitter[0]), lng=b.lng + float(jitter[1])),
+        )
+        ready = NOW + int(rng.integers(0, 900))
+        o.ready_time.FromSeconds(ready)
+        o.due_time.FromSeconds(ready + int(rng.integers(900, 2400)))
+    return req
+
+
+def plan_of(problem: Problem, params: SolverParams, response: pb.SolveResponse) -> Plan:
+    """The solver plan a response describes, timed by the solver's own rules."""
+    visits = {
+        r.rider_id: [
+            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
+            for s in r.stops
+        ]
+        for r in response.routes
+    }
+    unassigned = [
+        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
+        for u in response.unassigned
+    ]
+    engine = {v: k for k, v in ENGINES.items()}[response.stats.engine]
+    return build_plan(problem, params, visits, unassigned, engine=engine)
+
+
+def rss_mb(service: Service) -> tuple[float, float]:
+    """Resident memory (MB) of this process (the server) and of its solver workers."""
+    me = psutil.Process(os.getpid()).memory_info().rss
+    workers = 0
+    for pid in service.pool.worker_pids:
+        with contextlib.suppress(psutil.Error):
+            workers += psutil.Process(pid).memory_info().rss
+    return me / 2**20, workers / 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campus", default="northwestern")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--reference-s", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="one seed, 5 s reference, 1,000")
+    args = parser.parse_args()
+    sizes = SIZES[:1] if args.quick else SIZES
+    seeds = 1 if args.quick else args.seeds
+    reference_s = 5.0 if args.quick else args.reference_s
+    warm_up()
+    campus = load_campus(args.campus)
+    base = ServerConfig(
+        port=0,
+        metrics_port=-1,
+        workers=1,
+        campuses=(campus.id,),
+        default_campus=campus.id,
+        max_orders=max(s.orders for s in SIZES),
+        max_riders=max(s.riders for s in SIZES),
+    )
+    params = base.solver
+    failures: list[str] = []
+    print(
+        f"{campus.name}: {seeds} request(s) per size, 1 solver worker, reference "
+        f"{reference_s:g} s unpartitioned in-process, every plan checked"
+    )
+    requests = {s: [storm_request(campus, s, seed) for seed in range(seeds)] for s in sizes}
+    problems = {
+        s: [problem_from_request(r, campus, base).problem for r in reqs]
+        for s, reqs in requests.items()
+    }
+
+    # greedy alone, in-process, on the whole problem
+    for s in sizes:
+        times = []
+        for problem in problems[s]:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                solve_greedy(problem, params)
+                times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        print(f"greedy alone {s.orders} / {s.riders}: median {med * 1000:.0f} ms")
+        if s.orders == 1000 and med > GREEDY_TARGET_S:
+            failures.append(f"greedy at 1000 / 300: {med * 1000:.0f} ms > 50 ms")
+
+    # the reference: long unpartitioned runs in this process
+    reference: dict[Size, list[Plan]] = {}
+    for s in sizes:
+        reference[s] = []
+        for problem in problems[s]:
+            plan = solve(problem, params, budget_s=reference_s)
+            assert check_plan(problem, plan, params).ok
+            reference[s].append(plan)
+
+    modes = {
+        "partitioned": params,
+        "unpartitioned": params.replace(partition_min_orders=10**6),
+    }
+    print(
+        f"\n{'size':>11} {'mode':>13} {'p50 s':>6} {'p99 s':>6} {'routed':>7} {'ref':>5}"
+        f" {'objective / ref':>15}  engines, shed reasons, zones"
+    )
+    for mode, mode_params in modes.items():
+        config = base.replace(solver=mode_params)
+        service = create_server(config, campuses={campus.id: campus})
+        try:
+            with grpc.insecure_channel(service.address) as channel:
+                stub = pb_grpc.DispatchServiceStub(channel)
+                for s in sizes:
+                    walls, ratios, routed, ref_routed, notes = [], [], [], [], []
+                    for req, problem, ref in zip(
+                        requests[s], problems[s], reference[s], strict=True
+                    ):
+                        t0 = time.perf_counter()
+                        try:
+                            response = stub.Solve(req, timeout=s.budget_s + 10)
+                        except grpc.RpcError as err:
+                            failures.append(f"{mode} {s.orders}: {err.code().name}")
+                            print(f"  {err.code().name}: {err.details()}")
+                            continue
+                        walls.append(time.perf_counter() - t0)
+                        plan = plan_of(problem, params, response)
+                        check = check_plan(problem, plan, params)
+                        if not check.ok:
+                            failures.append(f"{mode} {s.orders}: plan fails the checker")
+                        ratios.append(check.objective / ref.stats.objective)
+                        n_routed = len(problem.orders) - len(plan.unassigned)
+                        routed.append(n_routed)
+                        ref_routed.append(len(problem.orders) - len(ref.unassigned))
+                        stats = response.stats
+                        shed = pb.ShedReason.Name(stats.shed) if stats.shed else ""
+                        notes.append(
+                            f"{pb.Engine.Name(stats.engine)}"
+                            + (f" shed {shed}" if shed else "")
+                            + f", {stats.zones} zone(s)"
+                        )
+                    if not walls:
+                        continue
+                    p99 = float(np.percentile(walls, 99))
+                    print(
+                        f"{s.orders:>5}/{s.riders:<5} {mode:>13} {statistics.median(walls):>6.2f}"
+                        f" {p99:>6.2f} {min(routed):>7} {min(ref_routed):>5}"
+                        f" {max(ratios):>15.3f}  {'; '.join(sorted(set(notes)))}"
+                    )
+                    if mode == "partitioned":
+                        if p99 > s.budget_s + WALL_MARGIN_S:
+                            failures.append(f"{s.orders}: p99 {p99:.2f} s > {s.budget_s:g} s")
+                        if any(r < f for r, f in zip(routed, ref_routed, strict=True)):
+                            failures.append(f"{s.orders}: routes fewer orders than the reference")
+                        if max(ratios) > s.max_ratio:
+                            failures.append(
+                                f"{s.orders}: objective {max(ratios):.3f}x > {s.max_ratio}x"
+                            )
+                server_mb, workers_mb = rss_mb(service)
+                print(
+                    f"{'':>11} {mode:>13} memory: server {server_mb:.0f} MB,"
+                    f" workers {workers_mb:.0f} MB"
+                )
+        finally:
+            service.stop(1.0)
+    if failures:
+        print("\nFAIL: " + "; ".join(failures))
+        return 1
+    print("\nPASS: every target met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
