@@ -39,9 +39,7 @@ def test_greedy_cap_rejects_shed_requests_past_it() -> None:
 
 def test_inflight_cap_and_rate_limit() -> None:
     clock = Clock()
-    adm = Admission(
-        ServerConfig(max_inflight=2, rate_limit_per_s=1.0, rate_limit_burst=3), clock
-    )
+    adm = Admission(ServerConfig(max_inflight=2, rate_limit_per_s=1.0, rate_limit_burst=3), clock)
     adm.enter("a")
     adm.enter("b")
     with pytest.raises(RejectedError) as err:
