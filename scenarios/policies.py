@@ -19,6 +19,7 @@ from solver.params import SolverParams
 from solver.plan import Engine, StopKind
 from solver.routes import Visit, build_plan
 from solver.search import plan_visits
+from solver.spec import ProblemSpec
 from solver.workers import SolverPool
 
 
@@ -41,6 +42,9 @@ class Snapshot:
         Each rider's remaining visits from the plan being executed (its heading stop first).
     epoch_s
         Epoch seconds of the period start (``start_time``), for requests on a real clock.
+    xy
+        ``(n, 2)`` metres on a plane for each location (zones of storm-sized batches), or
+        ``None``.
     """
 
     problem: Problem
@@ -49,6 +53,7 @@ class Snapshot:
     rider_modes: Mapping[str, str]
     current: Mapping[str, Sequence[Visit]]
     epoch_s: float = 0.0
+    xy: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,9 +207,8 @@ class DispatchSearch:
     def dispatch(self, snapshot: Snapshot) -> Decision:
         problem = snapshot.problem
         previous = build_plan(problem, self.params, snapshot.current, [], engine=Engine.GREEDY)
-        plan = solve(
-            problem, self.params, budget_s=self.budget_s, previous=previous, pool=self.pool
-        )
+        spec = ProblemSpec.of_problem(problem, snapshot.xy)  # zones when storm-sized
+        plan = solve(spec, self.params, budget_s=self.budget_s, previous=previous, pool=self.pool)
         return Decision(
             plan_visits(plan),
             plan.stats.engine.value,

@@ -457,7 +457,8 @@ class Simulator:
         problem = Problem.build(
             now_s=t, orders=orders, riders=riders, time_s=time_s, distance_m=dist_m
         )
-        return Snapshot(problem, coords, modes, rider_modes, current, self.epoch_s)
+        xy = self.travel.planar(coords)
+        return Snapshot(problem, coords, modes, rider_modes, current, self.epoch_s, xy)
 
     def dispatch(self, t: int) -> None:
         """One batch at ``t``: build the view, ask the policy, hand out the itineraries."""

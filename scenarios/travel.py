@@ -37,6 +37,10 @@ class TravelModel(Protocol):
         """Straight-line distance (m) between two points."""
         ...
 
+    def planar(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``(k, 2)`` metres on a plane (what a storm-sized batch is split into zones by)."""
+        ...
+
     def max_speed_mps(self, mode: str) -> float:
         """No rider of ``mode`` covers more straight-line metres per second than this."""
         ...
@@ -80,6 +84,11 @@ class CampusTravel:
     def straight_m(self, a: Point, b: Point) -> float:
         return haversine_m(a, b)
 
+    def planar(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        x, y = self.campus.projection.to_xy(pts[:, 0], pts[:, 1])
+        return np.column_stack([x, y])
+
     def max_speed_mps(self, mode: str) -> float:
         config = self.campus.config
         fastest = max([*config.mode(mode).speeds_mps.values(), config.access_speed_mps])
@@ -111,6 +120,9 @@ class EuclideanTravel:
 
     def straight_m(self, a: Point, b: Point) -> float:
         return math.hypot(a.a - b.a, a.b - b.b)
+
+    def planar(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(points, dtype=np.float64).reshape(-1, 2)
 
     def max_speed_mps(self, mode: str) -> float:
         return self.metres_per_minute / 60.0 * self.speed_factor

@@ -5,6 +5,7 @@ SIGTERM drain and SIGHUP configuration reload."""
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import signal
 import sys
@@ -32,6 +33,7 @@ from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.servicer import DispatchServicer
+from solver.dispatch import prepare_worker
 from solver.kernel import ensure_warm
 from solver.workers import SolverPool
 
@@ -155,6 +157,10 @@ def create_server(
         config = config.replace(default_campus=sorted(campuses)[0])
     live = LiveConfig(config, path=config_path, env=env, campuses=campuses)
     ensure_warm()  # the compiled kernel (greedy answers are computed here too)
+    # the campuses and imports live as long as the server: keep them out of the garbage
+    # collector's full passes, which storm-sized answers (thousands of stops) set off
+    gc.collect()
+    gc.freeze()
     for campus in campuses.values():
         register_campus(campus)
     # workers build the travel matrices: they load the campuses' tables (memory-mapped) at start
@@ -162,7 +168,9 @@ def create_server(
     pool = SolverPool(
         config.solver_workers,
         nice=config.worker_nice,
-        initializer=functools.partial(preload_campuses, tables),
+        initializer=functools.partial(
+            prepare_worker, functools.partial(preload_campuses, tables)
+        ),
     ).start()
     metrics = Metrics()
 

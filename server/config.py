@@ -124,8 +124,8 @@ class ServerConfig:
     default_dropoff_service_s: int = 60
     default_shift_s: int = 4 * 3600
     deadline_margin_s: float = 0.02
-    max_orders: int = 1000
-    max_riders: int = 300
+    max_orders: int = 2000
+    max_riders: int = 600
     max_request_bytes: int = 4 * 1024 * 1024
     max_budget_s: float = 60.0
     max_inflight: int = 12

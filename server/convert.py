@@ -194,7 +194,7 @@ def response_from_plan(
     total_s: float,
 ) -> pb.SolveResponse:
     """The SolveResponse of ``plan`` (times back on the request's clock)."""
-    now, points, problem = conversion.now, conversion.points, conversion.problem
+    now, points = conversion.now, conversion.points
     response = pb.SolveResponse(request_id=request.request_id)
     for route in plan.routes:
         out = response.routes.add(
@@ -226,5 +226,4 @@ def response_from_plan(
     stats.total_time.CopyFrom(duration_of(total_s))
     stats.objective = float(plan.stats.objective)
     stats.late_orders = plan.stats.late_orders
-    del problem
     return response

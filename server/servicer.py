@@ -26,6 +26,8 @@ from solver.dispatch import solve
 from solver.plan import Plan, ShedReason
 from solver.workers import SolverPool
 
+#: Seconds per order kept back from the solve for building the answer (measured 12 us).
+ANSWER_PER_ORDER_S = 1.5e-5
 #: Shed reasons that count as worker failures towards the circuit breaker.
 WORKER_FAILURES = (ShedReason.WORKER_OVERRUN, ShedReason.WORKER_CRASHED)
 
@@ -216,7 +218,9 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             raise _AbortError(
                 grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(invalid.violations)
             ) from None
-        solve_budget = budget - (time.perf_counter() - started)
+        # the answer is built after the solve: 12 ms for 1,000 orders, 24 ms for 2,000
+        answer_s = ANSWER_PER_ORDER_S * len(request.orders)
+        solve_budget = budget - (time.perf_counter() - started) - answer_s
         solve_started = time.perf_counter()
         plan = self._plan(conversion, solve_budget, config)
         solve_s = time.perf_counter() - solve_started

@@ -3,6 +3,7 @@ one-way edges, points off the network, repeats), on every bundled campus and eve
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,31 @@ def test_one_way_end_node_regression(campuses: dict[str, Campus]) -> None:
     m = tiny.matrix(points, "bike")
     assert np.all(np.isfinite(m.time_s)) and np.all(np.isfinite(m.distance_m))
     assert m.time_s[0, 1] > 0 and m.time_s[1, 0] > 0
+
+
+def test_campus_matrices_pickle_small_and_rebuild_in_any_process(
+    campuses: dict[str, Campus],
+) -> None:
+    """What a solver worker gets is the snapped points and the campus's identity, not a
+    matrix; unpickled, it finds the campus (loaded once per process) and builds the same
+    matrices, for any subset of the points."""
+    from campus_maps import CampusMatrices
+    from campus_maps import matrices as source_module
+
+    campus = campuses["northwestern"]
+    pool = point_pool(campus, "bike", every_mode=True)
+    points = np.vstack([pool.nodes[:150], pool.vertices[:150]])
+    modes = ("walk", "bike")
+    snapped = {m: campus.snap(points, m) for m in modes}
+    source = CampusMatrices(campus, modes, snapped, points=points)
+    whole_t, whole_d = campus.matrices(points, modes, snapped=snapped)
+    blob = pickle.dumps(source)
+    assert len(blob) < whole_t.nbytes / 10  # 300 points: no matrix inside
+    source_module._LOADED.clear()  # as in a fresh worker process
+    again = pickle.loads(blob)
+    subset = np.array([299, 3, 150, 3], dtype=np.int64)
+    times, dists = again.matrices(subset)
+    assert np.array_equal(times, whole_t[:, subset][:, :, subset])
+    assert np.allclose(dists, whole_d[:, subset][:, :, subset])
+    assert again.campus is not campus and again.campus.config == campus.config
+    assert again.xy.shape == (300, 2) and np.allclose(again.xy, source.xy)

@@ -192,7 +192,7 @@ def test_unknown_campus_and_size_caps(
     with pytest.raises(grpc.RpcError) as err:
         stub.Solve(big, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "max_orders=1000" in violations(err.value)["orders"]
+    assert "max_orders=2000" in violations(err.value)["orders"]
 
 
 def test_shed_requests_past_the_greedy_cap_get_resource_exhausted(
