@@ -168,9 +168,7 @@ def create_server(
     pool = SolverPool(
         config.solver_workers,
         nice=config.worker_nice,
-        initializer=functools.partial(
-            prepare_worker, functools.partial(preload_campuses, tables)
-        ),
+        initializer=functools.partial(prepare_worker, functools.partial(preload_campuses, tables)),
     ).start()
     metrics = Metrics()
 
