@@ -41,18 +41,16 @@ from scenarios.simulate import ReplayConfig, replay
 from scenarios.travel import travel_for_scenario
 from server.app import Service, create_server
 from server.config import ServerConfig
-from server.convert import ENGINES, problem_from_request
+from server.convert import plan_from_response, problem_from_request
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from solver.check import check_plan
 from solver.dispatch import solve
 from solver.greedy import solve_greedy
 from solver.kernel import warm_up
-from solver.model import Problem
 from solver.params import SolverParams
 from solver.partition import partition, zone_count
-from solver.plan import Plan, Shed, ShedReason, StopKind, Unassigned, UnassignedReason
-from solver.routes import build_plan
+from solver.plan import Plan, Shed, ShedReason
 
 NOW = 1_790_000_000
 
@@ -115,23 +113,6 @@ def _usable(campus: Campus, points: np.ndarray) -> np.ndarray:
         for err in campus.point_errors(points, mode):
             ok[err.index] = False
     return ok
-
-
-def plan_of(problem: Problem, params: SolverParams, response: pb.SolveResponse) -> Plan:
-    """The solver plan a response describes, timed by the solver's own rules."""
-    visits = {
-        r.rider_id: [
-            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
-            for s in r.stops
-        ]
-        for r in response.routes
-    }
-    unassigned = [
-        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
-        for u in response.unassigned
-    ]
-    engine = {v: k for k, v in ENGINES.items()}[response.stats.engine]
-    return build_plan(problem, params, visits, unassigned, engine=engine)
 
 
 def rss_mb(service: Service) -> tuple[float, float]:
@@ -242,7 +223,7 @@ def main() -> int:
                             print(f"  {err.code().name}: {err.details()}")
                             continue
                         walls.append(time.perf_counter() - t0)
-                        plan = plan_of(problem, params, response)
+                        plan = plan_from_response(problem, params, response)
                         check = check_plan(problem, plan, params)
                         if not check.ok:
                             failures.append(f"{mode} {s.orders}: plan fails the checker")
@@ -292,16 +273,20 @@ def main() -> int:
 
 def replays(params: SolverParams) -> None:
     """The shipped surge and storm lunches replayed with the service's dispatch (0.2 s a
-    batch) with partitioning on (batches of 80+ open orders in zones of about 40) and off."""
+    batch) with partitioning off, and on for batches of 80+ open orders (the lunch batches
+    stay below the default 400) with zones of the default size and of 40 orders."""
     print("\nreplays (search policy, 0.2 s per batch): on-time rate and click-to-door")
-    print(f"{'scenario':>28} {'partitioning':>12} {'on-time':>8} {'c2d mean':>9} {'c2d p90':>8}")
+    print(f"{'scenario':>28} {'zones (orders)':>14} {'on-time':>8} {'c2d mean':>9} {'c2d p90':>8}")
     data = Path(__file__).resolve().parents[1] / "scenarios" / "data"
     for name in ("northwestern-lunch-surge", "northwestern-lunch-storm"):
         scenario = load_scenario(data / f"{name}.json")
         travel = travel_for_scenario(scenario)
-        off = params.replace(partition_min_orders=10**6)
-        on = params.replace(partition_min_orders=80, zone_orders=40)
-        for label, mode in (("off", off), ("on", on)):
+        settings = (
+            ("off", params.replace(partition_min_orders=10**6)),
+            (f"on, {params.zone_orders}", params.replace(partition_min_orders=80)),
+            ("on, 40", params.replace(partition_min_orders=80, zone_orders=40)),
+        )
+        for label, mode in settings:
             policy = make_policy("search", mode, 0.2)
             try:
                 result = replay(scenario, travel, policy, mode, ReplayConfig())
@@ -309,7 +294,7 @@ def replays(params: SolverParams) -> None:
                 policy.close()
             k = compute_kpis(result)
             print(
-                f"{name:>28} {label:>12} {k['on_time_rate']:>8.1%}"
+                f"{name:>28} {label:>14} {k['on_time_rate']:>8.1%}"
                 f" {k['click_to_door_mean_min']:>7.1f} m {k['click_to_door_p90_min']:>6.1f} m"
             )
 

@@ -17,7 +17,9 @@ from server.config import ServerConfig
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.validate import InvalidRequestError, Violation
 from solver.model import Order, OrderState, Problem, Rider
-from solver.plan import Engine, Plan, ShedReason, StopKind, UnassignedReason
+from solver.params import SolverParams
+from solver.plan import Engine, Plan, ShedReason, StopKind, Unassigned, UnassignedReason
+from solver.routes import build_plan
 from solver.spec import ProblemSpec
 
 MODE_NAMES = {pb.WALK: "walk", pb.BIKE: "bike", pb.EBIKE: "ebike"}
@@ -227,3 +229,21 @@ def response_from_plan(
     stats.objective = float(plan.stats.objective)
     stats.late_orders = plan.stats.late_orders
     return response
+
+
+def plan_from_response(problem: Problem, params: SolverParams, response: pb.SolveResponse) -> Plan:
+    """The solver plan a response describes, timed again by the solver's own rules (to check
+    an answer against the request's problem, in tests and benchmarks)."""
+    visits = {
+        r.rider_id: [
+            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
+            for s in r.stops
+        ]
+        for r in response.routes
+    }
+    unassigned = [
+        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
+        for u in response.unassigned
+    ]
+    engine = {v: k for k, v in ENGINES.items()}[response.stats.engine]
+    return build_plan(problem, params, visits, unassigned, engine=engine)

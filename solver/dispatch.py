@@ -153,7 +153,7 @@ def solve(
     initial = None if previous is None else plan_visits(previous)
     gate = greedy_gate or (lambda _: contextlib.nullcontext())
     with budget.phase("partition"):
-        zones = tuple(enumerate(_zones(spec, params, pool.size if pool else 1)))
+        zones = tuple(enumerate(_zones(spec, params, pool.size if pool else 1, initial)))
     if shed is not None:
         with gate(shed), budget.phase("greedy"):
             shed_plans = _greedy_here(spec, params, zones, initial, budget.deadline)
@@ -228,13 +228,20 @@ def _ignore(_: Any) -> None:
     """The interim callback of a job run in this process (its plans are returned anyway)."""
 
 
-def _zones(spec: ProblemSpec, params: SolverParams, workers: int) -> list[Zone]:
-    """The request's zones: one unless it is storm-sized and has point geometry."""
+def _zones(
+    spec: ProblemSpec,
+    params: SolverParams,
+    workers: int,
+    initial: Mapping[str, Sequence[Visit]] | None = None,
+) -> list[Zone]:
+    """The request's zones: one unless it is storm-sized and has point geometry. Open orders
+    on a rider's route in ``initial`` (the plan being executed) stay in that rider's zone."""
     open_orders = _open_orders(spec.orders)
     if open_orders < params.partition_min_orders or spec.source.xy is None:
         return [Zone(tuple(range(len(spec.orders))), tuple(range(len(spec.riders))), (0.0, 0.0))]
     count = zone_count(open_orders, len(spec.riders), params.zone_orders, workers)
-    return partition(spec, count)
+    follow = {o: rider for rider, visits in (initial or {}).items() for o, _ in visits}
+    return partition(spec, count, follow=follow)
 
 
 def _groups(

@@ -252,6 +252,14 @@ class Problem:
         return self._onboard_load[rider.id]
 
 
+def _check_id(field: str, value: str, seen: Mapping[str, int], kind: str) -> None:
+    """An id must be non-empty and not seen before among its kind."""
+    if not value:
+        raise ProblemError(field, value, "must be a non-empty string")
+    if value in seen:
+        raise ProblemError(field, value, f"duplicate {kind} id")
+
+
 def check_entities(
     orders_in: Sequence[Order], riders_in: Sequence[Rider], n: int, profiles: int
 ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
@@ -262,10 +270,7 @@ def check_entities(
     riders: dict[str, int] = {}
     for k, rider in enumerate(riders_in):
         where = f"riders[{k}]"
-        if not rider.id:
-            raise ProblemError(f"{where}.id", rider.id, "must be a non-empty string")
-        if rider.id in riders:
-            raise ProblemError(f"{where}.id", rider.id, "duplicate rider id")
+        _check_id(f"{where}.id", rider.id, riders, "rider")
         riders[rider.id] = k
         if not 0 <= rider.location < n:
             raise ProblemError(f"{where}.location", rider.location, f"must be in [0, {n})")
@@ -285,10 +290,7 @@ def check_entities(
     onboard_load = dict.fromkeys(riders, 0)
     for k, order in enumerate(orders_in):
         where = f"orders[{k}]"
-        if not order.id:
-            raise ProblemError(f"{where}.id", order.id, "must be a non-empty string")
-        if order.id in orders:
-            raise ProblemError(f"{where}.id", order.id, "duplicate order id")
+        _check_id(f"{where}.id", order.id, orders, "order")
         orders[order.id] = k
         for name in ("pickup", "dropoff"):
             loc = getattr(order, name)

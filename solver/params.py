@@ -110,7 +110,7 @@ class SolverParams:
         is split into zones solved apart and merged (:mod:`solver.partition`). Default 400.
     zone_orders
         About how many open orders one zone gets (at least one zone per solver worker).
-        Default 150.
+        Default 120.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -136,7 +136,7 @@ class SolverParams:
     anneal_start_temp: float = 0.1
     anneal_end_temp: float = 0.002
     partition_min_orders: int = 400
-    zone_orders: int = 150
+    zone_orders: int = 120
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ onboard orders kept with their rider."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,14 +32,23 @@ def zone_count(open_orders: int, riders: int, zone_orders: int, workers: int) ->
     return max(1, min(wanted, riders, open_orders))
 
 
-def partition(spec: ProblemSpec, zones: int, *, seed: int = 0) -> list[Zone]:
+def partition(
+    spec: ProblemSpec,
+    zones: int,
+    *,
+    seed: int = 0,
+    follow: Mapping[str, str] | None = None,
+) -> list[Zone]:
     """Split ``spec`` into at most ``zones`` zones (fewer when some would be empty).
 
     An open order sits at the midpoint of its pickup and drop-off (an order whose ends lie in
     two zones goes where most of its ride is; its matrix is built on the whole network, so it
-    is still served correctly). Riders go to the nearest zone centre that still needs riders,
-    each zone getting a share of the riders proportional to its open orders (at least one);
-    a committed or onboard order goes with its rider. Deterministic for a given ``seed``.
+    is still served correctly). Riders go to the nearest zone centre that still needs bag
+    room, each zone getting room (capacity left after committed and onboard orders) in
+    proportion to its open orders, and at least one rider; a committed or onboard order goes
+    with its rider, and so does an open order in ``follow`` (order id -> rider id: the plan
+    being executed), so that re-planning keeps it where it is unless its zone's search moves
+    it. Deterministic for a given ``seed``.
     """
     xy = spec.source.xy
     if xy is None:
@@ -53,7 +63,7 @@ def partition(spec: ProblemSpec, zones: int, *, seed: int = 0) -> list[Zone]:
     centres, label = centres[used], np.searchsorted(used, label)
     counts = np.bincount(label, minlength=len(used)).astype(np.float64)
     rider_xy = xy[[r.location for r in spec.riders]]
-    rider_zone = _share_riders(rider_xy, centres, counts)
+    rider_zone = _share_riders(rider_xy, centres, counts, _free_capacity(spec))
     # zones left without riders hand their orders to the nearest zone with riders
     staffed = np.unique(rider_zone)
     if len(staffed) < len(centres):
@@ -65,6 +75,8 @@ def partition(spec: ProblemSpec, zones: int, *, seed: int = 0) -> list[Zone]:
     for k, o in enumerate(spec.orders):
         if o.state is not OrderState.OPEN:
             order_zone[k] = rider_zone[index[o.rider_id]]  # type: ignore[index]
+        elif follow and follow.get(o.id) in index:
+            order_zone[k] = rider_zone[index[follow[o.id]]]
     out = []
     for z in staffed.tolist():
         orders = tuple(np.flatnonzero(order_zone == z).tolist())
@@ -89,26 +101,44 @@ def _order_xy(spec: ProblemSpec, k: int, xy: NDArray[np.float64]) -> NDArray[np.
     return (xy[o.pickup] + xy[o.dropoff]) / 2.0
 
 
+def _free_capacity(spec: ProblemSpec) -> NDArray[np.float64]:
+    """Each rider's bag room left after its committed and onboard orders (at least a little,
+    so that a full rider still counts for the zone it is in)."""
+    index = {r.id: k for k, r in enumerate(spec.riders)}
+    room = np.array([float(r.capacity) for r in spec.riders])
+    for o in spec.orders:
+        if o.state is not OrderState.OPEN and o.rider_id in index:
+            room[index[o.rider_id]] -= o.size
+    return np.maximum(room, 0.0) + 0.1
+
+
 def _share_riders(
-    rider_xy: NDArray[np.float64], centres: NDArray[np.float64], counts: NDArray[np.float64]
+    rider_xy: NDArray[np.float64],
+    centres: NDArray[np.float64],
+    counts: NDArray[np.float64],
+    room: NDArray[np.float64],
 ) -> NDArray[np.int64]:
-    """Each rider's zone: quotas proportional to the zones' orders (at least one rider each
-    while riders last), filled nearest pair first."""
+    """Each rider's zone: every zone gets bag room in proportion to its open orders (and at
+    least one rider while riders last), filled nearest (rider, zone) pair first."""
     n_riders, n_zones = len(rider_xy), len(centres)
-    share = counts / counts.sum() * n_riders
-    quota = np.maximum(np.floor(share), 1 if n_riders >= n_zones else 0).astype(np.int64)
-    while quota.sum() > n_riders:  # more zones than riders: drop the smallest quotas
-        quota[np.argmax(np.where(quota > 0, -share, -np.inf))] -= 1
-    for z in np.argsort(-(share - np.floor(share))):  # the remainders, largest first
-        if quota.sum() >= n_riders:
-            break
-        quota[z] += 1
+    want = counts / counts.sum() * room.sum()
+    have = np.zeros(n_zones)
+    staffed = np.zeros(n_zones, dtype=bool)
     dist = np.linalg.norm(rider_xy[:, None, :] - centres[None, :, :], axis=2)
     zone = np.full(n_riders, -1, dtype=np.int64)
+    if n_riders >= n_zones:  # first the nearest rider of every zone, so none is left empty
+        for flat in np.argsort(dist, axis=None, kind="stable"):
+            r, z = divmod(int(flat), n_zones)
+            if zone[r] < 0 and not staffed[z]:
+                zone[r], staffed[z] = z, True
+                have[z] += room[r]
+                if staffed.all():
+                    break
     for flat in np.argsort(dist, axis=None, kind="stable"):
         r, z = divmod(int(flat), n_zones)
-        if zone[r] < 0 and quota[z] > 0:
+        if zone[r] < 0 and have[z] < want[z]:
             zone[r] = z
-            quota[z] -= 1
-    zone[zone < 0] = np.argmin(dist[zone < 0], axis=1)  # none left unplaced, but be safe
+            have[z] += room[r]
+    left = zone < 0  # rounding left some over: the nearest zone
+    zone[left] = np.argmin(dist[left], axis=1)
     return zone

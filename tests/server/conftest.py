@@ -17,11 +17,10 @@ from grpc_status import rpc_status
 from campus_maps import Campus, load_campus
 from server.app import Service, create_server
 from server.config import ServerConfig
-from server.convert import ENGINES, Conversion, problem_from_request
+from server.convert import Conversion, plan_from_response, problem_from_request
 from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from solver.plan import Plan, StopKind, Unassigned, UnassignedReason
-from solver.routes import build_plan
+from solver.plan import Plan
 
 NOW = 1_700_000_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,19 +85,7 @@ def plan_of_response(
 ) -> tuple[Conversion, Plan]:
     """Rebuild the solver plan the response describes, timed by the solver's own rules."""
     conversion = problem_from_request(request, campus, service.config)
-    visits = {
-        r.rider_id: [
-            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
-            for s in r.stops
-        ]
-        for r in response.routes
-    }
-    unassigned = [
-        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
-        for u in response.unassigned
-    ]
-    engine = {v: k for k, v in ENGINES.items()}[response.stats.engine]
-    plan = build_plan(conversion.problem, service.config.solver, visits, unassigned, engine=engine)
+    plan = plan_from_response(conversion.problem, service.config.solver, response)
     return conversion, plan
 
 

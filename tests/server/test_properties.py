@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -72,6 +73,17 @@ def pools(campuses: dict[str, Campus]) -> dict[str, PointPool]:
 
 def _at(ts: object, epoch_s: float) -> None:
     ts.FromNanoseconds(round(epoch_s * 1e9))  # type: ignore[attr-defined]
+
+
+def drawn(examples: int) -> Callable[[Any], Any]:
+    """Hypothesis settings of these tests: ``examples`` requests, no deadline, the same draws
+    every time in the default run (``derandomize``), random ones in the fuzz."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=examples < 100,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 def _latlng(p: tuple[float, float]) -> pb.LatLng:
@@ -178,12 +190,7 @@ def test_valid_requests_answer_ok_with_a_checked_plan(
     pools: dict[str, PointPool],
     examples: int,
 ) -> None:
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=examples < 100,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @drawn(examples)
     @given(request=valid_requests(pools))
     def run(request: pb.SolveRequest) -> None:
         try:
@@ -448,12 +455,7 @@ def _names(reported: str, broken: str) -> bool:
 def test_invalid_requests_are_invalid_argument_naming_the_field(
     service: Service, channel: grpc.Channel, pools: dict[str, PointPool], examples: int
 ) -> None:
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=examples < 100,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @drawn(examples)
     @given(broken=broken_requests(pools))
     def run(broken: Broken) -> None:
         try:

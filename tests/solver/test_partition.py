@@ -221,3 +221,15 @@ def test_a_zone_job_pickles_without_matrices() -> None:
     assert len(pickle.dumps(spec)) > problem.time_s.nbytes  # this source holds its matrices
     again = pickle.loads(pickle.dumps(spec))
     assert np.array_equal(again.problem().time_s, problem.time_s)
+
+
+def test_an_order_on_a_rider_s_current_route_stays_in_that_rider_s_zone() -> None:
+    problem, xy = storm(9, 300, 60, pinned=0.0)
+    spec = ProblemSpec.of_problem(problem, xy)
+    plain = partition(spec, 5)
+    zone_of_order = {o: k for k, z in enumerate(plain) for o in z.orders}
+    # an order planned on a rider of another zone follows the rider
+    rider = plain[0].riders[0]
+    order = next(o for o in range(300) if zone_of_order[o] != 0)
+    kept = partition(spec, 5, follow={problem.orders[order].id: problem.riders[rider].id})
+    assert order in kept[0].orders and rider in kept[0].riders
