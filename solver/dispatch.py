@@ -372,7 +372,7 @@ def solve_zones(
         left_orders -= len(zone.orders)
         time_s = (budget.remaining() - repair_s) * share
         greedy_plan = best[number].plan
-        shed, found = _search(problem, params, greedy_plan, points, time_s)
+        shed, found = _search(problem, params, greedy_plan, time_s)
         if found is not None and found.stats.objective <= greedy_plan.stats.objective:
             phase = {**greedy_plan.stats.phase_s, **found.stats.phase_s}
             best[number] = ZonePlan(number, _localised(found, points, number, phase), True, None)
@@ -399,10 +399,10 @@ def _initial_for(
 
 
 def _search(
-    problem: Problem, params: SolverParams, greedy: Plan, points: np.ndarray, time_s: float
+    problem: Problem, params: SolverParams, greedy: Plan, time_s: float
 ) -> tuple[Shed | None, Plan | None]:
     """The search on a zone's problem from its greedy plan (whose stops are in the request's
-    numbering: the visits are what matters), or why it did not run."""
+    numbering: only its visits and reasons are used), or why it did not run."""
     open_orders = _open_orders(problem.orders)
     if not problem.orders or not problem.riders or not open_orders:
         return None, None
