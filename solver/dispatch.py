@@ -169,8 +169,18 @@ def solve(
     reserve = _POOL_RESERVE_S + _POOL_RESERVE_PER_ORDER_S * len(spec.orders)
     outcomes: list[list[ZonePlan] | WorkerError] = [[] for _ in groups]
 
+    expected = pool.expected_wait_s()
+    shed_now = shedding and expected > wait_s
+
     def run(k: int) -> None:
         job = ZoneJob(spec, groups[k], params, initial, repair=len(groups) == 1)
+        if shed_now:  # waiting for a worker would leave no search: greedy here at once
+            busy = PoolBusyError(
+                f"expected wait {expected * 1000:.0f} ms for a worker leaves no search in"
+                f" {budget.remaining() * 1000:.0f} ms"
+            )
+            outcomes[k] = busy
+            return
         try:
             outcomes[k] = pool.run(
                 solve_zones,

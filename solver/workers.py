@@ -232,6 +232,7 @@ class SolverPool:
         self._workers: set[_Worker] = set()
         self._starters: set[threading.Thread] = set()
         self._waiting = 0
+        self._finishes: dict[object, float] = {}  # expected end of each job running or waiting
         self._queued_total = 0
         self._restarts = 0
         self._started = False
@@ -380,6 +381,38 @@ class SolverPool:
         hard = time_limit_s + 1.0 if hard_timeout_s is None else hard_timeout_s
         deadline = started + hard
         wait_until = deadline if wait_timeout_s is None else started + min(hard, wait_timeout_s)
+        ticket = object()
+        with self._lock:  # when this job should end, for expected_wait_s of the callers after
+            self._finishes[ticket] = started + self._wait_locked(started) + time_limit_s
+        try:
+            return self._run(job, payload, time_limit_s, started, deadline, hard, wait_until)
+        finally:
+            with self._lock:
+                self._finishes.pop(ticket, None)
+
+    def expected_wait_s(self) -> float:
+        """How long a job submitted now would wait for a worker: the jobs running and waiting
+        end when their time limits say (the k-th caller in line gets the k-th worker to free
+        up). Callers use it to shed at once rather than wait in vain."""
+        with self._lock:
+            return self._wait_locked(time.monotonic())
+
+    def _wait_locked(self, now: float) -> float:
+        finishes = sorted(self._finishes.values())
+        if len(finishes) < self.size:
+            return 0.0
+        return max(0.0, finishes[len(finishes) - self.size] - now)
+
+    def _run(
+        self,
+        job: Job,
+        payload: Any,
+        time_limit_s: float,
+        started: float,
+        deadline: float,
+        hard: float,
+        wait_until: float,
+    ) -> Any:
         while True:
             worker = self._acquire(wait_until)
             task_id = next(self._task_ids)

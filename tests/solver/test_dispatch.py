@@ -21,6 +21,7 @@ from solver.params import SolverParams
 from solver.plan import Engine, ShedReason
 from solver.workers import SolverPool, WorkerCrashed, WorkerTimeout
 from tests.solver.conftest import random_problem
+from tests.waiting import wait_until
 
 MARGIN_S = 0.5  # generous: the machine is shared and noisy
 
@@ -35,6 +36,9 @@ class FailingPool:
     """Stands in for a pool whose worker overran or died."""
 
     size = 1
+
+    def expected_wait_s(self) -> float:
+        return 0.0
 
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -229,3 +233,23 @@ def test_previous_plan_seeds_the_next_solve(params: SolverParams) -> None:
     assert plan_visits(plan)  # every rider has an entry
     rider = plan.route_of(route.rider_id)
     assert rider is not None and picked in {s.order_id for s in rider.stops}
+
+
+def test_a_request_that_could_not_search_after_waiting_is_shed_at_once(
+    params: SolverParams,
+) -> None:
+    """The pool knows when its jobs should end: a request whose wait for a worker would leave
+    no search is answered with greedy plans at once, not after waiting in vain."""
+    problem = random_problem(308, n_orders=20, n_riders=5)
+    with SolverPool(1) as solo:
+        busy = threading.Thread(
+            target=solve, args=(problem, params), kwargs={"budget_s": 1.5, "pool": solo}
+        )
+        busy.start()
+        wait_until(lambda: solo.expected_wait_s() > 1.0, timeout_s=5.0)
+        plan = solve(problem, params, budget_s=0.2, pool=solo)
+        busy.join()
+    assert_valid_plan(problem, plan, params)
+    assert plan.stats.shed is not None and plan.stats.shed.reason is ShedReason.WORKERS_BUSY
+    assert "expected wait" in plan.stats.shed.detail
+    assert solo.expected_wait_s() == 0.0

@@ -151,6 +151,9 @@ class DyingPool:
 
     size = 1
 
+    def expected_wait_s(self) -> float:
+        return 0.0
+
     def __init__(self, keep_zones: int) -> None:
         self.keep_zones = keep_zones
 
