@@ -382,8 +382,9 @@ class SolverPool:
         deadline = started + hard
         wait_until = deadline if wait_timeout_s is None else started + min(hard, wait_timeout_s)
         ticket = object()
-        with self._lock:  # when this job should end, for expected_wait_s of the callers after
-            self._finishes[ticket] = started + self._wait_locked(started) + time_limit_s
+        with self._lock:  # when this job should end, for expected_wait_s of the callers after:
+            # its time limit counts from now (waiting eats into it), unless the wait is longer
+            self._finishes[ticket] = started + max(self._wait_locked(started), time_limit_s)
         try:
             return self._run(job, payload, time_limit_s, started, deadline, hard, wait_until)
         finally:
