@@ -1,4 +1,4 @@
-"""The DispatchService servicer: admit → validate → convert → solve → convert back, thin over the
+"""The DispatchService servicer: admit → validate → convert → one solve → answer, thin over the
 domain functions, with status codes that mean something and an access log line per call."""
 
 from __future__ import annotations
