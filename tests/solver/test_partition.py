@@ -4,9 +4,10 @@ plans, the cross-zone repair, anytime answers when a worker fails."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from solver.greedy import solve_greedy
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
 from solver.partition import partition, zone_count
-from solver.plan import Engine, ShedReason, UnassignedReason
+from solver.plan import Engine, Shed, ShedReason, UnassignedReason
 from solver.spec import ArrayMatrices, ProblemSpec
 from solver.workers import SolverPool, WorkerTimeout
 
@@ -236,3 +237,35 @@ def test_an_order_on_a_rider_s_current_route_stays_in_that_rider_s_zone() -> Non
     order = next(o for o in range(300) if zone_of_order[o] != 0)
     kept = partition(spec, 5, follow={problem.orders[order].id: problem.riders[rider].id})
     assert order in kept[0].orders and rider in kept[0].riders
+
+
+def test_zones_shared_out_to_two_workers_merge_into_one_valid_plan() -> None:
+    """Two workers: two jobs run at once, each with its share of the zones; the repair across
+    them runs in the caller."""
+    problem, xy = storm(10, 240, 50)
+    with SolverPool(2) as pool:
+        plan = solve(ProblemSpec.of_problem(problem, xy), PARTITIONED, budget_s=1.0, pool=pool)
+        assert pool.expected_wait_s() == 0.0
+    assert_valid_plan(problem, plan, PARTITIONED)
+    assert plan.stats.zones == 4 and plan.stats.shed is None
+    assert {r.zone for r in plan.routes if r.stops} == {0, 1, 2, 3}
+    assert "repair" in plan.stats.phase_s
+
+
+def test_a_shed_storm_gets_greedy_plans_by_zone_here() -> None:
+    """The breaker's answer to a storm: greedy plans only, zone by zone, in this process."""
+    problem, xy = storm(11, 240, 50)
+    breaker = Shed(ShedReason.BREAKER_OPEN, "circuit breaker open")
+    held: list[Shed] = []
+
+    @contextlib.contextmanager
+    def gate(shed: Shed) -> Iterator[None]:
+        held.append(shed)
+        yield
+
+    spec = ProblemSpec.of_problem(problem, xy)
+    plan = solve(spec, PARTITIONED, budget_s=1.0, shed=breaker, greedy_gate=gate)
+    assert_valid_plan(problem, plan, PARTITIONED)
+    assert plan.stats.engine is Engine.GREEDY and plan.stats.shed is breaker
+    assert plan.stats.zones == 4 and held == [breaker]
+    assert not [u for u in plan.unassigned if u.reason is UnassignedReason.SHED]
