@@ -1,0 +1,61 @@
+"""Proto ⇄ solver model: a request becomes a spec whose matrices are built on demand; a plan
+becomes an answer with its typed shed reason, zones and ETAs, and back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from campus_maps import Campus, CampusMatrices
+from server.convert import (
+    SHED_REASONS,
+    plan_from_response,
+    problem_from_request,
+    response_from_plan,
+)
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from solver.dispatch import solve
+from solver.plan import Shed, ShedReason
+from tests.server.conftest import NOW, make_config, make_request
+
+
+def test_a_request_becomes_a_spec_whose_matrices_wait(tiny_campus: Campus) -> None:
+    request = make_request(tiny_campus, orders=5, riders=2)
+    request.riders[1].mode = pb.WALK
+    conversion = problem_from_request(request, tiny_campus, make_config())
+    spec = conversion.spec
+    assert isinstance(spec.source, CampusMatrices)
+    assert conversion.modes == ("walk", "bike")
+    assert spec.source.num_points == len(conversion.points)
+    assert [r.profile for r in spec.riders] == [1, 0]
+    whole = conversion.problem  # built on first use, the same as the spec's
+    assert np.array_equal(whole.time_s, spec.problem().time_s)
+    assert whole.time_s.shape == (2, len(conversion.points), len(conversion.points))
+
+
+def test_every_shed_reason_has_its_proto_value() -> None:
+    assert set(SHED_REASONS) == set(ShedReason)
+    for reason, value in SHED_REASONS.items():
+        assert pb.ShedReason.Name(value) == f"SHED_{reason.name}"
+
+
+def test_a_plan_becomes_an_answer_and_back(tiny_campus: Campus) -> None:
+    config = make_config()
+    request = make_request(tiny_campus, orders=6, riders=3)
+    conversion = problem_from_request(request, tiny_campus, config)
+    plan = solve(conversion.spec, config.solver, budget_s=0.2)
+    shed = Shed(ShedReason.WORKERS_BUSY, "no idle solver worker in time")
+    plan = dataclasses.replace(plan, stats=dataclasses.replace(plan.stats, shed=shed, zones=3))
+    response = response_from_plan(plan, conversion, request, solve_s=0.2, total_s=0.25)
+    assert response.stats.shed == pb.SHED_WORKERS_BUSY
+    assert response.stats.shed_reason == "workers_busy: no idle solver worker in time"
+    assert response.stats.zones == 3
+    first = next(r for r in plan.routes if r.stops)
+    out = next(r for r in response.routes if r.rider_id == first.rider_id)
+    assert out.stops[0].arrival_time.ToSeconds() == NOW + first.stops[0].arrival_s
+    lat, lng = conversion.points[first.stops[0].location]
+    assert (out.stops[0].location.lat, out.stops[0].location.lng) == (lat, lng)
+    again = plan_from_response(conversion.problem, config.solver, response)
+    assert [r.stops for r in again.routes] == [r.stops for r in plan.routes]
+    assert again.stats.objective == plan.stats.objective

@@ -1,0 +1,124 @@
+"""Field checks of a SolveRequest without a server: every bad field named with its value, the
+limits at their edges, nothing that could raise later."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.config import ServerConfig
+from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from server.validate import (
+    MAX_HORIZON_S,
+    MAX_SERVICE_S,
+    MAX_TEXT_BYTES,
+    TIMESTAMP_SECONDS,
+    request_now,
+    validate_request,
+)
+
+NOW = 1_700_000_000
+CONFIG = ServerConfig()
+
+
+def request(orders: int = 2, riders: int = 1) -> pb.SolveRequest:
+    req = pb.SolveRequest(request_id="r", campus_id="tiny")
+    req.now.FromSeconds(NOW)
+    for k in range(riders):
+        req.riders.add(id=f"r{k}", position=pb.LatLng(lat=10.0, lng=10.0), capacity=2)
+    for k in range(orders):
+        o = req.orders.add(
+            id=f"o{k}", pickup=pb.LatLng(lat=10.0, lng=10.0), dropoff=pb.LatLng(lat=10, lng=10)
+        )
+        o.ready_time.FromSeconds(NOW)
+        o.due_time.FromSeconds(NOW + 1800)
+    return req
+
+
+def fields(req: pb.SolveRequest) -> dict[str, str]:
+    return {v.field: v.description for v in validate_request(req, CONFIG, now=NOW)}
+
+
+def test_a_valid_request_has_no_violation() -> None:
+    assert fields(request()) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("a" * MAX_TEXT_BYTES, True),
+        ("a" * (MAX_TEXT_BYTES + 1), False),
+        ("é" * (MAX_TEXT_BYTES // 2), True),  # 2 bytes each: exactly 128
+        ("é" * (MAX_TEXT_BYTES // 2) + "a", False),
+    ],
+)
+def test_text_is_measured_in_bytes_of_utf8(text: str, ok: bool) -> None:
+    req = request()
+    req.orders[0].id = text
+    req.riders[0].id = text
+    req.request_id = text
+    bad = fields(req)
+    assert ("orders[0].id" not in bad) is ok
+    assert ("riders[0].id" not in bad) is ok
+    assert ("request_id" not in bad) is ok
+    if not ok:
+        assert f"is {len(text.encode())} bytes of UTF-8" in bad["orders[0].id"]
+
+
+def test_the_horizon_and_the_timestamp_range() -> None:
+    req = request()
+    req.orders[0].due_time.FromSeconds(NOW + MAX_HORIZON_S)  # exactly at the edge: fine
+    req.orders[1].due_time.FromSeconds(NOW + MAX_HORIZON_S + 1)
+    req.riders[0].shift_end.seconds = TIMESTAMP_SECONDS[1] + 1  # not a Timestamp at all
+    bad = fields(req)
+    assert "orders[0].due_time" not in bad
+    assert "+7.0 days from now" in bad["orders[1].due_time"]
+    assert "not a valid Timestamp" in bad["riders[0].shift_end"]
+
+
+def test_due_before_ready_shows_both_times() -> None:
+    req = request()
+    req.orders[0].due_time.FromSeconds(NOW - 60)
+    assert fields(req)["orders[0].due_time"] == (
+        "2023-11-14T22:12:20+00:00 is before ready_time 2023-11-14T22:13:20+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "words"),
+    [
+        (-1, 0, "is negative"),
+        (MAX_SERVICE_S + 1, 0, f"more than {MAX_SERVICE_S} s"),
+        (1, -1, "not a valid Duration"),
+        (0, 1_000_000_000, "not a valid Duration"),
+    ],
+)
+def test_service_durations(seconds: int, nanos: int, words: str) -> None:
+    req = request()
+    req.orders[0].pickup_service.seconds = seconds
+    req.orders[0].pickup_service.nanos = nanos
+    assert words in fields(req)["orders[0].pickup_service"]
+
+
+def test_budget_must_be_positive_and_under_the_cap() -> None:
+    req = request()
+    req.time_budget.FromSeconds(0)
+    assert "must be > 0" in fields(req)["time_budget"]
+    req.time_budget.FromSeconds(int(CONFIG.max_budget_s) + 1)
+    assert f"more than {CONFIG.max_budget_s:g} s" in fields(req)["time_budget"]
+
+
+def test_a_negative_capacity_is_named_once_not_again_as_order_sizes() -> None:
+    req = request()
+    req.riders[0].capacity = -1
+    req.orders[0].committed_rider_id = "r0"
+    assert fields(req) == {"riders[0].capacity": "-1 is negative"}
+
+
+def test_request_now_falls_back_and_refuses_invalid() -> None:
+    req = request()
+    assert request_now(req, 5.0) == NOW
+    req.ClearField("now")
+    assert request_now(req, 5.0) == 5.0
+    req.now.seconds = TIMESTAMP_SECONDS[0] - 1
+    assert request_now(req, 5.0) is None
+    assert "not a valid Timestamp" in fields(req)["now"]
