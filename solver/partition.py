@@ -1,10 +1,12 @@
 """Zones of a storm-sized request (分流): open orders clustered by where they are (k-means on the
-plane), riders shared out to the zones by proximity in proportion to their orders, committed and
-onboard orders kept with their rider."""
+plane), riders shared out to the zones by proximity and bag room in proportion to their orders,
+committed and onboard orders (and open orders on a rider's current route) kept with their
+rider."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -57,8 +59,13 @@ def partition(
     if zones <= 1 or len(open_idx) < 2 or len(spec.riders) < 2:
         return [_whole(spec, xy)]
     where = np.array([_order_xy(spec, k, xy) for k in open_idx], dtype=np.float64)
+    distinct = len(np.unique(where, axis=0))  # k-means++ cannot seed more centres than this
+    if distinct < 2:
+        return [_whole(spec, xy)]
     rng = np.random.default_rng(seed)
-    centres, label = kmeans2(where, min(zones, len(open_idx)), minit="++", seed=rng)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # an empty cluster is dropped just below
+        centres, label = kmeans2(where, min(zones, distinct), minit="++", seed=rng)
     used = np.unique(label)
     centres, label = centres[used], np.searchsorted(used, label)
     counts = np.bincount(label, minlength=len(used)).astype(np.float64)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import pickle
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -269,3 +270,36 @@ def test_a_shed_storm_gets_greedy_plans_by_zone_here() -> None:
     assert plan.stats.engine is Engine.GREEDY and plan.stats.shed is breaker
     assert plan.stats.zones == 4 and held == [breaker]
     assert not [u for u in plan.unassigned if u.reason is UnassignedReason.SHED]
+
+
+def test_orders_all_at_one_place_make_one_zone_and_no_warning() -> None:
+    """A storm from one account to one building: every open order at the same midpoint."""
+    problem, xy = storm(12, 60, 10, pinned=0.0)
+    same = dataclasses.replace(
+        problem,
+        orders=tuple(dataclasses.replace(o, pickup=0, dropoff=60) for o in problem.orders),
+    )
+    spec = ProblemSpec.of_problem(
+        Problem.build(
+            now_s=0,
+            orders=same.orders,
+            riders=same.riders,
+            time_s=same.time_s,
+            distance_m=same.distance_m,
+        ),
+        xy,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zones = partition(spec, 4)
+    assert len(zones) == 1 and len(zones[0].orders) == 60
+    # two places: at most two zones
+    two = tuple(
+        dataclasses.replace(o, pickup=0 if k % 2 else 1, dropoff=60 if k % 2 else 61)
+        for k, o in enumerate(problem.orders)
+    )
+    spec = ProblemSpec(0, two, problem.riders, spec.source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zones = partition(spec, 4)
+    assert len(zones) == 2 and sorted(o for z in zones for o in z.orders) == list(range(60))
