@@ -204,6 +204,45 @@ def test_valid_requests_answer_ok_with_a_checked_plan(
     run()
 
 
+@pytest.fixture(scope="module")
+def zoned_service(campuses: dict[str, Campus]) -> Iterator[Service]:
+    """A server that splits every request of 4+ open orders into zones of about 3."""
+    config = make_config(campuses=tuple(campuses), max_orders=MAX_ORDERS, max_riders=MAX_RIDERS)
+    solver = config.solver.replace(partition_min_orders=4, zone_orders=3)
+    svc = create_server(config.replace(solver=solver), campuses=campuses)
+    yield svc
+    svc.stop(0.5)
+
+
+@pytest.mark.parametrize("examples", DEPTHS)
+def test_valid_requests_split_into_zones_answer_ok_with_a_checked_plan(
+    zoned_service: Service,
+    campuses: dict[str, Campus],
+    pools: dict[str, PointPool],
+    examples: int,
+) -> None:
+    """The partitioned path on the same raw inputs: zones, pinned orders with their riders,
+    repeats, riders of every mode; the merged plan passes the checker."""
+    split: list[int] = []
+    with grpc.insecure_channel(zoned_service.address) as channel:
+
+        @drawn(examples)
+        @given(request=valid_requests(pools))
+        def run(request: pb.SolveRequest) -> None:
+            try:
+                response = _call(channel, request)
+            except grpc.RpcError as err:
+                TALLY[err.code().name] += 1
+                raise AssertionError(f"{err.code().name}: {err.details()}") from err
+            TALLY["OK"] += 1
+            _check_answer(zoned_service, campuses, request, response)
+            split.append(response.stats.zones)
+            assert {r.zone for r in response.routes} <= set(range(response.stats.zones))
+
+        run()
+    assert max(split) > 1, "no drawn request was split into zones"
+
+
 # ------------------------------------------------------------------------ invalid requests
 @dataclass(frozen=True)
 class Broken:
