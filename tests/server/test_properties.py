@@ -174,6 +174,23 @@ def _check_answer(
     assert math.isfinite(response.stats.objective)
 
 
+def _answer_checked(
+    service: Service,
+    campuses: dict[str, Campus],
+    channel: grpc.Channel,
+    request: pb.SolveRequest,
+) -> pb.SolveResponse:
+    """Solve a valid request: anything but OK fails; the answer is checked (see above)."""
+    try:
+        response = _call(channel, request)
+    except grpc.RpcError as err:
+        TALLY[err.code().name] += 1
+        raise AssertionError(f"{err.code().name}: {err.details()} {violations(err)}") from err
+    TALLY["OK"] += 1
+    _check_answer(service, campuses, request, response)
+    return response
+
+
 def _call(channel: grpc.Channel, request: pb.SolveRequest | bytes) -> pb.SolveResponse:
     """Solve over the channel (bytes are sent as they are)."""
     if isinstance(request, bytes):
@@ -193,13 +210,7 @@ def test_valid_requests_answer_ok_with_a_checked_plan(
     @drawn(examples)
     @given(request=valid_requests(pools))
     def run(request: pb.SolveRequest) -> None:
-        try:
-            response = _call(channel, request)
-        except grpc.RpcError as err:
-            TALLY[err.code().name] += 1
-            raise AssertionError(f"{err.code().name}: {err.details()} {violations(err)}") from err
-        TALLY["OK"] += 1
-        _check_answer(service, campuses, request, response)
+        _answer_checked(service, campuses, channel, request)
 
     run()
 
@@ -229,13 +240,7 @@ def test_valid_requests_split_into_zones_answer_ok_with_a_checked_plan(
         @drawn(examples)
         @given(request=valid_requests(pools))
         def run(request: pb.SolveRequest) -> None:
-            try:
-                response = _call(channel, request)
-            except grpc.RpcError as err:
-                TALLY[err.code().name] += 1
-                raise AssertionError(f"{err.code().name}: {err.details()}") from err
-            TALLY["OK"] += 1
-            _check_answer(zoned_service, campuses, request, response)
+            response = _answer_checked(zoned_service, campuses, channel, request)
             split.append(response.stats.zones)
             assert {r.zone for r in response.routes} <= set(range(response.stats.zones))
 
