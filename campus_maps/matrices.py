@@ -4,7 +4,6 @@ lands in (loaded once per process, tables memory-mapped from the cache)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ _LOCK = threading.Lock()
 
 def _key(config: CampusConfig, cache_root: Path) -> tuple[str, str, str]:
     """A campus's identity: its id, cache folder and settings (overrides included)."""
-    return (config.id, str(cache_root), json.dumps(repr(config)))
+    return (config.id, str(cache_root), repr(config))
 
 
 def register_campus(campus: Campus) -> None:

@@ -174,13 +174,6 @@ def solve(
 
     def run(k: int) -> None:
         job = ZoneJob(spec, groups[k], params, initial, repair=len(groups) == 1)
-        if shed_now:  # waiting for a worker would leave no search: greedy here at once
-            busy = PoolBusyError(
-                f"expected wait {expected * 1000:.0f} ms for a worker leaves no search in"
-                f" {budget.remaining() * 1000:.0f} ms"
-            )
-            outcomes[k] = busy
-            return
         try:
             outcomes[k] = pool.run(
                 solve_zones,
@@ -192,13 +185,20 @@ def solve(
         except WorkerError as exc:
             outcomes[k] = exc
 
-    with budget.phase("engine"):
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(1, len(groups))]
-        for t in threads:
-            t.start()
-        run(0)
-        for t in threads:
-            t.join()
+    if shed_now:  # waiting for a worker would leave no search: greedy here at once
+        refusal = PoolBusyError(
+            f"expected wait {expected * 1000:.0f} ms for a worker leaves no search in"
+            f" {budget.remaining() * 1000:.0f} ms"
+        )
+        outcomes = [refusal] * len(groups)
+    else:
+        with budget.phase("engine"):
+            threads = [threading.Thread(target=run, args=(k,)) for k in range(1, len(groups))]
+            for t in threads:
+                t.start()
+            run(0)
+            for t in threads:
+                t.join()
     plans: list[ZonePlan] = []
     failure: Shed | None = None
     missing: list[tuple[int, Zone]] = []
@@ -276,14 +276,7 @@ def _greedy_here(
     deadline: float,
 ) -> list[ZonePlan]:
     """Greedy plans of ``zones`` in this process (their matrices built here)."""
-    out = []
-    for number, zone in zones:
-        problem, points = spec.subproblem_with_points(zone.orders, zone.riders)
-        greedy = solve_greedy(
-            problem, params, initial=_initial_for(initial, problem), deadline=deadline
-        )
-        out.append(ZonePlan(number, _localised(greedy, points, number, {}), False, None))
-    return out
+    return [_zone_greedy(spec, params, n, zone, initial, deadline)[0] for n, zone in zones]
 
 
 def _failure_shed(error: WorkerError) -> Shed:
@@ -364,13 +357,9 @@ def solve_zones(
     problems: dict[int, tuple[Problem, np.ndarray]] = {}
     best: dict[int, ZonePlan] = {}
     for number, zone in job.zones:
-        started = time.perf_counter()
-        problem, points = _zone_problem(job.spec, zone)
-        built = time.perf_counter() - started
-        initial = _initial_for(job.initial, problem)
-        greedy = solve_greedy(problem, params, initial=initial, deadline=budget.deadline)
-        phase = {"matrix": built, "greedy": greedy.stats.phase_s.get("greedy", 0.0)}
-        zp = ZonePlan(number, _localised(greedy, points, number, phase), False, None)
+        zp, problem, points = _zone_greedy(
+            job.spec, params, number, zone, job.initial, budget.deadline
+        )
         problems[number] = (problem, points)
         best[number] = zp
         interim(zp)
@@ -395,9 +384,24 @@ def solve_zones(
     return out
 
 
-def _zone_problem(spec: ProblemSpec, zone: Zone) -> tuple[Problem, np.ndarray]:
-    """The zone's problem (its matrices built here) and its points in the request's numbering."""
-    return spec.subproblem_with_points(zone.orders, zone.riders)
+def _zone_greedy(
+    spec: ProblemSpec,
+    params: SolverParams,
+    number: int,
+    zone: Zone,
+    initial: Mapping[str, Sequence[Visit]] | None,
+    deadline: float,
+) -> tuple[ZonePlan, Problem, np.ndarray]:
+    """A zone's greedy plan, its problem (matrices built here, timed as ``matrix``) and its
+    points in the request's numbering."""
+    started = time.perf_counter()
+    problem, points = spec.subproblem_with_points(zone.orders, zone.riders)
+    built = time.perf_counter() - started
+    greedy = solve_greedy(
+        problem, params, initial=_initial_for(initial, problem), deadline=deadline
+    )
+    phase = {"matrix": built, "greedy": greedy.stats.phase_s.get("greedy", 0.0)}
+    return ZonePlan(number, _localised(greedy, points, number, phase), False, None), problem, points
 
 
 def _initial_for(

@@ -108,10 +108,7 @@ class ProblemSpec:
     def problem(self) -> Problem:
         """The whole problem (every point's matrices built, points keep their numbers)."""
         points = np.arange(self.source.num_points, dtype=np.int64)
-        times, dists = self.source.matrices(points)
-        return Problem.build(
-            now_s=self.now_s, orders=self.orders, riders=self.riders, time_s=times, distance_m=dists
-        )
+        return self._built(self.orders, self.riders, points)
 
     def subproblem_with_points(
         self, orders: Sequence[int], riders: Sequence[int]
@@ -145,12 +142,18 @@ class ProblemSpec:
             for o in orders
         ]
         points = np.fromiter(used, dtype=np.int64, count=len(used))
+        return self._built(new_orders, new_riders, points), points
+
+    def _built(
+        self, orders: Sequence[Order], riders: Sequence[Rider], points: NDArray[np.int64]
+    ) -> Problem:
+        """A problem of ``orders`` and ``riders`` (locations numbered as in ``points``) with
+        the matrices between ``points`` built now."""
         if len(points):
             times, dists = self.source.matrices(points)
         else:
             profiles = self.source.num_profiles
             times, dists = np.zeros((profiles, 0, 0), np.int64), np.zeros((profiles, 0, 0))
-        problem = Problem.build(
-            now_s=self.now_s, orders=new_orders, riders=new_riders, time_s=times, distance_m=dists
+        return Problem.build(
+            now_s=self.now_s, orders=orders, riders=riders, time_s=times, distance_m=dists
         )
-        return problem, points
