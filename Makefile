@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PIP_INSTALL) -e '.[dev]' --config-settings editable_mode=compat
 	@echo "compiling the solver kernel (numba, once: under a minute)"
-	$(PY) -c "from solver.kernel import warm_up; warm_up()"
+	$(PY) -c "from solver.engines.kernel import warm_up; warm_up()"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -34,25 +34,25 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 venv: $(VENV)/.installed  ## create .venv and install the project
 
 PROTO     := protos/campus_dispatch/v1/dispatch.proto protos/campus_dispatch/v1/admin.proto
-PROTO_GEN := $(patsubst protos/%.proto,server/pb/%_pb2.py,$(PROTO))
+PROTO_GEN := $(patsubst protos/%.proto,api/pb/%_pb2.py,$(PROTO))
 
 $(PROTO_GEN) &: $(PROTO) $(VENV)/.installed
-	$(PY) -m grpc_tools.protoc -Iserver/pb=protos --python_out=. --grpc_python_out=. \
+	$(PY) -m grpc_tools.protoc -Iapi/pb=protos --python_out=. --grpc_python_out=. \
 		--pyi_out=. $(PROTO)
 
-protos: $(PROTO_GEN)  ## generate the gRPC code from protos/ into server/pb/
+protos: $(PROTO_GEN)  ## generate the gRPC code from protos/ into api/pb/
 
 run: venv protos  ## serve the bundled campuses on 127.0.0.1:50051 (PORT, METRICS_PORT, CAMPUS override)
-	$(PY) -m server.cli serve
+	$(PY) -m campus_dispatch serve
 
 info: venv  ## load a bundled campus (CAMPUS=northwestern), build its travel tables, print a summary
 	$(PY) -m campus_maps info $(CAMPUS)
 
 solve-example: venv protos  ## send examples/solve_request.json to a running server (make run first)
-	$(PY) -m server.cli solve examples/solve_request.json --server 127.0.0.1:$${PORT:-50051}
+	$(PY) -m campus_dispatch solve examples/solve_request.json --server 127.0.0.1:$${PORT:-50051}
 
 replay: venv protos  ## replay the Northwestern lunch scenario with every policy into replay-out/ (KPIs, PNGs)
-	$(PY) -m server.cli replay scenarios/data/northwestern-lunch.json --out replay-out
+	$(PY) -m campus_dispatch replay scenarios/data/northwestern-lunch.json --out replay-out
 
 test: venv protos  ## run the test suite (long runs are behind the `slow` marker)
 	$(PY) -m pytest -q
@@ -87,7 +87,7 @@ check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promt
 	$(PROMTOOL) test rules monitoring/alerts.test.yml
 	$(PROMTOOL) check config monitoring/prometheus.yml
 	$(AMTOOL) check-config monitoring/alertmanager.yml
-	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/server/test_monitoring.py
+	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/monitoring/test_monitoring.py
 
 bench: bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm  ## all benchmarks (SHARED=path to the shared data folder)
 

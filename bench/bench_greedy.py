@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from solver.check import check_plan
-from solver.greedy import ORDERINGS, solve_greedy
-from solver.kernel import warm_up
+from solver.engines.greedy import ORDERINGS, solve_greedy
+from solver.engines.kernel import warm_up
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
 

@@ -8,9 +8,9 @@ Usage::
 
 For every instance (random points in a 2 km square, 4 m/s, some onboard and committed orders;
 or, with ``--campus``, merchants, customers and riders at the campus's real places with the
-bike / e-bike / walk travel tables of its road graph, see :mod:`scenarios.meal_instances`;
+bike / e-bike / walk travel tables of its road graph, see :mod:`instances.meal`;
 20 riders / 60 orders and 50 riders / 200 orders) it runs the greedy insertion alone,
-:func:`solver.dispatch.solve` at each budget with the default parameters (greedy, then
+:func:`solver.runtime.dispatch.solve` at each budget with the default parameters (greedy, then
 ruin-and-recreate; in this process unless ``--pool``), the same with ``ruin_recreate_share = 0``
 (greedy, then OR-Tools warm-started from it: the engine before ruin-and-recreate), and a long
 reference run of our own engine (``solve`` with the default parameters and a 30 s budget).
@@ -34,15 +34,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from campus_maps import Campus, load_campus
-from scenarios.meal_instances import campus_meal_instance
+from instances.meal import campus_meal_instance
 from solver.check import assert_valid_plan
-from solver.dispatch import solve
-from solver.greedy import solve_greedy
-from solver.kernel import warm_up
+from solver.engines.greedy import solve_greedy
+from solver.engines.kernel import warm_up
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
 from solver.plan import Plan
-from solver.workers import SolverPool
+from solver.runtime.dispatch import solve
+from solver.runtime.workers import SolverPool
 
 SIZES = ((20, 60), (50, 200))
 

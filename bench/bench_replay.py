@@ -24,11 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scenarios.mdrp import scenario_from_mdrp
 from scenarios.model import save_scenario
-from scenarios.runner import replay_scenario
-from scenarios.simulate import ReplayConfig
-from server.config import DEFAULT_CONFIG
-from solver.kernel import warm_up
-from solver.params import load_params
+from scenarios.replay.runner import replay_scenario
+from scenarios.replay.simulate import ReplayConfig
+from solver.engines.kernel import warm_up
+from solver.params import DEFAULT_CONFIG, load_params
 
 HERE = Path(__file__).resolve().parent
 MDRP = ("0o50t75s1p100", "0o50t100s1p100", "0o100t100s1p100")
@@ -87,7 +86,7 @@ def main() -> int:
         print(report)
         kpis = {r.policy: r for r in results}
         if {"nearest", "greedy", "search"} <= set(kpis):
-            from scenarios.kpis import compute_kpis
+            from scenarios.replay.kpis import compute_kpis
 
             print(verdict({k: compute_kpis(v) for k, v in kpis.items()}))
         print("replay wall time: " + ", ".join(f"{r.policy} {r.wall_s:.0f} s" for r in results))

@@ -25,15 +25,13 @@ import numpy as np
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, PlaceKind, load_campus
-from server.app import create_server
-from server.config import ServerConfig
-from server.convert import problem_from_request
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from solver.dispatch import solve
-from solver.kernel import warm_up
-from solver.workers import SolverPool
+from server.app import ServerConfig, create_server, problem_from_request
+from solver.engines.kernel import warm_up
+from solver.runtime.dispatch import solve
+from solver.runtime.workers import SolverPool
 
 NOW = 1_790_000_000
 MODES = (pb.BIKE, pb.BIKE, pb.BIKE, pb.EBIKE, pb.EBIKE, pb.WALK)

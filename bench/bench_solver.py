@@ -15,7 +15,7 @@ complete plans only (an infeasible or incomplete plan is reported, never counted
 the mean wall time. Distances are the float Euclidean ones, in the benchmark's units.
 
 Best-known: Li & Lim from the SINTEF table; Solomon from the hierarchical table (vehicles first,
-then distance at full precision), see :mod:`scenarios.benchmarks`. All solvers optimise the same
+then distance at full precision), see :mod:`instances.literature`. All solvers optimise the same
 hierarchical objective: a fixed cost of ``VEHICLE_FIXED_COST`` per vehicle (far above any total
 distance of these instances), then distance; see :mod:`peers` for how the peers are set up and
 budgeted. ``--verify-bks`` instead checks the published best-known routes in our integer model.
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from peers import PEERS
 
-from scenarios.benchmarks import (
+from instances.literature import (
     BenchmarkInstance,
     BestKnown,
     plan_distance,
@@ -52,7 +52,7 @@ from scenarios.benchmarks import (
     read_routes,
     read_solomon,
 )
-from solver.kernel import warm_up
+from solver.engines.kernel import warm_up
 from solver.params import SolverParams
 from solver.plan import Engine, Plan
 from solver.routes import build_plan
@@ -106,8 +106,8 @@ def benchmark_params() -> SolverParams:
 
 
 def solve_ours(instance: BenchmarkInstance, params: SolverParams, budget_s: float) -> Plan:
-    """Our solver: :func:`solver.dispatch.solve` on the instance's problem."""
-    from solver.dispatch import solve
+    """Our solver: :func:`solver.runtime.dispatch.solve` on the instance's problem."""
+    from solver.runtime.dispatch import solve
 
     return solve(instance.problem, params, budget_s=budget_s)
 
@@ -116,11 +116,11 @@ def available_solvers() -> dict[str, Solver | str]:
     """Solvers by name; a string instead of a solver says why that one cannot run."""
     solvers: dict[str, Solver | str] = {}
     try:
-        import solver.dispatch  # noqa: F401
+        import solver.runtime.dispatch  # noqa: F401
 
         solvers["ours"] = solve_ours
     except ImportError as exc:
-        solvers["ours"] = f"solver.dispatch not importable ({exc})"
+        solvers["ours"] = f"solver.runtime.dispatch not importable ({exc})"
     solvers.update(PEERS)
     return solvers
 

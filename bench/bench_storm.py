@@ -10,7 +10,7 @@ the network, food ready within 15 minutes, due 15-40 minutes after), sent one at
 in-process server with one solver worker, once with zone partitioning on and once with it off
 (``partition_min_orders`` above the size). Every answer is rebuilt into a plan and checked by
 :func:`solver.check.check_plan` on the request's own problem; the reference is
-:func:`solver.dispatch.solve` on that problem for ``--reference-s`` seconds, unpartitioned.
+:func:`solver.runtime.dispatch.solve` on that problem for ``--reference-s`` seconds, unpartitioned.
 Also the greedy insertion alone at each size, and the memory of the server and its workers.
 
 Targets (the command exits 1 when one is missed): p99 wall of the partitioned answers within the
@@ -33,24 +33,28 @@ import grpc
 import numpy as np
 import psutil
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, PlaceKind, load_campus
-from scenarios.kpis import compute_kpis
 from scenarios.model import load_scenario
-from scenarios.policies import make_policy
-from scenarios.simulate import ReplayConfig, replay
-from scenarios.travel import travel_for_scenario
-from server.app import Service, create_server
-from server.config import ServerConfig
-from server.convert import plan_from_response, problem_from_request
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from scenarios.replay.kpis import compute_kpis
+from scenarios.replay.policies import make_policy
+from scenarios.replay.simulate import ReplayConfig, replay
+from scenarios.replay.travel import travel_for_scenario
+from server.app import (
+    ServerConfig,
+    Service,
+    create_server,
+    plan_from_response,
+    problem_from_request,
+)
 from solver.check import check_plan
-from solver.dispatch import solve
-from solver.greedy import solve_greedy
-from solver.kernel import warm_up
+from solver.engines.greedy import solve_greedy
+from solver.engines.kernel import warm_up
 from solver.params import SolverParams
-from solver.partition import partition, zone_count
 from solver.plan import Plan, Shed, ShedReason
+from solver.runtime.dispatch import solve
+from solver.runtime.partition import partition, zone_count
 
 NOW = 1_790_000_000
 

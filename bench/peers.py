@@ -3,7 +3,7 @@
 Both peers get exactly the integer model our solver gets:
 
 * **durations** = ``problem.time_s[0]`` (travel times scaled by ``instance.scale`` and truncated,
-  see :mod:`scenarios.benchmarks`), all windows and service times from the same Problem;
+  see :mod:`instances.literature`), all windows and service times from the same Problem;
 * **costs** = ``round(cost_scale * distance_cost_per_m * distance)`` on the float Euclidean
   distances — the arc costs our OR-Tools model is given with the same :class:`SolverParams`;
 * **fleet**: the file's ``K`` vehicles, start = end = depot, vehicle window = depot window,
@@ -33,7 +33,7 @@ from datetime import timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from scenarios.benchmarks import BenchmarkInstance
+from instances.literature import BenchmarkInstance
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import Visit, build_plan

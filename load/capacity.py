@@ -31,12 +31,12 @@ import gevent
 import locust  # noqa: F401  (monkey-patches the standard library first)
 from locust.env import Environment
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from load.grpc_client import cluster_target
 from load.recorded import RECORDED, read_requests
 from load.servers import running_replicas
 from load.slo import CallRecorder, RunStats, Slo, check_slo
 from load.users import DispatchUser, close_channels
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from server.client import read_request
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.client import read_request
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 
 #: The recorded set shipped with the load tests (Northwestern lunch, every 20th batch).
 RECORDED = Path(__file__).resolve().parent / "requests" / "northwestern-lunch"
@@ -59,7 +59,7 @@ def record_requests(
     ``search`` runs the service's own dispatch in-process (closer to what the service would
     have planned, but time-limited, so not reproducible).
     """
-    from scenarios.runner import ReplayJob, run_job
+    from scenarios.replay.runner import ReplayJob, run_job
 
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("req-*.json"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.config import DEFAULT_CONFIG, ENV_OVERRIDES, config_from_mapping
+from server.app import DEFAULT_CONFIG, ENV_OVERRIDES, config_from_mapping
 
 READY = re.compile(r"campus-dispatch ready on (\S+) ")
 
@@ -115,7 +115,7 @@ def start_replica(name: str, config: Path, log_path: Path, *, timeout_s: float =
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "campus_dispatch", "serve", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

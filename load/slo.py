@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 
 #: Report names of the Solve outcomes (one row each in locust's statistics).
 SOLVE = "Solve"

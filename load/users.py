@@ -18,10 +18,11 @@ from locust import User, constant_pacing, task
 from locust.env import Environment
 from locust.exception import LocustError
 
+from api.codec import duration_of
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from load.grpc_client import LocustInterceptor, open_channel
 from load.slo import label_call
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 
 # gRPC's C core must cooperate with gevent's loop, as locust documents for gRPC users: after
 # the standard library was patched (importing locust did that), before any channel exists.
@@ -125,7 +126,7 @@ class DispatchUser(GrpcUser):
         for request in requests:
             copy = pb.SolveRequest()
             copy.CopyFrom(request)
-            copy.time_budget.FromNanoseconds(round(budget_s * 1e9))
+            copy.time_budget.CopyFrom(duration_of(budget_s))
             prepared.append(copy)
         cls.requests = prepared
         cls.budget_s = budget_s

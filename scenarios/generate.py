@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from campus_maps import Campus, Place, PlaceKind, load_campus
-from scenarios.meal_instances import RIDER_MIX
+from instances.meal import RIDER_MIX
 from scenarios.model import (
     Geometry,
     Point,
@@ -217,7 +217,7 @@ def generate_scenario(
     5 min: ``promised_s = placed_s + quote``. Size 1 (2 for 15 %), 60 s pickup and drop-off.
 
     Riders: bike/e-bike/walk (capacity 4/6/2) in the shares of
-    :data:`scenarios.meal_instances.RIDER_MIX`; 70 % work the whole period, 15 % start during
+    :data:`instances.meal.RIDER_MIX`; 70 % work the whole period, 15 % start during
     the ramp (between a third of the ramp and 10 min before the peak) and 15 % leave 15-45 min
     after the peak. 60 % start at a food place, the others at any place.
 

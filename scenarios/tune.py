@@ -29,12 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.kpis import KPI_INFO, compute_kpis
 from scenarios.model import load_scenario
-from scenarios.runner import ReplayJob, run_replays
-from scenarios.simulate import ReplayConfig, ReplayResult
-from server.config import ConfigError, format_toml, format_value, parse_setting
-from solver.params import ParamsError, SolverParams
+from scenarios.replay.kpis import KPI_INFO, compute_kpis
+from scenarios.replay.runner import ReplayJob, run_replays
+from scenarios.replay.simulate import ReplayConfig, ReplayResult
+from solver.params import (
+    ParamsError,
+    SolverParams,
+    format_toml,
+    format_value,
+    parse_param,
+)
 
 #: KPIs in the tuning table, in order.
 TABLE_KPIS = (
@@ -120,8 +125,8 @@ def _solver_name(key: str) -> tuple[str, float]:
 
 def _value(name: str, raw: str, factor: float) -> Any:
     try:
-        value = parse_setting(f"solver.{name}", raw.strip())[2]
-    except ConfigError as exc:
+        value = parse_param(name, raw.strip())
+    except ParamsError as exc:
         raise TuneError(f"solver.{name}={raw.strip()}: {exc.reason}") from None
     if factor != 1.0:
         if not isinstance(value, int | float) or isinstance(value, bool):
@@ -235,7 +240,7 @@ class TuneResult:
     candidate
         The set.
     kpis
-        Mean of each KPI over the scenarios (:data:`scenarios.kpis.KPI_INFO`).
+        Mean of each KPI over the scenarios (:data:`scenarios.replay.kpis.KPI_INFO`).
     per_scenario
         Scenario name -> its KPIs.
     on_front
@@ -389,7 +394,7 @@ def tune(
     processes
         Replays run at once, each in its own process.
     front_kpis
-        KPIs of the Pareto front (directions from :data:`scenarios.kpis.KPI_INFO`).
+        KPIs of the Pareto front (directions from :data:`scenarios.replay.kpis.KPI_INFO`).
     max_latency_ms
         Latency p99 cap of the choice.
     progress
@@ -510,7 +515,7 @@ def write_tuning(report: TuneReport, out_dir: str | Path, *, picture: bool = Tru
     toml_path.write_text(report.chosen_toml())
     written = [csv_path, json_path, toml_path]
     if picture:
-        from scenarios.plots import plot_tradeoff
+        from scenarios.replay.plots import plot_tradeoff
 
         written.append(
             plot_tradeoff(

@@ -13,6 +13,9 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
+from api.codec import timestamp_at
+from api.pb.campus_dispatch.v1 import admin_pb2 as apb
+from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.auth import AdminAuth, AuthError
 from server.config import (
     RESTART_ONLY,
@@ -24,8 +27,6 @@ from server.config import (
 )
 from server.live import ConfigChange, LiveConfig, VersionConflictError
 from server.metrics import Metrics
-from server.pb.campus_dispatch.v1 import admin_pb2 as apb
-from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from server.servicer import _status
 
 LOG = logging.getLogger("campus_dispatch.admin")
@@ -115,7 +116,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
             version=version,
             config_file=str(live.path),
         )
-        response.changed_time.FromNanoseconds(round(changed_at * 1e9))
+        response.changed_time.CopyFrom(timestamp_at(changed_at))
         for key, value in flatten_config(config).items():
             table, name = key.split(".", 1)
             response.settings.add(

@@ -1,6 +1,6 @@
 """Admission control: per-client rate limits, the in-flight caps (requests, and greedy plans
 computed in the server process) and the circuit breaker. Which engine answers a request is
-decided in one place, the solver's runtime (:func:`solver.dispatch.solve`)."""
+decided in one place, the solver's runtime (:func:`solver.runtime.dispatch.solve`)."""
 
 from __future__ import annotations
 

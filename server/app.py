@@ -1,6 +1,9 @@
 """Building, starting and stopping the service: campuses, worker pool, gRPC server with the
 dispatch and admin services, health and reflection, metrics endpoint; ``serve()`` with graceful
-SIGTERM drain and SIGHUP configuration reload."""
+SIGTERM drain and SIGHUP configuration reload.
+
+This module is the server's public face: code outside server/ (benchmarks, load tests) starts a
+server and reads its configuration and answers only through the names in ``__all__``."""
 
 from __future__ import annotations
 
@@ -21,24 +24,46 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import MODES, Campus, campus_ids, load_campus, preload_campuses, register_campus
 from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
 from server.auth import AdminAuth
-from server.config import ConfigError, ServerConfig
+from server.config import (
+    DEFAULT_CONFIG,
+    ENV_OVERRIDES,
+    ConfigError,
+    ServerConfig,
+    config_from_mapping,
+    load_config,
+)
+from server.convert import plan_from_response, problem_from_request
 from server.guard import DecodeGuard
 from server.live import ConfigChange, LiveConfig
 from server.metrics import Metrics
-from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.servicer import DispatchServicer
-from solver.dispatch import prepare_worker
-from solver.kernel import ensure_warm
-from solver.workers import SolverPool
+from solver.engines.kernel import ensure_warm
+from solver.runtime.dispatch import prepare_worker
+from solver.runtime.workers import SolverPool
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DispatchService"].full_name
 LOG = logging.getLogger("campus_dispatch.server")
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ENV_OVERRIDES",
+    "ConfigError",
+    "ServerConfig",
+    "Service",
+    "config_from_mapping",
+    "create_server",
+    "load_config",
+    "plan_from_response",
+    "problem_from_request",
+    "serve",
+]
 
 
 def load_campuses(config: ServerConfig) -> dict[str, Campus]:

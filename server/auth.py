@@ -3,70 +3,25 @@ constant time against the ``authorization: Bearer <token>`` metadata of a call."
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-#: Environment variable holding one admin token.
-TOKEN_ENV = "CAMPUS_DISPATCH_ADMIN_TOKEN"
-#: Environment variable naming a token file (one token per line, optionally ``name token``).
-TOKEN_FILE_ENV = "CAMPUS_DISPATCH_ADMIN_TOKEN_FILE"
-#: Tokens shorter than this are refused (a guessable admin token is no protection).
-MIN_TOKEN_LENGTH = 16
+from api.tokens import (
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    AdminToken,
+    TokenFileError,
+    checked_token,
+    read_token_file,
+)
 
-
-class TokenFileError(ValueError):
-    """A token file that cannot be used: names the file, the line and the reason."""
+__all__ = ["AdminAuth", "AdminToken", "AuthError", "TokenFileError"]
 
 
 class AuthError(Exception):
     """A call without a valid admin token (UNAUTHENTICATED); the message says what is wrong."""
-
-
-@dataclass(frozen=True)
-class AdminToken:
-    """One accepted token and the name changes made with it are logged under."""
-
-    name: str
-    secret: bytes
-
-
-def token_id(secret: str) -> str:
-    """A name for an unnamed token that does not reveal it: ``token-`` + 8 hex of its SHA-256."""
-    return "token-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
-def _checked(secret: str, where: str) -> str:
-    if len(secret) < MIN_TOKEN_LENGTH:
-        raise TokenFileError(
-            f"{where}: token of {len(secret)} characters; use at least {MIN_TOKEN_LENGTH} "
-            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-        )
-    return secret
-
-
-def read_token_file(path: str | Path) -> list[AdminToken]:
-    """Tokens of a file: one per line, ``token`` or ``name token``; ``#`` comments and blank
-    lines are skipped."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TokenFileError(f"{path}: cannot read the admin token file: {exc.strerror}") from None
-    tokens = []
-    for number, line in enumerate(text.splitlines(), 1):
-        words = line.split("#", 1)[0].split()
-        if not words:
-            continue
-        if len(words) > 2:
-            raise TokenFileError(f"{path}:{number}: expected `token` or `name token`")
-        secret = _checked(words[-1], f"{path}:{number}")
-        name = words[0] if len(words) == 2 else token_id(secret)
-        tokens.append(AdminToken(name, secret.encode()))
-    return tokens
 
 
 class AdminAuth:
@@ -98,7 +53,9 @@ class AdminAuth:
             tokens += read_token_file(path)
             sources.append(str(path))
         if env.get(TOKEN_ENV):
-            tokens.append(AdminToken("env", _checked(env[TOKEN_ENV], f"${TOKEN_ENV}").encode()))
+            tokens.append(
+                AdminToken("env", checked_token(env[TOKEN_ENV], f"${TOKEN_ENV}").encode())
+            )
             sources.append(f"${TOKEN_ENV}")
         return cls(tokens, " and ".join(sources))
 

@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from campus_maps import MODES
-from solver.params import ParamsError, SolverParams
+from solver.params import (
+    DEFAULT_CONFIG,
+    ParamsError,
+    SolverParams,
+    format_toml,
+    format_value,
+    normalize_value,
+    parse_value,
+)
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "dispatch.toml"
+__all__ = ["DEFAULT_CONFIG", "ConfigError", "ServerConfig", "format_toml", "format_value"]
 
 #: Environment variables that override ``[server]`` keys.
 ENV_OVERRIDES = {
@@ -226,15 +234,10 @@ def _normalized(table: str, values: dict[str, Any]) -> dict[str, Any]:
     """Whole numbers given to float settings as floats, whole floats to int settings as ints
     (TOML writes ``30`` and ``30.0`` differently; the configuration should not care)."""
     types = _field_types()
-    out = {}
-    for name, value in values.items():
-        kind = types.get(f"{table}.{name}")
-        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif kind == "int" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        out[name] = value
-    return out
+    return {
+        name: normalize_value(types.get(f"{table}.{name}", ""), value)
+        for name, value in values.items()
+    }
 
 
 def merge_config(
@@ -337,14 +340,10 @@ def parse_setting(key: str, raw: str) -> tuple[str, str, Any]:
         )
         raise ConfigError(key, raw, f"unknown setting{hint}")
     table, name = key.split(".", 1)
-    kind = types[key]
     try:
-        value: Any = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        if kind != "str":
-            raise ConfigError(key, raw, f"not a valid {kind} value") from None
-        value = raw
-    return table, name, _normalized(table, {name: value})[name]
+        return table, name, parse_value(key, raw, types[key])
+    except ParamsError as exc:
+        raise ConfigError(key, raw, exc.reason) from None
 
 
 def settings_document(settings: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -355,31 +354,6 @@ def settings_document(settings: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         table, name, value = parse_setting(key, raw)
         document.setdefault(table, {})[name] = value
     return document
-
-
-def format_value(value: Any) -> str:
-    """A TOML literal of a setting's value (text, number, boolean or list of text)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
-def format_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """A TOML document of ``tables`` (``{"solver": {...}, ...}``), ``header`` as comments."""
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
-    for name, table in tables.items():
-        if lines:
-            lines.append("")
-        lines.append(f"[{name}]")
-        lines += [f"{key} = {format_value(value)}" for key, value in table.items()]
-    return "\n".join(lines) + "\n"
 
 
 def config_to_toml(config: ServerConfig, header: str = "") -> str:

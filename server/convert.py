@@ -9,28 +9,29 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from api.codec import (
+    ENGINES,
+    MODES,
+    SHED_REASONS,
+    STOP_KINDS,
+    UNASSIGNED_REASONS,
+    duration_of,
+    epoch_of,
+    seconds_of,
+    timestamp_at,
+)
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from campus_maps import MODES as MODE_ORDER
 from campus_maps import Campus, CampusMatrices, SnappedPoints
 from server.config import ServerConfig
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.validate import InvalidRequestError, Violation
-from solver.model import Order, OrderState, Problem, Rider
+from solver.model import OrderState, Problem
 from solver.params import SolverParams
-from solver.plan import Engine, Plan, ShedReason, StopKind, Unassigned, UnassignedReason
+from solver.plan import Plan, Unassigned
 from solver.routes import build_plan
-from solver.spec import ProblemSpec
-
-MODE_NAMES = {pb.WALK: "walk", pb.BIKE: "bike", pb.EBIKE: "ebike"}
-ENGINES = {
-    Engine.ORTOOLS: pb.ORTOOLS,
-    Engine.GREEDY: pb.GREEDY,
-    Engine.RUIN_RECREATE: pb.RUIN_RECREATE,
-}
-STOP_KINDS = {StopKind.PICKUP: pb.PICKUP, StopKind.DROPOFF: pb.DROPOFF}
-REASONS = {reason: pb.UnassignedReason.Value(reason.name) for reason in UnassignedReason}
-SHED_REASONS = {reason: pb.ShedReason.Value(f"SHED_{reason.name}") for reason in ShedReason}
+from solver.spec import ProblemBuilder, ProblemSpec
 
 
 @dataclass(frozen=True)
@@ -65,27 +66,9 @@ class Conversion:
         return self.spec.problem()
 
 
-def _epoch(ts: Timestamp) -> float:
-    return ts.ToNanoseconds() / 1e9
-
-
-def timestamp_at(epoch_s: float) -> Timestamp:
-    """A protobuf Timestamp of ``epoch_s`` (s since the epoch, nanosecond resolution)."""
-    ts = Timestamp()
-    ts.FromNanoseconds(round(epoch_s * 1e9))
-    return ts
-
-
-def duration_of(seconds: float) -> Duration:
-    """A protobuf Duration of ``seconds``."""
-    d = Duration()
-    d.FromNanoseconds(round(seconds * 1e9))
-    return d
-
-
 def rider_mode(rider: pb.Rider, config: ServerConfig) -> str:
     """The travel mode of ``rider`` (the configured default when unset)."""
-    return MODE_NAMES.get(rider.mode, config.default_mode)
+    return MODES.from_proto(rider.mode, config.default_mode)
 
 
 def problem_from_request(
@@ -100,39 +83,25 @@ def problem_from_request(
         is reported with the fields that use it).
     """
     started = time.perf_counter()
-    now = _epoch(request.now) if request.HasField("now") else (time.time() if now is None else now)
+    now = (
+        epoch_of(request.now) if request.HasField("now") else (time.time() if now is None else now)
+    )
 
     def rel(ts: Timestamp) -> int:
-        return round(_epoch(ts) - now)
+        return round(epoch_of(ts) - now)
 
-    index: dict[tuple[float, float], int] = {}
-    users: list[list[str]] = []
-
-    def locate(point: pb.LatLng, field: str) -> int:
-        key = (point.lat, point.lng)
-        if key not in index:
-            index[key] = len(index)
-            users.append([])
-        users[index[key]].append(field)
-        return index[key]
-
-    modes_by_rider = [rider_mode(r, config) for r in request.riders]
-    modes = tuple(m for m in ("walk", "bike", "ebike") if m in modes_by_rider)
-    riders = []
+    build: ProblemBuilder[tuple[float, float]] = ProblemBuilder(MODE_ORDER)
     for k, r in enumerate(request.riders):
         available = rel(r.available_time) if r.HasField("available_time") else 0
-        shift_end = rel(r.shift_end) if r.HasField("shift_end") else config.default_shift_s
-        riders.append(
-            Rider(
-                id=r.id,
-                location=locate(r.position, f"riders[{k}].position"),
-                available_s=available,
-                shift_end_s=max(shift_end, available),
-                capacity=r.capacity or config.default_capacity,
-                profile=modes.index(modes_by_rider[k]),
-            )
+        build.add_rider(
+            r.id,
+            (r.position.lat, r.position.lng),
+            rider_mode(r, config),
+            available_s=available,
+            shift_end_s=rel(r.shift_end) if r.HasField("shift_end") else config.default_shift_s,
+            capacity=r.capacity or config.default_capacity,
+            user=f"riders[{k}].position",
         )
-    orders = []
     for k, o in enumerate(request.orders):
         onboard = bool(o.onboard_rider_id)
         committed = bool(o.committed_rider_id)
@@ -143,26 +112,26 @@ def problem_from_request(
             if committed
             else OrderState.OPEN
         )
-        pickup = None if onboard else locate(o.pickup, f"orders[{k}].pickup")
-        orders.append(
-            Order(
-                id=o.id,
-                pickup=pickup,
-                dropoff=locate(o.dropoff, f"orders[{k}].dropoff"),
-                ready_s=rel(o.ready_time) if o.HasField("ready_time") else 0,
-                due_s=rel(o.due_time),
-                size=o.size or 1,
-                pickup_service_s=round(o.pickup_service.ToNanoseconds() / 1e9)
-                if o.HasField("pickup_service")
-                else config.default_pickup_service_s,
-                dropoff_service_s=round(o.dropoff_service.ToNanoseconds() / 1e9)
-                if o.HasField("dropoff_service")
-                else config.default_dropoff_service_s,
-                state=state,
-                rider_id=o.onboard_rider_id or o.committed_rider_id or None,
-            )
+        build.add_order(
+            o.id,
+            None if onboard else (o.pickup.lat, o.pickup.lng),
+            (o.dropoff.lat, o.dropoff.lng),
+            pickup_user=f"orders[{k}].pickup",
+            dropoff_user=f"orders[{k}].dropoff",
+            ready_s=rel(o.ready_time) if o.HasField("ready_time") else 0,
+            due_s=rel(o.due_time),
+            size=o.size or 1,
+            pickup_service_s=round(seconds_of(o.pickup_service))
+            if o.HasField("pickup_service")
+            else config.default_pickup_service_s,
+            dropoff_service_s=round(seconds_of(o.dropoff_service))
+            if o.HasField("dropoff_service")
+            else config.default_dropoff_service_s,
+            state=state,
+            rider_id=o.onboard_rider_id or o.committed_rider_id or None,
         )
-    points = np.array(list(index), dtype=np.float64).reshape(-1, 2)
+    modes = build.modes
+    points = np.array(build.keys, dtype=np.float64).reshape(-1, 2)
     violations: list[Violation] = []
     reported: set[int] = set()
     snapped: dict[str, SnappedPoints] = {}
@@ -178,13 +147,12 @@ def problem_from_request(
             detail = err.describe()
             if "network" in detail:
                 detail = detail.replace("rider network", f"{mode} network")
-            for field in users[err.index]:
+            for field in build.users(err.index):
                 violations.append(Violation(field, f"({err.lat:.6f}, {err.lng:.6f}) {detail}"))
     if violations:
         raise InvalidRequestError(sorted(violations, key=lambda v: v.field))
     source = CampusMatrices(campus, modes, snapped, points=points)
-    spec = ProblemSpec(now_s=0, orders=tuple(orders), riders=tuple(riders), source=source)
-    return Conversion(spec, now, points, modes, time.perf_counter() - started)
+    return Conversion(build.spec(0, source), now, points, modes, time.perf_counter() - started)
 
 
 def response_from_plan(
@@ -209,19 +177,25 @@ def response_from_plan(
             lat, lng = points[stop.location]
             out.stops.add(
                 order_id=stop.order_id,
-                kind=STOP_KINDS[stop.kind],
+                kind=STOP_KINDS.to_proto(stop.kind),
                 location=pb.LatLng(lat=float(lat), lng=float(lng)),
                 arrival_time=timestamp_at(now + stop.arrival_s),
                 departure_time=timestamp_at(now + stop.departure_s),
                 lateness=duration_of(stop.lateness_s),
             )
     for u in plan.unassigned:
-        response.unassigned.add(order_id=u.order_id, reason=REASONS[u.reason], detail=u.detail)
+        response.unassigned.add(
+            order_id=u.order_id, reason=UNASSIGNED_REASONS.to_proto(u.reason), detail=u.detail
+        )
     stats = response.stats
-    stats.engine = ENGINES.get(plan.stats.engine, pb.ENGINE_UNSPECIFIED)
+    stats.engine = (
+        ENGINES.to_proto(plan.stats.engine)
+        if plan.stats.engine in ENGINES.values()
+        else pb.ENGINE_UNSPECIFIED
+    )
     stats.shed_reason = plan.stats.shed_reason
     if plan.stats.shed is not None:
-        stats.shed = SHED_REASONS[plan.stats.shed.reason]
+        stats.shed = SHED_REASONS.to_proto(plan.stats.shed.reason)
     stats.zones = plan.stats.zones
     stats.matrix_time.CopyFrom(duration_of(conversion.matrix_s))
     stats.solve_time.CopyFrom(duration_of(solve_s))
@@ -235,15 +209,11 @@ def plan_from_response(problem: Problem, params: SolverParams, response: pb.Solv
     """The solver plan a response describes, timed again by the solver's own rules (to check
     an answer against the request's problem, in tests and benchmarks)."""
     visits = {
-        r.rider_id: [
-            (s.order_id, StopKind.PICKUP if s.kind == pb.PICKUP else StopKind.DROPOFF)
-            for s in r.stops
-        ]
+        r.rider_id: [(s.order_id, STOP_KINDS.from_proto(s.kind)) for s in r.stops]
         for r in response.routes
     }
     unassigned = [
-        Unassigned(u.order_id, UnassignedReason[pb.UnassignedReason.Name(u.reason)])
-        for u in response.unassigned
+        Unassigned(u.order_id, UNASSIGNED_REASONS.from_proto(u.reason)) for u in response.unassigned
     ]
-    engine = {v: k for k, v in ENGINES.items()}[response.stats.engine]
+    engine = ENGINES.from_proto(response.stats.engine)
     return build_plan(problem, params, visits, unassigned, engine=engine)

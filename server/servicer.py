@@ -13,18 +13,19 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from api.codec import duration_of, seconds_of
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus
 from server.admission import Admission, RejectedError
 from server.config import ServerConfig
 from server.convert import Conversion, problem_from_request, response_from_plan
 from server.live import LiveConfig
 from server.metrics import Metrics
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.validate import MAX_TEXT_BYTES, InvalidRequestError, Violation, validate_request
-from solver.dispatch import solve
 from solver.plan import Plan, ShedReason
-from solver.workers import SolverPool
+from solver.runtime.dispatch import solve
+from solver.runtime.workers import SolverPool
 
 #: Seconds per order kept back from the solve for building the answer (measured 12 us).
 ANSWER_PER_ORDER_S = 1.5e-5
@@ -58,7 +59,7 @@ def bad_request(violations: list[Violation]) -> status_pb2.Status:
 def _rejected_status(rejected: RejectedError) -> status_pb2.Status:
     """RESOURCE_EXHAUSTED with the retry hint as a ``google.rpc.RetryInfo`` detail."""
     retry = error_details_pb2.RetryInfo()
-    retry.retry_delay.FromNanoseconds(round(rejected.retry_after_s * 1e9))
+    retry.retry_delay.CopyFrom(duration_of(rejected.retry_after_s))
     return _status(code_pb2.RESOURCE_EXHAUSTED, str(rejected), retry)
 
 
@@ -199,7 +200,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             )
         params = config.solver
         budget = (
-            request.time_budget.ToNanoseconds() / 1e9
+            seconds_of(request.time_budget)
             if request.HasField("time_budget")
             else params.default_budget_s
         )

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.config import ServerConfig
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 
 
 @dataclass(frozen=True)

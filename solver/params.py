@@ -13,6 +13,11 @@ ignored here)::
 
 Every field is documented on :class:`SolverParams` with its unit and default. A bad value raises
 :class:`ParamsError` naming the field, the value and the reason.
+
+Settings as text live here too, for every component that reads or writes them (the service's
+configuration, its admin API, the tuner): a ``key=value`` text read by the setting's type
+(:func:`parse_value`, :func:`parse_param`) and TOML literals and documents
+(:func:`format_value`, :func:`format_toml`). :data:`DEFAULT_CONFIG` is the shipped file.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ METAHEURISTICS = (
     "GENERIC_TABU_SEARCH",
 )
 OBJECTIVES = ("delivery", "hierarchical")
+#: The shipped configuration file (``[solver]`` and ``[server]`` tables).
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "dispatch.toml"
 
 
 class ParamsError(ValueError):
@@ -107,7 +114,7 @@ class SolverParams:
         benchmarks' distance objective does better with 3 and 0.1.
     partition_min_orders
         From this many open orders on, a request with point geometry (every service request)
-        is split into zones solved apart and merged (:mod:`solver.partition`). Default 400.
+        is split into zones solved apart and merged (:mod:`solver.runtime.partition`). Default 400.
     zone_orders
         About how many open orders one zone gets (at least one zone per solver worker).
         Default 120.
@@ -218,3 +225,67 @@ def load_params(path: str | Path) -> SolverParams:
     if not isinstance(table, dict):
         raise ParamsError("<table>", table, "[solver] must be a table")
     return SolverParams.from_mapping(table)
+
+
+# ------------------------------------------------------------------ settings as text, TOML
+def normalize_value(kind: str, value: Any) -> Any:
+    """Whole numbers given to a ``float`` setting as floats, whole floats given to an ``int``
+    setting as ints (TOML writes ``30`` and ``30.0`` differently; settings should not care)."""
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def parse_value(key: str, raw: str, kind: str) -> Any:
+    """The value of setting ``key`` (of type name ``kind``: ``"float"``, ``"int"``, ``"str"``,
+    …) from text, read as a TOML value (``30``, ``0.5``, ``true``, ``"TABU_SEARCH"``,
+    ``["tiny"]``); a text setting also takes the bare text. :class:`ParamsError` (field ``key``)
+    when the text is not a value of that type."""
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if kind != "str":
+            raise ParamsError(key, raw, f"not a valid {kind} value") from None
+        value = raw
+    return normalize_value(kind, value)
+
+
+def param_types() -> dict[str, str]:
+    """Each solver parameter's type name."""
+    return {f.name: str(f.type) for f in dataclasses.fields(SolverParams)}
+
+
+def parse_param(name: str, raw: str) -> Any:
+    """The value of solver parameter ``name`` from text (see :func:`parse_value`);
+    :class:`ParamsError` for an unknown name or a bad value."""
+    types = param_types()
+    if name not in types:
+        raise ParamsError(name, raw, "unknown parameter")
+    return parse_value(name, raw, types[name])
+
+
+def format_value(value: Any) -> str:
+    """A TOML literal of a setting's value (text, number, boolean or list of text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def format_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
+    """A TOML document of ``tables`` (``{"solver": {...}, ...}``), ``header`` as comments."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for name, table in tables.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {format_value(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"

@@ -35,7 +35,7 @@ class Engine(enum.Enum):
 
     ORTOOLS = "ortools"
     GREEDY = "greedy"
-    #: Ruin-and-recreate search on the greedy plan (:mod:`solver.improve`).
+    #: Ruin-and-recreate search on the greedy plan (:mod:`solver.engines.improve`).
     RUIN_RECREATE = "ruin_recreate"
     #: Benchmark peers (bench/peers.py), so their plans go through the same checker.
     #: The service never answers with these.

@@ -5,9 +5,9 @@ needed (in a solver worker, per zone), so no matrix crosses a process boundary."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -156,4 +156,118 @@ class ProblemSpec:
             times, dists = np.zeros((profiles, 0, 0), np.int64), np.zeros((profiles, 0, 0))
         return Problem.build(
             now_s=self.now_s, orders=orders, riders=riders, time_s=times, distance_m=dists
+        )
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ProblemBuilder(Generic[K]):
+    """The one way a problem is assembled from riders and orders at points named by a key
+    (a lat/lng pair, a scenario point), riders by travel-mode name: the service's request
+    conversion and the replay's view both build through it.
+
+    Points are numbered in order of first use (:meth:`locate`), each with the fields that use
+    it (for error reports); the profiles are the modes present among the riders, in
+    ``mode_order``; a rider's shift never ends before it is available.
+    """
+
+    def __init__(self, mode_order: Sequence[str]) -> None:
+        self.mode_order = tuple(mode_order)
+        self._index: dict[K, int] = {}
+        self._users: list[list[str]] = []
+        self._riders: list[tuple[Rider, str]] = []
+        self._orders: list[Order] = []
+
+    def locate(self, key: K, user: str = "") -> int:
+        """The number of the point ``key`` (a new one on first use); ``user`` names the field."""
+        if key not in self._index:
+            self._index[key] = len(self._index)
+            self._users.append([])
+        at = self._index[key]
+        if user:
+            self._users[at].append(user)
+        return at
+
+    def add_rider(
+        self,
+        id: str,
+        at: K,
+        mode: str,
+        *,
+        available_s: int,
+        shift_end_s: int,
+        capacity: int,
+        user: str = "",
+    ) -> None:
+        """A rider at point ``at`` travelling by ``mode`` (one of ``mode_order``)."""
+        if mode not in self.mode_order:
+            raise ProblemError("mode", mode, f"must be one of {self.mode_order}")
+        rider = Rider(
+            id=id,
+            location=self.locate(at, user),
+            available_s=available_s,
+            shift_end_s=max(shift_end_s, available_s),
+            capacity=capacity,
+        )
+        self._riders.append((rider, mode))
+
+    def add_order(
+        self,
+        id: str,
+        pickup: K | None,
+        dropoff: K,
+        *,
+        pickup_user: str = "",
+        dropoff_user: str = "",
+        **fields: Any,
+    ) -> None:
+        """An order from ``pickup`` (``None``: already in a bag) to ``dropoff``; ``fields`` are
+        the other :class:`~solver.model.Order` fields."""
+        at = None if pickup is None else self.locate(pickup, pickup_user)
+        self._orders.append(
+            Order(id=id, pickup=at, dropoff=self.locate(dropoff, dropoff_user), **fields)
+        )
+
+    @property
+    def keys(self) -> list[K]:
+        """The point keys, in point-number order."""
+        return list(self._index)
+
+    def users(self, point: int) -> list[str]:
+        """The fields that use point number ``point``."""
+        return self._users[point]
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The travel modes present among the riders, in ``mode_order``: profile ``p`` is
+        ``modes[p]``."""
+        present = {mode for _, mode in self._riders}
+        return tuple(m for m in self.mode_order if m in present)
+
+    @property
+    def riders(self) -> tuple[Rider, ...]:
+        """The riders, each with the profile of its mode."""
+        modes = self.modes
+        return tuple(dataclasses.replace(r, profile=modes.index(m)) for r, m in self._riders)
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        """The orders."""
+        return tuple(self._orders)
+
+    def spec(self, now_s: int, source: MatrixSource) -> ProblemSpec:
+        """The problem before its matrices, over ``source`` (built from :attr:`keys`)."""
+        return ProblemSpec(now_s=now_s, orders=self.orders, riders=self.riders, source=source)
+
+    def problem(
+        self, now_s: int, time_s: NDArray[np.int64], distance_m: NDArray[np.float64]
+    ) -> Problem:
+        """The problem with matrices over :attr:`keys` and :attr:`modes` already built."""
+        return Problem.build(
+            now_s=now_s,
+            orders=self.orders,
+            riders=self.riders,
+            time_s=time_s,
+            distance_m=distance_m,
         )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from solver.kernel import warm_up
+from solver.engines.kernel import warm_up
 
 #: Loggers of the service whose INTERNAL answers and errors fail the test that caused them.
 WATCHED_LOGGERS = ("campus_dispatch.access", "campus_dispatch.server", "campus_dispatch.admin")

@@ -8,6 +8,8 @@ import json
 import grpc
 import pytest
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus
 from load.grpc_client import (
     LocustInterceptor,
@@ -18,8 +20,6 @@ from load.grpc_client import (
 )
 from load.slo import REJECTED, SHED, SOLVE, label_call
 from server.app import Service, create_server
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from tests.load.conftest import RecordingEvent
 from tests.server.conftest import make_config, make_request
 

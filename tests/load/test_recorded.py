@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from campus_maps import load_campus
 from load.recorded import RECORDED, read_requests, record_requests
 from server.config import ServerConfig
 from server.convert import problem_from_request
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.validate import validate_request
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "data"

@@ -8,6 +8,7 @@ import math
 import grpc
 import pytest
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from load.slo import (
     REJECTED,
     SHED,
@@ -20,7 +21,6 @@ from load.slo import (
     percentile_ms,
     run_stats_from_entries,
 )
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 
 SLO = Slo(budget_ms=200, margin_ms=50, max_error_ratio=0.01)
 

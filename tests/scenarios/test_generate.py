@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from campus_maps import Campus, PlaceKind, load_campus
+from instances.meal import RIDER_MIX
 from scenarios.generate import (
     DATA_DIR,
     PERIODS,
@@ -17,7 +18,6 @@ from scenarios.generate import (
     arrival_rate,
     generate_scenario,
 )
-from scenarios.meal_instances import RIDER_MIX
 from scenarios.model import Scenario, ScenarioOrder, dumps_scenario, load_scenario, loads_scenario
 
 

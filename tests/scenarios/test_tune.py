@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from campus_dispatch.cli import main
 from scenarios.model import load_scenario, save_scenario
-from scenarios.simulate import ReplayConfig
+from scenarios.replay.simulate import ReplayConfig
 from scenarios.tune import (
     Candidate,
     ParamAxis,
@@ -27,7 +28,6 @@ from scenarios.tune import (
     tune,
     write_tuning,
 )
-from server.cli import main
 from server.config import ServerConfig, merge_config
 from solver.params import SolverParams, load_params
 
@@ -183,7 +183,7 @@ def test_tune_command_runs_replays_in_parallel(
 
 def test_tune_on_a_scenario_whose_points_sit_on_osm_nodes(tmp_path: Path) -> None:
     from campus_maps import load_campus
-    from tests.scenarios.test_simulate import on_osm_nodes, short_tiny
+    from tests.scenarios.replay.test_simulate import on_osm_nodes, short_tiny
 
     path = save_scenario(on_osm_nodes(load_campus("tiny"), short_tiny(6)), tmp_path / "nodes.json")
     axes = [parse_axis("solver.lateness_cost_per_s=10")]

@@ -14,12 +14,12 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, load_campus
 from server.app import Service, create_server
 from server.config import ServerConfig
 from server.convert import Conversion, plan_from_response, problem_from_request
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from solver.plan import Plan
 
 NOW = 1_700_000_000
@@ -107,7 +107,7 @@ def start_serve(
     """``campus-dispatch serve --config config`` in a subprocess (any free port, no metrics,
     one worker, ``env`` added); returns it once ready, with its ready line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "campus_dispatch", "serve", "--config", str(config)],
         cwd=ROOT,
         env={**os.environ, "PORT": "0", "METRICS_PORT": "-1", "WORKERS": "1", **(env or {})},
         stdout=subprocess.PIPE,

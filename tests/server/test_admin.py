@@ -15,24 +15,18 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from api.client import AdminClient
+from api.pb.campus_dispatch.v1 import admin_pb2 as apb
+from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+from api.tokens import AdminToken, TokenFileError, read_token_file, token_id
+from campus_dispatch.cli import main
 from campus_maps import Campus
 from server.admin import ADMIN_SERVICE_NAME
 from server.app import Service, create_server
-from server.auth import (
-    AdminAuth,
-    AdminToken,
-    AuthError,
-    TokenFileError,
-    read_token_file,
-    token_id,
-)
-from server.cli import main
-from server.client import AdminClient
+from server.auth import AdminAuth, AuthError
 from server.config import config_to_toml
-from server.pb.campus_dispatch.v1 import admin_pb2 as apb
-from server.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from tests.server.conftest import NOW, make_config, make_request, start_serve, violations
 
 ROOT = Path(__file__).resolve().parents[2]

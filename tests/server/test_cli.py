@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
+from api.client import read_request
+from campus_dispatch.cli import main
 from campus_maps import Campus
 from server.app import Service
-from server.cli import main
-from server.client import read_request
 from tests.server.conftest import make_request, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]

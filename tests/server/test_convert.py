@@ -7,16 +7,11 @@ import dataclasses
 
 import numpy as np
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from campus_maps import Campus, CampusMatrices
-from server.convert import (
-    SHED_REASONS,
-    plan_from_response,
-    problem_from_request,
-    response_from_plan,
-)
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from solver.dispatch import solve
+from server.convert import plan_from_response, problem_from_request, response_from_plan
 from solver.plan import Shed, ShedReason
+from solver.runtime.dispatch import solve
 from tests.server.conftest import NOW, make_config, make_request
 
 
@@ -32,12 +27,6 @@ def test_a_request_becomes_a_spec_whose_matrices_wait(tiny_campus: Campus) -> No
     whole = conversion.problem  # built on first use, the same as the spec's
     assert np.array_equal(whole.time_s, spec.problem().time_s)
     assert whole.time_s.shape == (2, len(conversion.points), len(conversion.points))
-
-
-def test_every_shed_reason_has_its_proto_value() -> None:
-    assert set(SHED_REASONS) == set(ShedReason)
-    for reason, value in SHED_REASONS.items():
-        assert pb.ShedReason.Name(value) == f"SHED_{reason.name}"
 
 
 def test_a_plan_becomes_an_answer_and_back(tiny_campus: Campus) -> None:

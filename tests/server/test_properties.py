@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, campus_ids, load_campus
 from server.app import Service, create_server
 from server.guard import SOLVE_METHOD
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.validate import MAX_TEXT_BYTES, TIMESTAMP_SECONDS
 from solver.check import check_plan
 from tests.raw_points import PointPool, point_pool, raw_point

@@ -17,12 +17,12 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, load_campus
 from server.app import SERVICE_NAME, Service, create_server
 from server.convert import problem_from_request
 from server.guard import SOLVE_METHOD
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from server.validate import InvalidRequestError
 from solver.check import check_plan
 from tests.conftest import _InternalWatch
@@ -198,16 +198,16 @@ def test_unknown_campus_and_size_caps(
 def test_shed_requests_past_the_greedy_cap_get_resource_exhausted(
     tiny_campus: Campus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import solver.dispatch
+    import solver.runtime.dispatch
 
     release = threading.Event()
-    real_greedy = solver.dispatch.solve_greedy
+    real_greedy = solver.runtime.dispatch.solve_greedy
 
     def held_greedy(*args: object, **kwargs: object) -> object:
         release.wait(10)  # the shed request holds its greedy slot until released
         return real_greedy(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(solver.dispatch, "solve_greedy", held_greedy)  # in the server only
+    monkeypatch.setattr(solver.runtime.dispatch, "solve_greedy", held_greedy)  # in the server only
     svc = create_server(make_config(max_greedy_inflight=1), campuses={"tiny": tiny_campus})
     results: dict[str, object] = {}
     try:

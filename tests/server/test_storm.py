@@ -10,10 +10,10 @@ import grpc
 import numpy as np
 import pytest
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, PlaceKind, load_campus
 from server.app import Service, create_server
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from server.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from solver.check import check_plan
 from tests.server.conftest import NOW, make_config, plan_of_response
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.config import ServerConfig
-from server.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from server.validate import (
     MAX_HORIZON_S,
     MAX_SERVICE_S,

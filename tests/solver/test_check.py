@@ -370,4 +370,4 @@ def test_checker_shares_no_code_with_the_engines() -> None:
         if isinstance(node, ast.Import)
         for alias in node.names
     }
-    assert not imported & {"solver.routes", "solver.greedy", "solver.ortools_engine"}
+    assert not imported & {"solver.routes", "solver.engines.greedy", "solver.engines.ortools"}

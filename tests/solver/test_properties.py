@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solver.check import assert_valid_plan
-from solver.greedy import ORDERINGS, solve_greedy
+from solver.engines.greedy import ORDERINGS, solve_greedy
+from solver.engines.search import plan_visits, search_plan
 from solver.model import Problem
 from solver.params import SolverParams
 from solver.plan import Plan
-from solver.search import plan_visits, search_plan
 from tests.solver.conftest import random_problem
 
 PARAMS = {

@@ -1,0 +1,176 @@
+"""Small Python clients of the DispatchService (JSON in, JSON out through json_format) and of
+the AdminService (bearer token from the environment or a file)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from api.codec import seconds_of
+from api.pb.campus_dispatch.v1 import admin_pb2 as apb
+from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
+from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+
+#: What a failed call raises (``status_name`` gives its status code's name).
+RpcError = grpc.RpcError
+
+
+def status_name(err: grpc.RpcError) -> str:
+    """The name of a failed call's status code (``"UNKNOWN"`` when it has none)."""
+    code = getattr(err, "code", None)
+    return code().name if callable(code) else "UNKNOWN"
+
+
+class DispatchClient:
+    """Calls Solve and ListCampuses on ``address`` (``host:port``)."""
+
+    def __init__(self, address: str, *, client_id: str = "") -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.stub = pb_grpc.DispatchServiceStub(self.channel)
+        self.metadata = (("client-id", client_id),) if client_id else ()
+
+    def solve(self, request: pb.SolveRequest, *, timeout_s: float | None = 5.0) -> pb.SolveResponse:
+        """One Solve call with a deadline of ``timeout_s``."""
+        return self.stub.Solve(request, timeout=timeout_s, metadata=self.metadata)
+
+    def list_campuses(self, *, timeout_s: float = 5.0) -> pb.ListCampusesResponse:
+        """The campuses the server plans on."""
+        return self.stub.ListCampuses(pb.ListCampusesRequest(), timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self) -> DispatchClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AdminClient:
+    """Calls GetConfig, UpdateConfig and ReloadConfig on ``address`` with an admin token."""
+
+    def __init__(self, address: str, token: str, *, client_id: str = "") -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.stub = apb_grpc.AdminServiceStub(self.channel)
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        if client_id:
+            metadata.append(("client-id", client_id))
+        self.metadata = tuple(metadata)
+
+    def get_config(self, *, timeout_s: float = 5.0) -> apb.GetConfigResponse:
+        """The configuration in force."""
+        return self.stub.GetConfig(
+            apb.GetConfigRequest(), timeout=timeout_s, metadata=self.metadata
+        )
+
+    def update_config(
+        self,
+        settings: Mapping[str, str] | None = None,
+        *,
+        toml: str = "",
+        dry_run: bool = False,
+        if_version: int = 0,
+        reason: str = "",
+        timeout_s: float = 5.0,
+    ) -> apb.ConfigChangeResponse:
+        """Apply ``table.key`` -> TOML literal settings and/or a TOML document, all or none."""
+        request = apb.UpdateConfigRequest(
+            settings=dict(settings or {}),
+            toml=toml,
+            dry_run=dry_run,
+            if_version=if_version,
+            reason=reason,
+        )
+        return self.stub.UpdateConfig(request, timeout=timeout_s, metadata=self.metadata)
+
+    def reload_config(
+        self, *, reason: str = "", timeout_s: float = 5.0
+    ) -> apb.ConfigChangeResponse:
+        """Make the server read its configuration file again."""
+        request = apb.ReloadConfigRequest(reason=reason)
+        return self.stub.ReloadConfig(request, timeout=timeout_s, metadata=self.metadata)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def format_change(response: apb.ConfigChangeResponse) -> str:
+    """The diff of an UpdateConfig/ReloadConfig answer, one line per setting."""
+    head = "dry run, nothing applied" if response.dry_run else f"config version {response.version}"
+    lines = [f"{head}: {len(response.changes)} change(s) by {response.changed_by}"]
+    lines += [f"  {c.key}: {c.old_value} -> {c.new_value}" for c in response.changes]
+    lines += [
+        f"  {c.key}: {c.new_value} in the file, {c.old_value} running (restart to apply)"
+        for c in response.restart_required
+    ]
+    return "\n".join(lines)
+
+
+def request_from_json(text: str) -> pb.SolveRequest:
+    """Parse a SolveRequest from its proto3 JSON form (field names as in the proto or camelCase)."""
+    return json_format.Parse(text, pb.SolveRequest())
+
+
+def read_request(path: str | Path) -> pb.SolveRequest:
+    """Read a SolveRequest JSON file."""
+    return request_from_json(Path(path).read_text())
+
+
+def response_to_dict(response: pb.SolveResponse) -> dict[str, Any]:
+    """The response as plain JSON-ready data (proto field names)."""
+    return json_format.MessageToDict(response, preserving_proto_field_name=True)
+
+
+def format_response(response: pb.SolveResponse) -> str:
+    """A readable table of the plan: one line per stop, then unassigned orders and stats."""
+    lines = []
+    for route in response.routes:
+        if not route.stops:
+            continue
+        lines.append(
+            f"rider {route.rider_id}: {len(route.stops)} stops, "
+            f"{seconds_of(route.travel_time):.0f} s riding, {route.distance_m:.0f} m"
+        )
+        for stop in route.stops:
+            late = seconds_of(stop.lateness)
+            lines.append(
+                f"  {pb.StopKind.Name(stop.kind):<8} {stop.order_id:<12} "
+                f"arrive {stop.arrival_time.ToDatetime():%H:%M:%S}  "
+                f"leave {stop.departure_time.ToDatetime():%H:%M:%S}"
+                + (f"  late {late:.0f} s" if late > 0 else "")
+            )
+    idle = [r.rider_id for r in response.routes if not r.stops]
+    if idle:
+        lines.append(f"idle riders: {', '.join(idle)}")
+    for u in response.unassigned:
+        lines.append(f"unassigned {u.order_id}: {pb.UnassignedReason.Name(u.reason)} {u.detail}")
+    s = response.stats
+    lines.append(
+        f"engine {pb.Engine.Name(s.engine)}"
+        + (f" (shed: {s.shed_reason})" if s.shed_reason else "")
+        + f", objective {s.objective:.0f}, late orders {s.late_orders}, "
+        f"matrix {seconds_of(s.matrix_time) * 1e3:.1f} ms, "
+        f"solve {seconds_of(s.solve_time) * 1e3:.1f} ms, "
+        f"total {seconds_of(s.total_time) * 1e3:.1f} ms"
+    )
+    return "\n".join(lines)
+
+
+def dumps(response: pb.SolveResponse) -> str:
+    """The response as indented JSON."""
+    return json.dumps(response_to_dict(response), indent=2)

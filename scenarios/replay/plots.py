@@ -1,0 +1,603 @@
+"""The pictures of a replay: KPIs over time per policy, the route map of its snapshot, and the
+trade-off of a tuning run (PNG)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+from numpy.typing import NDArray
+
+from scenarios.model import Point
+from scenarios.replay.simulate import OrderRecord, ReplayResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from campus_maps import Campus
+
+#: Resolution of every picture (dots per inch).
+DPI = 110
+#: Networks drawn as the campus roads, bottom layer first: (mode, colour, line width).
+ROAD_LAYERS = (("walk", "#e3e3e3", 0.6), ("bike", "#c8c8c8", 0.8))
+#: Rider ids are written next to the riders up to this many riders (beyond: clutter).
+MAX_RIDER_LABELS = 25
+#: Metres per degree of latitude (mean Earth radius).
+M_PER_DEG = 111_195.0
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (parent folders created) and free it.
+
+    Every picture is a bare :class:`~matplotlib.figure.Figure` on an Agg canvas: no pyplot,
+    no GUI backend, nothing left registered anywhere once it is written.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    try:
+        fig.savefig(out, format="png", dpi=DPI)
+    finally:
+        fig.clear()
+    return out
+
+
+def _labels(results: Sequence[ReplayResult]) -> list[str]:
+    """A legend label per result: its policy, made unique when two results share it."""
+    names = [r.policy for r in results]
+    if len(set(names)) == len(names):
+        return names
+    names = [f"{r.policy} ({r.scenario})" for r in results]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{name} #{k + 1}" for k, name in enumerate(names)]
+
+
+def on_time_curve(
+    orders: Sequence[OrderRecord],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The cumulative on-time rate as a step function of time.
+
+    An order's outcome is *settled* at the earlier of its delivery and its promised time: on
+    time if it was delivered no later than promised, late otherwise (delivered late, or not
+    delivered when the promise passed). The rate at ``t`` is the orders settled on time by
+    ``t`` over the orders settled by ``t``; once every promise has passed it equals the
+    ``on_time_rate`` KPI (undelivered orders count as not on time).
+
+    Parameters
+    ----------
+    orders
+        The orders of a replay.
+
+    Returns
+    -------
+    times_s, rate
+        The settlement times (s from the period start, ascending, unique) and the rate in
+        [0, 1] just after each.
+    """
+    if not orders:
+        return np.zeros(0), np.zeros(0)
+    settled = np.array(
+        [
+            o.promised_s if o.delivered_s is None else min(o.delivered_s, o.promised_s)
+            for o in orders
+        ],
+        dtype=np.float64,
+    )
+    on_time = np.array(
+        [o.delivered_s is not None and o.delivered_s <= o.promised_s for o in orders],
+        dtype=np.float64,
+    )
+    order = np.argsort(settled, kind="stable")
+    settled, on_time = settled[order], on_time[order]
+    count = np.arange(1, len(settled) + 1, dtype=np.float64)
+    rate = np.cumsum(on_time) / count
+    last = np.r_[settled[1:] != settled[:-1], True]  # the state after all ties at a time
+    return settled[last], rate[last]
+
+
+def _break_gaps(
+    t_s: NDArray[np.float64], series: Sequence[NDArray[np.float64]], interval_s: int
+) -> list[NDArray[np.float64]]:
+    """Times and series with a NaN one interval after every batch followed by a longer pause
+    (no dispatch call: nothing visible) and after the last batch, so that a step plot holds each
+    value for one interval and the lines break at the pauses instead of bridging them."""
+    if not len(t_s) or interval_s <= 0:
+        return [t_s, *series]
+    gaps = np.r_[np.flatnonzero(np.diff(t_s) > interval_s) + 1, len(t_s)]
+    t_out = np.insert(t_s, gaps, t_s[gaps - 1] + interval_s)
+    return [t_out, *(np.insert(np.asarray(v, dtype=np.float64), gaps, np.nan) for v in series)]
+
+
+def _minor_log_label(ax: Axes, value: float, _pos: int | None) -> str:
+    """Label the 2 and 5 minor ticks of a log axis spanning less than two decades."""
+    lo, hi = ax.get_ylim()
+    if lo <= 0 or math.log10(hi / lo) >= 2:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    return f"{value:g}" if round(mantissa) in (2, 5) else ""
+
+
+# ---------------------------------------------------------------------------------- KPIs
+def plot_kpis_over_time(
+    results: Sequence[ReplayResult], path: str | Path, *, title: str = ""
+) -> Path:
+    """Plot how the replays of one or more policies went, batch by batch, into one PNG.
+
+    Three panels share the time axis (minutes from the period start), one line per result in
+    one colour across panels:
+
+    1. open orders at each batch (placed, not yet picked up: ``BatchRecord.open_orders``);
+    2. cumulative on-time rate (%): orders settled on time so far over orders settled so far,
+       an order settling at the earlier of its delivery and its promised time (see
+       :func:`on_time_curve`); it ends at the ``on_time_rate`` KPI;
+    3. dispatch latency per batch (ms, log scale), crosses marking batches shed to greedy and
+       red circles batches rejected without an answer.
+
+    Parameters
+    ----------
+    results
+        The replays to compare (typically one scenario, one per policy); legend labels are
+        ``ReplayResult.policy`` (with the scenario, then a number, when two results share it).
+    path
+        Output PNG file (parent folders are created).
+    title
+        Figure title; default: the scenario name(s).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        When ``results`` is empty.
+    """
+    if not results:
+        raise ValueError("plot_kpis_over_time: no replay results to plot")
+    fig = Figure(figsize=(10, 8), layout="constrained")
+    ax_open, ax_rate, ax_lat = fig.subplots(3, 1, sharex=True, height_ratios=(1.0, 1.0, 1.1))
+    colours = [f"C{k % 10}" for k in range(len(results))]
+    many = len(results) > 1
+    t_end = 0.0
+    shed_seen = rejected_seen = False
+    rated = False
+    for result, label, colour in zip(results, _labels(results), colours, strict=True):
+        batches = result.batches
+        t_s = np.array([b.t_s for b in batches], dtype=np.float64)
+        if len(t_s):
+            t_end = max(t_end, float(t_s[-1]) / 60)
+        open_orders = np.array([b.open_orders for b in batches], dtype=np.float64)
+        latency_ms = np.array([max(b.latency_s, 1e-6) * 1000 for b in batches])
+        gap_t, gap_open, gap_latency = _break_gaps(
+            t_s, [open_orders, latency_ms], result.batch_interval_s
+        )
+        ax_open.step(
+            gap_t / 60,
+            gap_open,
+            where="post",
+            color=colour,
+            lw=1.4,
+            alpha=0.85 if many else 1.0,
+            label=label,
+        )
+        ax_lat.plot(
+            gap_t / 60,
+            gap_latency,
+            color=colour,
+            lw=0.9,
+            marker="o",
+            ms=1.6,
+            alpha=0.8 if many else 1.0,
+        )
+        t_min = t_s / 60
+        shed = np.array([bool(b.shed_reason) and not b.rejected for b in batches], dtype=bool)
+        rejected = np.array([bool(b.rejected) for b in batches], dtype=bool)
+        if shed.any():
+            shed_seen = True
+            ax_lat.plot(t_min[shed], latency_ms[shed], "x", color=colour, ms=5, mew=1.2)
+        if rejected.any():
+            rejected_seen = True
+            ax_lat.plot(
+                t_min[rejected], latency_ms[rejected], "o", mfc="none", mec="red", ms=6, mew=1.2
+            )
+        settle_s, rate = on_time_curve(result.orders)
+        if len(settle_s):
+            t_end = max(t_end, float(settle_s[-1]) / 60)
+            ax_rate.step(
+                settle_s / 60,
+                100 * rate,
+                where="post",
+                color=colour,
+                lw=1.6,
+                label=f"{label}: {100 * rate[-1]:.1f}% at the end",
+            )
+            rated = True
+    # carry each on-time curve on to the common end, where a dot marks its final value
+    for line in list(ax_rate.get_lines()):
+        xs = np.asarray(line.get_xdata(), dtype=np.float64)
+        ys = np.asarray(line.get_ydata(), dtype=np.float64)
+        if len(xs) and xs[-1] < t_end:
+            line.set_data(np.r_[xs, t_end], np.r_[ys, ys[-1]])
+        if len(ys):
+            ax_rate.plot(t_end, ys[-1], "o", color=line.get_color(), ms=4, zorder=3)
+
+    ax_open.set_ylabel("open orders\n(placed, not picked up)")
+    top = max((float(np.nanmax(ln.get_ydata())) for ln in ax_open.get_lines()), default=0.0)
+    ax_open.set_ylim(0, max(1.0, top) * 1.18)  # headroom for the legend
+    ax_open.yaxis.get_major_locator().set_params(integer=True)
+    handles, names = ax_open.get_legend_handles_labels()
+    if shed_seen:
+        handles.append(Line2D([], [], ls="none", marker="x", color="0.3", label="shed to greedy"))
+        names.append("shed to greedy")
+    if rejected_seen:
+        handles.append(
+            Line2D([], [], ls="none", marker="o", mfc="none", mec="red", label="rejected batch")
+        )
+        names.append("rejected batch")
+    ax_open.legend(handles, names, loc="upper right", fontsize=9, ncols=min(4, len(handles)))
+
+    ax_rate.set_ylabel("cumulative on-time\nrate (%)")
+    ax_rate.set_ylim(-2, 102)
+    if rated:
+        ax_rate.legend(loc="lower left", fontsize=9)
+
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("dispatch latency\nper batch (ms)")
+    ax_lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax_lat.yaxis.set_minor_formatter(FuncFormatter(partial(_minor_log_label, ax_lat)))
+    ax_lat.set_xlabel("time from period start (min)")
+    ax_lat.set_xlim(0, max(t_end, 1.0) * 1.03)
+    for ax in (ax_open, ax_rate, ax_lat):
+        ax.grid(True, which="major", color="0.88", lw=0.7)
+        ax.set_axisbelow(True)
+    scenarios = list(dict.fromkeys(r.scenario for r in results))
+    fig.suptitle(title or f"{', '.join(scenarios)}: KPIs over time", fontsize=13)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------- route map
+def _road_lines(campus: Campus) -> list[tuple[list[NDArray[np.float64]], str, float]]:
+    """The campus roads per layer of :data:`ROAD_LAYERS`: (lng, lat) polylines, colour, width.
+
+    Drawn from the network arrays (the edges' real shapes; the networkx graph of a network
+    keeps straight node-to-node edges only), each two-way street once.
+    """
+    layers = []
+    for mode, colour, width in ROAD_LAYERS:
+        try:
+            arrays = campus.network(mode).arrays
+        except KeyError:  # a campus without this mode (UnknownModeError)
+            continue
+        u, v = arrays.edge_u.tolist(), arrays.edge_v.tolist()
+        pairs = set(zip(u, v, strict=True))
+        off = arrays.geom_offsets
+        lines = [
+            np.column_stack(
+                [arrays.geom_lng[off[e] : off[e + 1]], arrays.geom_lat[off[e] : off[e + 1]]]
+            )
+            for e in range(arrays.num_edges)
+            if u[e] < v[e] or (v[e], u[e]) not in pairs
+        ]
+        layers.append((lines, colour, width))
+    return layers
+
+
+def _nice_length(approx: float) -> float:
+    """The 1, 2 or 5 times a power of ten nearest below ``approx`` (> 0)."""
+    power = 10 ** math.floor(math.log10(approx))
+    return max(m * power for m in (1, 2, 5) if m * power <= approx)
+
+
+def _scale_bar(ax: Axes, metres_per_unit: float, width_units: float) -> None:
+    """A scale bar about a fifth of the axes wide, lower left."""
+    metres = _nice_length(width_units * metres_per_unit / 5)
+    text = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+    ax.plot(
+        [bx, bx + metres / metres_per_unit], [by, by], color="0.15", lw=3, solid_capstyle="butt"
+    )
+    ax.annotate(text, (bx, by), xytext=(0, 5), textcoords="offset points", fontsize=8)
+
+
+def _rider_palette() -> list[tuple[float, float, float, float]]:
+    """The rider colours: ``tab20`` without its greys (they read as roads), dark shades first,
+    then light ones, so riders next to each other in the list differ in hue (18, cycling)."""
+    cmap = matplotlib.colormaps["tab20"]
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return [cmap(i) for i in order if i not in (14, 15)]
+
+
+def _arrow_tail(route: NDArray[np.float64]) -> tuple[float, float] | None:
+    """The last point of ``route`` apart from its end (``None``: the route does not move)."""
+    moved = np.flatnonzero(np.any(route != route[-1], axis=1))
+    if not len(moved):
+        return None
+    x, y = route[moved[-1]]
+    return float(x), float(y)
+
+
+def _unique(points: Iterable[Point]) -> list[Point]:
+    """The distinct points, in first-seen order."""
+    return list(dict.fromkeys(points))
+
+
+def plot_route_map(
+    result: ReplayResult,
+    path: str | Path,
+    *,
+    campus: Campus | None = None,
+    title: str = "",
+) -> Path:
+    """Draw where everything was at the replay's snapshot moment, into one PNG.
+
+    Merchants of orders not yet picked up (triangles), customers of the orders open or onboard
+    (squares), and each rider with a route: its position (dot, labelled with its id when there
+    are at most :data:`MAX_RIDER_LABELS` riders) and its remaining route as a polyline in its
+    own colour (``tab20`` without greys, cycling) ending in an arrowhead. The map is a square
+    in metres around all of them. On a campus (``result.geometry == "campus"``) the axes are
+    longitude/latitude with aspect ``1 / cos(latitude)``, over the campus roads in light grey
+    when ``campus`` is given (its walk network under its bike network); on the Euclidean plane
+    of the MDRP instances the axes are km with equal aspect. A scale bar sits lower left.
+
+    Parameters
+    ----------
+    result
+        A replay with a :class:`~scenarios.replay.simulate.RouteSnapshot`.
+    path
+        Output PNG file (parent folders are created).
+    campus
+        The campus the replay ran on, for its roads; ``None``: no roads.
+    title
+        Figure title above the standard one (scenario, policy, time from the period start).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        When ``result.snapshot`` is ``None``, or a campus is given for a Euclidean replay.
+    """
+    snap = result.snapshot
+    if snap is None:
+        raise ValueError(
+            f"plot_route_map: the replay of {result.scenario!r} ({result.policy}) has no route "
+            "snapshot (ReplayResult.snapshot is None: no batch dispatched any route)"
+        )
+    on_campus = result.geometry == "campus"
+    if campus is not None and not on_campus:
+        raise ValueError(
+            f"plot_route_map: campus {campus.id!r} given for a {result.geometry!r} replay "
+            f"of {result.scenario!r}; pass campus=None"
+        )
+
+    def xy(points: Sequence[Point]) -> NDArray[np.float64]:
+        """Plot coordinates: (lng, lat) on a campus, (x, y) km on a plane."""
+        pts = np.array([(p.a, p.b) for p in points], dtype=np.float64).reshape(-1, 2)
+        return pts[:, ::-1] if on_campus else pts / 1000
+
+    def line_xy(line: NDArray[np.float64]) -> NDArray[np.float64]:
+        pts = np.asarray(line, dtype=np.float64).reshape(-1, 2)
+        return pts[:, ::-1] if on_campus else pts / 1000
+
+    rider_ids = sorted(snap.riders)
+    positions = xy([snap.riders[r][0] for r in rider_ids])
+    routes = [line_xy(snap.riders[r][1]) for r in rider_ids]
+    merchants = xy(_unique(snap.merchants))
+    customers = xy(_unique(snap.customers))
+    everything = np.vstack([positions, merchants, customers, *routes])
+
+    fig = Figure(figsize=(9, 9), layout="constrained")
+    ax = fig.add_subplot()
+    if len(everything):
+        lo, hi = everything.min(axis=0), everything.max(axis=0)
+    else:
+        lo, hi = np.zeros(2), np.ones(2)
+    # a square in metres around everything, padded by 8 % of its side (at least 150 m)
+    centre = (lo + hi) / 2
+    if on_campus:
+        stretch = 1 / math.cos(math.radians(float(centre[1])))
+        m_per_unit = np.array([M_PER_DEG / stretch, M_PER_DEG])  # metres per degree lng, lat
+    else:
+        stretch = 1.0
+        m_per_unit = np.array([1000.0, 1000.0])
+    side_m = float(np.max((hi - lo) * m_per_unit))
+    half_m = side_m / 2 + max(0.08 * side_m, 150.0)
+    half = half_m / m_per_unit
+    ax.set_xlim(centre[0] - half[0], centre[0] + half[0])
+    ax.set_ylim(centre[1] - half[1], centre[1] + half[1])
+    ax.set_aspect(stretch, adjustable="box")
+
+    if campus is not None:
+        for lines, grey, width in _road_lines(campus):
+            ax.add_collection(
+                LineCollection(lines, colors=grey, linewidths=width, zorder=1),
+                autolim=False,
+            )
+    palette = _rider_palette()
+    count = len(rider_ids)
+    for k, (rider_id, route, here) in enumerate(zip(rider_ids, routes, positions, strict=True)):
+        rgba = palette[k % len(palette)]
+        # earlier routes wider, so a route running along another one still shows at its sides
+        width = 4.0 - 2.4 * k / max(1, count - 1) if count > 1 else 2.5
+        ax.plot(route[:, 0], route[:, 1], color=rgba, lw=width, alpha=0.9, zorder=3)
+        tail = _arrow_tail(route)
+        if tail is not None:  # an arrowhead at the end: where the route goes
+            ax.annotate(
+                "",
+                xy=(float(route[-1, 0]), float(route[-1, 1])),
+                xytext=tail,
+                arrowprops={"arrowstyle": "-|>", "color": rgba, "lw": 0, "mutation_scale": 16},
+                zorder=4,
+            )
+        ax.plot(*here, "o", color=rgba, ms=9, mec="black", mew=0.8, zorder=5)
+        if count > MAX_RIDER_LABELS:
+            continue
+        ax.annotate(
+            rider_id,
+            tuple(here),
+            xytext=(6, 5),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.1",
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+        )
+    for points, marker, size, face, edge_w in (
+        (merchants, "^", 9, "#ffb000", 0.8),
+        (customers, "s", 7, "white", 1.0),
+    ):
+        if len(points):
+            ax.plot(
+                points[:, 0],
+                points[:, 1],
+                marker,
+                ms=size,
+                mfc=face,
+                mec="black",
+                mew=edge_w,
+                ls="none",
+                zorder=4,
+            )
+
+    handles: list[Any] = [
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="^",
+            ms=9,
+            mfc="#ffb000",
+            mec="black",
+            label=f"merchant, order not picked up ({len(merchants)})",
+        ),
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="s",
+            ms=7,
+            mfc="white",
+            mec="black",
+            label=f"customer, order open or onboard ({len(customers)})",
+        ),
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="o",
+            ms=9,
+            mfc="0.6",
+            mec="black",
+            label=f"rider with a route ({len(rider_ids)})",
+        ),
+        Line2D([], [], color="0.5", lw=2, label="remaining route"),
+    ]
+    if campus is not None:
+        handles.append(
+            Line2D([], [], color=ROAD_LAYERS[-1][1], lw=1.5, label=f"{campus.name} roads")
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+
+    if on_campus:
+        ax.set_xlabel("longitude (°)")
+        ax.set_ylabel("latitude (°)")
+        ax.ticklabel_format(useOffset=False, style="plain")
+        ax.tick_params(axis="x", labelrotation=30)
+    else:
+        ax.set_xlabel("x (km)")
+        ax.set_ylabel("y (km)")
+    ax.grid(True, color="0.92", lw=0.6, zorder=0)
+    ax.set_axisbelow(True)
+    x0, x1 = ax.get_xlim()
+    _scale_bar(ax, float(m_per_unit[0]), x1 - x0)
+
+    info = f"{result.scenario} · {result.policy} · t = {snap.t_s / 60:.1f} min from period start"
+    ax.set_title(info, fontsize=11)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------- tuning trade-off
+def plot_tradeoff(
+    labels: Sequence[int | str],
+    on_time_rate: Sequence[float],
+    latency_p99_ms: Sequence[float],
+    on_front: Sequence[bool],
+    chosen: int,
+    path: str | Path,
+    *,
+    title: str = "",
+) -> Path:
+    """The trade-off of a tuning run as a PNG: on-time rate (%) against dispatch latency p99
+    (ms) per parameter set, the Pareto front joined by a step line, the chosen set ringed.
+
+    Parameters
+    ----------
+    labels
+        A label per set (its number in the table), written next to its point.
+    on_time_rate
+        On-time rate per set, in [0, 1].
+    latency_p99_ms
+        Dispatch latency p99 per set (ms).
+    on_front
+        Whether each set is on the Pareto front.
+    chosen
+        Position of the chosen set in the sequences.
+    path
+        Output PNG file (parent folders are created).
+    title
+        Figure title.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if not labels:
+        raise ValueError("plot_tradeoff: no parameter sets to plot")
+    rate = 100 * np.asarray(on_time_rate, dtype=np.float64)
+    latency = np.asarray(latency_p99_ms, dtype=np.float64)
+    front = np.asarray(on_front, dtype=bool)
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(latency[~front], rate[~front], s=36, color="#9a9a9a", label="dominated", zorder=2)
+    ax.scatter(latency[front], rate[front], s=48, color="C0", label="Pareto front", zorder=3)
+    order = np.argsort(latency[front])
+    ax.step(latency[front][order], rate[front][order], where="post", color="C0", lw=1.2, zorder=1)
+    ax.scatter(
+        [latency[chosen]],
+        [rate[chosen]],
+        s=220,
+        facecolors="none",
+        edgecolors="C3",
+        linewidths=2.0,
+        label="chosen",
+        zorder=4,
+    )
+    for x, y, label in zip(latency, rate, labels, strict=True):
+        ax.annotate(str(label), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("dispatch latency p99 (ms)")
+    ax.set_ylabel("on-time rate (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title or "on-time rate vs latency", fontsize=10)
+    return _save(fig, path)

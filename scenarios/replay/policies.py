@@ -1,0 +1,243 @@
+"""Dispatch policies the replay simulator compares: the nearest-idle-rider baseline, our greedy
+insertion, and our full dispatch search (in this process or through a worker pool)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solver.engines.greedy import solve_greedy
+from solver.engines.search import plan_visits
+from solver.model import OrderState, Problem
+from solver.params import SolverParams
+from solver.plan import Engine, StopKind
+from solver.routes import Visit, build_plan
+from solver.runtime.dispatch import solve
+from solver.runtime.workers import SolverPool
+from solver.spec import ProblemSpec
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The dispatcher's view at one batch: the problem and where its locations are.
+
+    Attributes
+    ----------
+    problem
+        Riders at their current positions, visible orders (open, committed, onboard); its clock
+        is seconds from the scenario's period start (``problem.now_s`` is the batch time).
+    points
+        ``(n, 2)`` coordinates of each location index (lat/lng on a campus, x/y on a plane).
+    modes
+        Travel mode of each profile index.
+    rider_modes
+        Travel mode of each rider id.
+    current
+        Each rider's remaining visits from the plan being executed (its heading stop first).
+    epoch_s
+        Epoch seconds of the period start (``start_time``), for requests on a real clock.
+    xy
+        ``(n, 2)`` metres on a plane for each location (zones of storm-sized batches), or
+        ``None``.
+    """
+
+    problem: Problem
+    points: NDArray[np.float64]
+    modes: tuple[str, ...]
+    rider_modes: Mapping[str, str]
+    current: Mapping[str, Sequence[Visit]]
+    epoch_s: float = 0.0
+    xy: NDArray[np.float64] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A policy's answer: visit sequences per rider, and how it was found.
+
+    Attributes
+    ----------
+    visits
+        Stops per rider id, in order; orders in no sequence stay open for the next batch.
+    engine
+        Which engine answered (``nearest``, ``greedy``, ``ruin_recreate``, ``ortools``).
+    shed_reason
+        Non-empty when the service (or the in-process dispatch) fell back to greedy.
+    rejected
+        Non-empty when there was no answer at all (e.g. RESOURCE_EXHAUSTED): the riders keep
+        the plan they have.
+    phase_s
+        Seconds per phase reported by the engine or the service.
+    """
+
+    visits: Mapping[str, Sequence[Visit]]
+    engine: str
+    shed_reason: str = ""
+    rejected: str = ""
+    phase_s: Mapping[str, float] = field(default_factory=dict)
+
+
+class Policy(Protocol):
+    """A dispatch policy: a plan for a snapshot."""
+
+    #: Name in reports.
+    name: str
+    #: Orders a rider was given stay with that rider (committed) at later batches.
+    keeps_assignments: bool
+    #: Whether its plans keep open orders within ``max_lateness_s`` (the baseline does not).
+    enforces_lateness_cap: bool
+
+    def dispatch(self, snapshot: Snapshot) -> Decision:
+        """Visit sequences for the snapshot's riders."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (worker processes, channels)."""
+        ...
+
+
+class NearestIdleRider:
+    """The baseline small campus platforms run: each new order, oldest first, goes to the idle
+    rider nearest its merchant (one order per trip, no bundling, no re-planning); an order with
+    no idle rider that can deliver it before its shift ends waits for the next batch."""
+
+    name = "nearest"
+    keeps_assignments = True
+    enforces_lateness_cap = False
+
+    def dispatch(self, snapshot: Snapshot) -> Decision:
+        problem = snapshot.problem
+        started = time.perf_counter()
+        visits: dict[str, list[Visit]] = {
+            r.id: list(snapshot.current.get(r.id, ())) for r in problem.riders
+        }
+        # What pinned orders still need (their rider's plan first, then anything missing).
+        for order in problem.orders:
+            if not order.is_pinned:
+                continue
+            assert order.rider_id is not None
+            seq = visits[order.rider_id]
+            if order.state is OrderState.COMMITTED and (order.id, StopKind.PICKUP) not in seq:
+                seq.append((order.id, StopKind.PICKUP))
+            if (order.id, StopKind.DROPOFF) not in seq:
+                seq.append((order.id, StopKind.DROPOFF))
+        idle = [r for r in problem.riders if not visits[r.id] and r.capacity > 0]
+        waiting = sorted(
+            (o for o in problem.orders if o.state is OrderState.OPEN),
+            key=lambda o: (o.ready_s, o.due_s, o.id),
+        )
+        for order in waiting:
+            assert order.pickup is not None
+            best, best_s = None, None
+            for rider in idle:
+                if order.size > rider.capacity:
+                    continue
+                times = problem.time_s[rider.profile]
+                depart = problem.start_time(rider)
+                at_merchant = depart + int(times[rider.location, order.pickup])
+                leave = max(at_merchant, order.ready_s) + order.pickup_service_s
+                at_customer = leave + int(times[order.pickup, order.dropoff])
+                if at_customer > rider.shift_end_s:
+                    continue
+                reach = int(times[rider.location, order.pickup])
+                if best_s is None or reach < best_s:
+                    best, best_s = rider, reach
+            if best is None:
+                continue
+            visits[best.id] = [(order.id, StopKind.PICKUP), (order.id, StopKind.DROPOFF)]
+            idle.remove(best)
+        spent = time.perf_counter() - started
+        return Decision(visits, "nearest", phase_s={"total": spent})
+
+    def close(self) -> None:
+        return None
+
+
+class GreedyInsertion:
+    """Our greedy cheapest insertion, starting from the plan being executed (the shed path)."""
+
+    name = "greedy"
+    keeps_assignments = False
+    enforces_lateness_cap = True
+
+    def __init__(self, params: SolverParams) -> None:
+        self.params = params
+
+    def dispatch(self, snapshot: Snapshot) -> Decision:
+        plan = solve_greedy(snapshot.problem, self.params, initial=snapshot.current)
+        return Decision(plan_visits(plan), plan.stats.engine.value, phase_s=plan.stats.phase_s)
+
+    def close(self) -> None:
+        return None
+
+
+class DispatchSearch:
+    """Our full dispatch (:func:`solver.runtime.dispatch.solve`: greedy, then the search within the
+    budget), warm-started from the plan being executed.
+
+    Parameters
+    ----------
+    params
+        Solver parameters (``ruin_recreate_share = 0`` gives greedy + OR-Tools).
+    budget_s
+        Wall-clock budget of each batch's solve (s).
+    name
+        Name in reports.
+    workers
+        ``0``: the search runs in this process (offline, deterministic wall-clock use);
+        ``n``: in a :class:`~solver.runtime.workers.SolverPool` of ``n`` processes, as the
+        service does.
+    """
+
+    keeps_assignments = False
+    enforces_lateness_cap = True
+
+    def __init__(
+        self, params: SolverParams, budget_s: float, *, name: str = "search", workers: int = 0
+    ) -> None:
+        self.params = params
+        self.budget_s = budget_s
+        self.name = name
+        self.pool = SolverPool(workers).start() if workers > 0 else None
+
+    def dispatch(self, snapshot: Snapshot) -> Decision:
+        problem = snapshot.problem
+        previous = build_plan(problem, self.params, snapshot.current, [], engine=Engine.GREEDY)
+        spec = ProblemSpec.of_problem(problem, snapshot.xy)  # zones when storm-sized
+        plan = solve(spec, self.params, budget_s=self.budget_s, previous=previous, pool=self.pool)
+        return Decision(
+            plan_visits(plan),
+            plan.stats.engine.value,
+            shed_reason=plan.stats.shed_reason,
+            phase_s=plan.stats.phase_s,
+        )
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+#: Policy names :func:`make_policy` knows, in report order.
+POLICIES = ("nearest", "greedy", "search", "ortools")
+
+
+def make_policy(name: str, params: SolverParams, budget_s: float, *, workers: int = 0) -> Policy:
+    """A policy by name: ``nearest`` (baseline), ``greedy``, ``search`` (the service's dispatch
+    with ``params``) or ``ortools`` (greedy, then OR-Tools alone: ``ruin_recreate_share = 0``).
+    """
+    if name == "nearest":
+        return NearestIdleRider()
+    if name == "greedy":
+        return GreedyInsertion(params)
+    if name == "search":
+        return DispatchSearch(params, budget_s, name="search", workers=workers)
+    if name == "ortools":
+        ortools = dataclasses.replace(params, ruin_recreate_share=0.0)
+        return DispatchSearch(ortools, budget_s, name="ortools", workers=workers)
+    raise ValueError(f"policy={name!r}: must be one of {POLICIES}")

@@ -1,0 +1,609 @@
+"""The replay simulator: a virtual clock over a scenario; every batch it builds the dispatcher's
+view (riders where they are, orders open, committed or onboard), asks a policy for a plan, and
+lets the riders execute it until the next batch, recording every order's life."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from campus_maps import MODES
+from scenarios.model import Point, Scenario, ScenarioOrder, ScenarioRider
+from scenarios.replay.policies import Decision, Policy, Snapshot
+from scenarios.replay.travel import TravelModel, point_along, rest_of_path
+from solver.check import check_plan
+from solver.model import OrderState, Problem
+from solver.params import SolverParams
+from solver.plan import Engine, StopKind
+from solver.routes import Visit, build_plan
+from solver.spec import ProblemBuilder
+
+
+class PlanExecutionError(RuntimeError):
+    """A policy's plan broke a rule of the problem it was given (caught by the checker)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A timed stop of a rider's itinerary, on the scenario clock (s from the period start).
+
+    ``leg_start_s`` is when the rider leaves for it (departure from the previous stop).
+    """
+
+    order_id: str
+    kind: StopKind
+    point: Point
+    leg_start_s: int
+    arrival_s: int
+    start_s: int
+    departure_s: int
+
+
+@dataclass
+class OrderRecord:
+    """The life of one order in a replay (times in s from the period start)."""
+
+    id: str
+    placed_s: int
+    ready_s: int
+    promised_s: int
+    rider_id: str | None = None
+    first_planned_s: int | None = None
+    picked_up_s: int | None = None
+    delivered_s: int | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the order reached its customer."""
+        return self.delivered_s is not None
+
+    @property
+    def late_s(self) -> int:
+        """Seconds after the promised time at delivery (0 when on time or not delivered)."""
+        return 0 if self.delivered_s is None else max(0, self.delivered_s - self.promised_s)
+
+
+@dataclass
+class RiderRecord:
+    """What one rider did: busy time, trips, deliveries, and its position track."""
+
+    id: str
+    mode: str
+    shift_start_s: int
+    shift_end_s: int
+    busy_s: int = 0
+    trips: int = 0
+    deliveries: int = 0
+    max_load: int = 0
+    track: list[tuple[int, Point]] = field(default_factory=list)
+
+
+@dataclass
+class BatchRecord:
+    """One dispatch call of a replay.
+
+    Attributes
+    ----------
+    t_s
+        Batch time (s from the period start).
+    open_orders
+        Placed, not yet picked up (open or committed).
+    onboard
+        Orders in bags.
+    riders
+        Riders in the problem.
+    latency_s
+        Wall time of the whole dispatch call (view building and travel matrices included).
+    matrix_s
+        Of which: building the view and the travel matrices.
+    engine, shed_reason, rejected
+        As in :class:`~scenarios.replay.policies.Decision`.
+    unplanned
+        Visible orders the plan left out.
+    """
+
+    t_s: int
+    open_orders: int
+    onboard: int
+    riders: int
+    latency_s: float
+    matrix_s: float
+    engine: str
+    shed_reason: str = ""
+    rejected: str = ""
+    unplanned: int = 0
+
+
+@dataclass
+class RouteSnapshot:
+    """Where things were at one moment, for the route map picture.
+
+    Attributes
+    ----------
+    t_s
+        The moment (s from the period start).
+    riders
+        Rider id to (position, polyline of its remaining route).
+    merchants, customers
+        Points of the orders open or onboard then.
+    """
+
+    t_s: int
+    riders: dict[str, tuple[Point, NDArray[np.float64]]]
+    merchants: list[Point]
+    customers: list[Point]
+
+
+@dataclass
+class ReplayResult:
+    """Everything a replay recorded (the KPIs are computed from it)."""
+
+    scenario: str
+    policy: str
+    geometry: str
+    batch_interval_s: int
+    orders: list[OrderRecord]
+    riders: list[RiderRecord]
+    batches: list[BatchRecord]
+    wall_s: float
+    end_s: int
+    snapshot: RouteSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """How a replay runs.
+
+    Attributes
+    ----------
+    batch_interval_s
+        Virtual seconds between dispatch calls (default 30).
+    lookahead_s
+        Riders whose shift starts within this many seconds are offered to the dispatcher.
+    drain_s
+        After the last shift end, riders keep delivering what is in their bags for at most
+        this long.
+    realtime_speed
+        ``0``: as fast as possible (offline). ``k > 0``: the virtual clock runs ``k`` times
+        faster than the wall clock (``1``: real time).
+    check_plans
+        Check every plan with :func:`solver.check.check_plan` and raise
+        :class:`PlanExecutionError` on a violation (tests; costs time).
+    snapshot_at_s
+        Record a :class:`RouteSnapshot` at the first batch at or after this time; ``None``:
+        at the batch with the most open orders.
+    """
+
+    batch_interval_s: int = 30
+    lookahead_s: int = 1800
+    drain_s: int = 7200
+    realtime_speed: float = 0.0
+    check_plans: bool = False
+    snapshot_at_s: int | None = None
+
+
+class _RiderState:
+    """A rider during a replay: where it is, its timed itinerary and its bag."""
+
+    def __init__(self, rider: ScenarioRider) -> None:
+        self.rider = rider
+        self.position = rider.position
+        self.free_at = rider.shift_start_s
+        self.itinerary: list[Leg] = []
+        self.bag: set[str] = set()
+        self.load = 0
+        self.record = RiderRecord(rider.id, rider.mode, rider.shift_start_s, rider.shift_end_s)
+        self.record.track.append((rider.shift_start_s, rider.position))
+        self._path_key: tuple[Point, Point] | None = None
+        self._path: NDArray[np.float64] | None = None
+
+    def leg_path(self, travel: TravelModel, leg: Leg) -> NDArray[np.float64]:
+        key = (self.position, leg.point)
+        if self._path_key != key or self._path is None:
+            self._path = travel.path(self.position, leg.point, self.rider.mode)
+            self._path_key = key
+        return self._path
+
+    def under_way(self, t: int) -> bool:
+        """Whether the rider has left for its next stop by time ``t``."""
+        return bool(self.itinerary) and t >= self.itinerary[0].leg_start_s
+
+    def where(self, t: int, travel: TravelModel) -> tuple[Point, Point, int, bool]:
+        """The rider at time ``t``: where it is, where it can be planned from and when, and
+        whether it is on its way to its next stop.
+
+        A rider on its way finishes that leg (no U-turns mid-street): it is planned from the
+        stop it is heading to, available when it arrives there.
+        """
+        if not self.itinerary:
+            return (
+                self.position,
+                self.position,
+                max(t, self.free_at, self.rider.shift_start_s),
+                False,
+            )
+        nxt = self.itinerary[0]
+        if t < nxt.leg_start_s:  # still serving its last stop
+            return self.position, self.position, nxt.leg_start_s, False
+        if t >= nxt.arrival_s:  # at the next stop, waiting for the food
+            return nxt.point, nxt.point, t, True
+        span = nxt.arrival_s - nxt.leg_start_s
+        fraction = (t - nxt.leg_start_s) / span if span > 0 else 1.0
+        here = point_along(self.leg_path(travel, nxt), fraction, travel)
+        return here, nxt.point, nxt.arrival_s, True
+
+
+class Simulator:
+    """Replays a scenario against a dispatch policy on a virtual clock.
+
+    Parameters
+    ----------
+    scenario
+        The peak period.
+    travel
+        Its travel model (:func:`scenarios.replay.travel.travel_for_scenario`).
+    policy
+        Who dispatches.
+    params
+        Solver parameters: the objective the plans are timed and checked with.
+    config
+        Batch interval, real-time speed, checks.
+    progress
+        Called after every batch with (virtual time, end time).
+    record
+        Called with every snapshot before it is dispatched (e.g. to write the requests).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        travel: TravelModel,
+        policy: Policy,
+        params: SolverParams,
+        config: ReplayConfig | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        record: Callable[[Snapshot], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.travel = travel
+        self.policy = policy
+        self.params = params
+        self.config = config or ReplayConfig()
+        self.progress = progress
+        self.record = record
+        self.orders: dict[str, ScenarioOrder] = {o.id: o for o in scenario.orders}
+        self.log: dict[str, OrderRecord] = {
+            o.id: OrderRecord(o.id, o.placed_s, o.ready_s, o.promised_s) for o in scenario.orders
+        }
+        self.riders = {r.id: _RiderState(r) for r in scenario.riders}
+        self.committed: dict[str, str] = {}  # order id -> rider id (policies that keep them)
+        self.batches: list[BatchRecord] = []
+        self.snapshot: RouteSnapshot | None = None
+        self._snapshot_open = -1
+        self.epoch_s = datetime.fromisoformat(scenario.start_time).timestamp()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> ReplayResult:
+        """Run the replay to the end and return what it recorded."""
+        began = time.perf_counter()
+        interval = self.config.batch_interval_s
+        first = min([o.placed_s for o in self.scenario.orders], default=0)
+        t = (first // interval) * interval
+        last_shift = max(r.shift_end_s for r in self.scenario.riders)
+        last_order = max([o.placed_s for o in self.scenario.orders], default=0)
+        stop_at = max(last_shift, last_order) + self.config.drain_s
+        while True:
+            self.advance(t)
+            if self._finished(t, last_shift, last_order) or t >= stop_at:
+                break
+            self.dispatch(t)
+            if self.progress is not None:
+                self.progress(t, stop_at)
+            if self.config.realtime_speed > 0:
+                due = began + (t + interval - first) / self.config.realtime_speed
+                time.sleep(max(0.0, due - time.perf_counter()))
+            t += interval
+        return ReplayResult(
+            scenario=self.scenario.name,
+            policy=self.policy.name,
+            geometry=self.scenario.geometry.kind,
+            batch_interval_s=interval,
+            orders=list(self.log.values()),
+            riders=[s.record for s in self.riders.values()],
+            batches=self.batches,
+            wall_s=time.perf_counter() - began,
+            end_s=t,
+            snapshot=self.snapshot,
+        )
+
+    def _finished(self, t: int, last_shift: int, last_order: int) -> bool:
+        """Every order delivered, or nothing more can happen (placed all, shifts over, bags
+        empty)."""
+        if all(r.delivered for r in self.log.values()):
+            return True
+        busy = any(s.itinerary or s.bag for s in self.riders.values())
+        return t > last_order and t > last_shift and not busy
+
+    # ------------------------------------------------------------------ execution
+    def advance(self, t: int) -> None:
+        """Let every rider carry out its itinerary up to time ``t``."""
+        for state in self.riders.values():
+            while state.itinerary and state.itinerary[0].start_s <= t:
+                self._execute(state, state.itinerary.pop(0))
+
+    def _execute(self, state: _RiderState, leg: Leg) -> None:
+        record, log = state.record, self.log[leg.order_id]
+        # (it may have been seen waiting there already, at a batch after its arrival)
+        record.track.append((max(leg.arrival_s, record.track[-1][0]), leg.point))
+        record.busy_s += leg.departure_s - leg.leg_start_s
+        state.position, state.free_at = leg.point, leg.departure_s
+        size = self.orders[leg.order_id].size
+        if leg.kind is StopKind.PICKUP:
+            if not state.bag:
+                record.trips += 1
+            state.bag.add(leg.order_id)
+            state.load += size
+            record.max_load = max(record.max_load, state.load)
+            log.picked_up_s, log.rider_id = leg.start_s, state.rider.id
+        else:
+            state.bag.discard(leg.order_id)
+            state.load -= size
+            log.delivered_s, log.rider_id = leg.start_s, state.rider.id
+            record.deliveries += 1
+            self.committed.pop(leg.order_id, None)
+
+    # ------------------------------------------------------------------ dispatching
+    def view(self, t: int) -> Snapshot | None:
+        """The dispatcher's view at ``t`` (``None`` when there is nothing to dispatch)."""
+        visible = [
+            self.orders[k]
+            for k, rec in self.log.items()
+            if rec.placed_s <= t and rec.delivered_s is None
+        ]
+        if not visible:
+            return None
+        heading: dict[str, str] = {}  # order id -> rider heading to its pickup
+        rider_modes: dict[str, str] = {}
+        current: dict[str, list[Visit]] = {}
+        active = [
+            state
+            for state in self.riders.values()
+            if state.itinerary
+            or state.bag
+            or (
+                state.rider.shift_start_s <= t + self.config.lookahead_s
+                and t < state.rider.shift_end_s
+            )
+        ]
+        build: ProblemBuilder[Point] = ProblemBuilder(MODES)
+        for state in active:
+            r = state.rider
+            position, location, available, moving = state.where(t, self.travel)
+            if moving:
+                state.record.track.append((t, position))
+                nxt = state.itinerary[0]
+                if nxt.kind is StopKind.PICKUP:
+                    heading[nxt.order_id] = r.id
+            build.add_rider(
+                r.id,
+                location,
+                r.mode,
+                available_s=available,
+                shift_end_s=r.shift_end_s,
+                capacity=r.capacity,
+            )
+            rider_modes[r.id] = r.mode
+            current[r.id] = [(leg.order_id, leg.kind) for leg in state.itinerary]
+        present = set(rider_modes)
+        for o in visible:
+            rec = self.log[o.id]
+            owner = rec.rider_id if rec.picked_up_s is not None else None
+            if owner is not None:
+                kind, rider_id = OrderState.ONBOARD, owner
+            elif o.id in heading:
+                kind, rider_id = OrderState.COMMITTED, heading[o.id]
+            elif self.policy.keeps_assignments and self.committed.get(o.id) in present:
+                kind, rider_id = OrderState.COMMITTED, self.committed[o.id]
+            else:
+                kind, rider_id = OrderState.OPEN, None
+            build.add_order(
+                o.id,
+                None if kind is OrderState.ONBOARD else o.merchant,
+                o.customer,
+                ready_s=o.ready_s,
+                due_s=o.promised_s,
+                size=o.size,
+                pickup_service_s=o.pickup_service_s,
+                dropoff_service_s=o.dropoff_service_s,
+                max_in_bag_s=o.max_in_bag_s,
+                state=kind,
+                rider_id=rider_id,
+                picked_up_s=rec.picked_up_s,
+            )
+        # The plan being executed, less what no longer fits (orders pinned elsewhere, pickups
+        # of orders already in a bag).
+        by_id = {o.id: o for o in build.orders}
+
+        def keeps(rider_id: str, visit: Visit) -> bool:
+            order = by_id.get(visit[0])
+            if order is None or order.rider_id not in (None, rider_id):
+                return False
+            return not (visit[1] is StopKind.PICKUP and order.state is OrderState.ONBOARD)
+
+        for rider_id, seq in current.items():
+            current[rider_id] = [v for v in seq if keeps(rider_id, v)]
+        coords = np.array([(p.a, p.b) for p in build.keys], dtype=np.float64).reshape(-1, 2)
+        modes = build.modes
+        if not modes:
+            return None
+        time_s, dist_m = self.travel.matrices(coords, modes)
+        problem = build.problem(t, time_s, dist_m)
+        xy = self.travel.planar(coords)
+        return Snapshot(problem, coords, modes, rider_modes, current, self.epoch_s, xy)
+
+    def dispatch(self, t: int) -> None:
+        """One batch at ``t``: build the view, ask the policy, hand out the itineraries."""
+        began = time.perf_counter()
+        snapshot = self.view(t)
+        if snapshot is None:
+            return
+        built = time.perf_counter()
+        if self.record is not None:
+            self.record(snapshot)
+        decision = self.policy.dispatch(snapshot)
+        latency = time.perf_counter() - began
+        problem = snapshot.problem
+        batch = BatchRecord(
+            t_s=t,
+            open_orders=sum(1 for o in problem.orders if o.state is not OrderState.ONBOARD),
+            onboard=sum(1 for o in problem.orders if o.state is OrderState.ONBOARD),
+            riders=len(problem.riders),
+            latency_s=latency,
+            matrix_s=built - began,
+            engine=decision.engine,
+            shed_reason=decision.shed_reason,
+            rejected=decision.rejected,
+        )
+        self.batches.append(batch)
+        if decision.rejected:
+            return
+        batch.unplanned = self._apply(t, snapshot, decision)
+        self._maybe_snapshot(t, snapshot, batch)
+
+    def _apply(self, t: int, snapshot: Snapshot, decision: Decision) -> int:
+        """Hand each rider its timed itinerary; returns how many visible orders it left out."""
+        problem = snapshot.problem
+        visits = {r.id: list(decision.visits.get(r.id, ())) for r in problem.riders}
+        routed = {order_id for seq in visits.values() for order_id, _ in seq}
+        if self.config.check_plans:
+            unassigned = [o.id for o in problem.orders if o.id not in routed]
+            self._check(problem, visits, unassigned)
+        on_the_way: dict[str, Leg] = {}
+        for rider_id, seq in visits.items():
+            state = self.riders[rider_id]
+            if state.under_way(t):
+                nxt = on_the_way[rider_id] = state.itinerary[0]
+                heading = (nxt.order_id, nxt.kind)
+                if heading in seq:  # the leg under way is finished first
+                    seq.remove(heading)
+                    seq.insert(0, heading)
+        plan = build_plan(problem, self.params, visits, [], engine=Engine.GREEDY)
+        for route in plan.routes:
+            state = self.riders[route.rider_id]
+            rider = problem.riders[problem.rider_index[route.rider_id]]
+            lat, lng = snapshot.points[rider.location]
+            location = Point(float(lat), float(lng))
+            leave = problem.start_time(rider)
+            if route.rider_id in on_the_way and route.stops:
+                leave = on_the_way[route.rider_id].leg_start_s  # the leg under way goes on
+            elif route.rider_id in on_the_way:
+                # given nothing to do (its heading stop dropped): it finishes the leg anyway
+                state.free_at = on_the_way[route.rider_id].arrival_s
+            under_way = on_the_way.get(route.rider_id) if route.stops else None
+            legs: list[Leg] = []
+            for stop in route.stops:
+                lat, lng = snapshot.points[stop.location]
+                legs.append(
+                    Leg(
+                        stop.order_id,
+                        stop.kind,
+                        Point(float(lat), float(lng)),
+                        leave,
+                        min(stop.arrival_s, under_way.arrival_s)
+                        if under_way is not None and not legs
+                        else stop.arrival_s,
+                        stop.start_s,
+                        stop.departure_s,
+                    )
+                )
+                leave = stop.departure_s
+            if route.rider_id not in on_the_way or not route.stops:
+                state.position = location  # a new itinerary starts from where it is planned
+            state.itinerary = legs
+            for stop in route.stops:
+                log = self.log[stop.order_id]
+                if log.first_planned_s is None:
+                    log.first_planned_s = t
+                if self.policy.keeps_assignments and stop.kind is StopKind.PICKUP:
+                    self.committed[stop.order_id] = route.rider_id
+        return sum(1 for o in problem.orders if o.id not in routed)
+
+    def _check(
+        self, problem: Problem, visits: Mapping[str, Sequence[Visit]], unassigned: list[str]
+    ) -> None:
+        from solver.plan import Unassigned, UnassignedReason
+
+        plan = build_plan(
+            problem,
+            self.params,
+            visits,
+            [Unassigned(k, UnassignedReason.NO_FEASIBLE_INSERTION) for k in unassigned],
+            engine=Engine.GREEDY,
+        )
+        result = check_plan(problem, plan, self.params)
+        bad = [
+            v
+            for v in result.violations
+            if self.policy.enforces_lateness_cap or "exceeds max_lateness_s" not in v
+        ]
+        if bad:
+            raise PlanExecutionError(
+                f"{self.policy.name} at t={problem.now_s}: {'; '.join(bad[:5])}"
+            )
+
+    def _maybe_snapshot(self, t: int, snapshot: Snapshot, batch: BatchRecord) -> None:
+        at = self.config.snapshot_at_s
+        if at is None:
+            if batch.open_orders <= self._snapshot_open:
+                return
+            self._snapshot_open = batch.open_orders
+        elif self.snapshot is not None or t < at:
+            return
+        riders: dict[str, tuple[Point, NDArray[np.float64]]] = {}
+        for state in self.riders.values():
+            if not state.itinerary:
+                continue
+            here, _, _, moving = state.where(t, self.travel)
+            lines = [np.array([[here.a, here.b]])]
+            prev = here
+            legs = state.itinerary
+            if moving:  # the leg under way: what is left of its path (``here`` is on it)
+                nxt = legs[0]
+                span = max(1, nxt.arrival_s - nxt.leg_start_s)
+                fraction = min(1.0, (t - nxt.leg_start_s) / span)
+                lines = [rest_of_path(state.leg_path(self.travel, nxt), fraction, self.travel)]
+                prev, legs = nxt.point, legs[1:]
+            for leg in legs:
+                lines.append(self.travel.path(prev, leg.point, state.rider.mode)[1:])
+                prev = leg.point
+            riders[state.rider.id] = (here, np.vstack(lines))
+        visible = [self.orders[o.id] for o in snapshot.problem.orders]
+        self.snapshot = RouteSnapshot(
+            t,
+            riders,
+            [o.merchant for o in visible if self.log[o.id].picked_up_s is None],
+            [o.customer for o in visible],
+        )
+
+
+def replay(
+    scenario: Scenario,
+    travel: TravelModel,
+    policy: Policy,
+    params: SolverParams,
+    config: ReplayConfig | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    record: Callable[[Snapshot], None] | None = None,
+) -> ReplayResult:
+    """Replay ``scenario`` against ``policy`` (see :class:`Simulator`)."""
+    simulator = Simulator(
+        scenario, travel, policy, params, config, progress=progress, record=record
+    )
+    return simulator.run()
