@@ -9,8 +9,8 @@ the rider's start). Pricing and the routes live in the compiled kernel
 (:mod:`solver.engines.kernel`): an insertion is priced by timing the part of the route it
 changes, until a node departs as before, so the price is the exact increase of the objective
 (travel, distance, waiting, lateness, delivery time, vehicle cost) and every delayed stop is
-checked against its rules. This module keeps the Python side: the initial plan of a re-optimisation, pinned orders, the
-reasons of the orders left out, the deadline, and the plan.
+checked against its rules. This module keeps the Python side: the initial plan of a
+re-optimisation, pinned orders, the reasons of the orders left out, the deadline, and the plan.
 
 The rules are those of the :mod:`solver.model` docstring as the checker :mod:`solver.check`
 reads them: pinned (committed / onboard) orders are exempt from the lateness cap, the hierarchical
