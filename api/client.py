@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from api.codec import seconds_of
 from api.pb.campus_dispatch.v1 import admin_pb2 as apb
@@ -25,6 +27,27 @@ def status_name(err: grpc.RpcError) -> str:
     """The name of a failed call's status code (``"UNKNOWN"`` when it has none)."""
     code = getattr(err, "code", None)
     return code().name if callable(code) else "UNKNOWN"
+
+
+def retry_delay_s(err: grpc.RpcError, default: float = 0.1) -> float:
+    """The server's retry hint (``google.rpc.RetryInfo``) of a refused call, else ``default``."""
+    status = rpc_status.from_call(err)
+    retry = error_details_pb2.RetryInfo()
+    for detail in status.details if status is not None else ():
+        if detail.Unpack(retry):
+            return seconds_of(retry.retry_delay)
+    return default
+
+
+def bad_fields(err: grpc.RpcError) -> list[tuple[str, str]]:
+    """``(field, description)`` of every ``google.rpc.BadRequest`` violation of a failed call."""
+    status = rpc_status.from_call(err)
+    out: list[tuple[str, str]] = []
+    for detail in status.details if status is not None else ():
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            out += [(v.field, v.description) for v in bad.field_violations]
+    return out
 
 
 class DispatchClient:

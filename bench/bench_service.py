@@ -20,13 +20,10 @@ import threading
 import time
 from collections import Counter
 
-import grpc
 import numpy as np
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from api.client import DispatchClient, RpcError, retry_delay_s, status_name
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, PlaceKind, load_campus
 from server.app import ServerConfig, create_server, problem_from_request
 from solver.engines.kernel import warm_up
@@ -77,16 +74,6 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
 
-def retry_delay_s(err: grpc.RpcError) -> float:
-    """The server's retry hint (``google.rpc.RetryInfo``) of a rejected call, else 0.1 s."""
-    status = rpc_status.from_call(err)
-    retry = error_details_pb2.RetryInfo()
-    for detail in status.details if status is not None else ():
-        if detail.Unpack(retry):
-            return float(retry.retry_delay.ToNanoseconds()) / 1e9
-    return 0.1
-
-
 def closed_loop(
     address: str, requests: list[pb.SolveRequest], clients: int, seconds: float, budget_s: float
 ) -> dict[str, object]:
@@ -100,17 +87,14 @@ def closed_loop(
     stop_at = time.perf_counter() + seconds
 
     def client(k: int) -> None:
-        with grpc.insecure_channel(address) as channel:
-            stub = pb_grpc.DispatchServiceStub(channel)
+        with DispatchClient(address, client_id=f"c{k}") as dispatch:
             i = k
             while time.perf_counter() < stop_at:
                 req = requests[i % len(requests)]
                 i += clients
                 t0 = time.perf_counter()
                 try:
-                    resp = stub.Solve(
-                        req, timeout=budget_s + 2.0, metadata=(("client-id", f"c{k}"),)
-                    )
+                    resp = dispatch.solve(req, timeout_s=budget_s + 2.0)
                     dt = time.perf_counter() - t0
                     with lock:
                         latencies.append(dt)
@@ -120,10 +104,10 @@ def closed_loop(
                         if resp.stats.shed:
                             reasons[pb.ShedReason.Name(resp.stats.shed).lower()] += 1
                         codes["OK"] += 1
-                except grpc.RpcError as err:
+                except RpcError as err:
                     with lock:
-                        codes[err.code().name] += 1
-                    if err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        codes[status_name(err)] += 1
+                    if status_name(err) == "RESOURCE_EXHAUSTED":
                         time.sleep(retry_delay_s(err))  # as a well-behaved client does
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]

@@ -29,12 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import numpy as np
 import psutil
 
+from api.client import DispatchClient, RpcError, status_name
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, PlaceKind, load_campus
 from scenarios.model import load_scenario
 from scenarios.replay.kpis import compute_kpis
@@ -212,8 +211,7 @@ def main() -> int:
         config = base.replace(solver=mode_params)
         service = create_server(config, campuses={campus.id: campus})
         try:
-            with grpc.insecure_channel(service.address) as channel:
-                stub = pb_grpc.DispatchServiceStub(channel)
+            with DispatchClient(service.address) as client:
                 for s in sizes:
                     walls, ratios, routed, ref_routed, notes = [], [], [], [], []
                     for req, problem, ref in zip(
@@ -221,10 +219,10 @@ def main() -> int:
                     ):
                         t0 = time.perf_counter()
                         try:
-                            response = stub.Solve(req, timeout=s.budget_s + 10)
-                        except grpc.RpcError as err:
-                            failures.append(f"{mode} {s.orders}: {err.code().name}")
-                            print(f"  {err.code().name}: {err.details()}")
+                            response = client.solve(req, timeout_s=s.budget_s + 10)
+                        except RpcError as err:
+                            failures.append(f"{mode} {s.orders}: {status_name(err)}")
+                            print(f"  {status_name(err)}: {err.details()}")
                             continue
                         walls.append(time.perf_counter() - t0)
                         plan = plan_from_response(problem, params, response)

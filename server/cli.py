@@ -32,16 +32,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _print_rpc_error(err: grpc.RpcError) -> None:
     """The status code, message and every bad field of a failed call, on stderr."""
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
+    from api.client import bad_fields
 
     print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
-    status = rpc_status.from_call(err)
-    for detail in status.details if status else ():
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            for v in bad.field_violations:
-                print(f"  {v.field}: {v.description}", file=sys.stderr)
+    for field, description in bad_fields(err):
+        print(f"  {field}: {description}", file=sys.stderr)
 
 
 def cmd_solve(args: argparse.Namespace) -> int:

@@ -96,7 +96,7 @@ class ServerConfig:
     max_budget_s
         Largest ``time_budget`` a request may ask for (larger: INVALID_ARGUMENT).
     max_inflight
-        Requests being worked on at once (OR-Tools and greedy); past it: RESOURCE_EXHAUSTED.
+        Requests being worked on at once (searched and greedy); past it: RESOURCE_EXHAUSTED.
         Below ``grpc_threads``, so that threads are left to refuse quickly (and to answer
         health checks); gRPC itself refuses calls past ``grpc_threads`` instead of queueing
         them until their deadline.

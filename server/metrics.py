@@ -24,7 +24,8 @@ class Metrics:
     requests
         ``dispatch_requests_total{code}``: RPCs by gRPC status code.
     shed
-        ``dispatch_shed_total{reason}``: answers given by greedy instead of OR-Tools.
+        ``dispatch_shed_total{reason}``: answers given by the greedy (or the best plan found so
+        far) instead of the search.
     rejected
         ``dispatch_rejected_total{reason}``: refused requests (invalid, not_found,
         rate_limited, overloaded, deadline).

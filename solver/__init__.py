@@ -1,4 +1,7 @@
-"""Meal pickup-and-delivery routing over travel matrices (no gRPC, no osmnx)."""
+"""Meal pickup-and-delivery routing over travel matrices (no gRPC, no osmnx), in three layers
+read from the folder: the vocabulary (``model``, ``spec``, ``params``, ``plan``, ``routes``,
+``check``), the engines (:mod:`solver.engines`) and the runtime that owns a request's path
+(:mod:`solver.runtime`). Lower layers never import higher ones."""
 
 from solver.model import Order, OrderState, Problem, ProblemError, Rider
 from solver.params import ParamsError, SolverParams, load_params

@@ -147,12 +147,17 @@ class SolveStats:
         (budget too small, workers busy, worker overrun or crash, breaker open): then the
         typed reason and a detail.
     objective
-        Objective value of the plan in the parameters' cost units (recomputed by the checker).
+        Objective value of the plan in the parameters' cost units: the sum of
+        :attr:`objective_terms`, computed from the timed routes by
+        :func:`solver.routes.objective_terms` whatever the engine (the checker,
+        :mod:`solver.check`, recomputes it independently to verify it).
     zones
         How many zones the request was split into (1: not partitioned).
     objective_terms
         The objective split by term: ``travel``, ``distance``, ``waiting``, ``lateness``,
-        ``unassigned``, ``vehicles``.
+        ``delivery`` (click-to-door time, weighted by
+        :attr:`~solver.params.SolverParams.delivery_time_weight`), ``unassigned``,
+        ``vehicles``.
     phase_s
         Wall-clock seconds per phase, e.g. ``greedy``, ``model_build``, ``first_solution``,
         ``search``, ``total``.

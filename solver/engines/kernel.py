@@ -37,6 +37,19 @@ Ruin and recreate (Christiaens & Vanden Berghe's SISR)
 :func:`anneal_run` and :func:`eliminate_run` run a given number of iterations each (the caller
 keeps the clock: numba has none) and keep their state in arrays, so they resume where they
 stopped.
+
+Why one file
+------------
+The kernel is one module in sections (timing, editing, pricing, undo of a move, ruin and
+recreate) rather than one module per concern, because of numba's on-disk cache
+(``cache=True``): a cached function is compiled together with the jitted functions it calls,
+but its cache is invalidated only when its own file changes. numba documents it ("cache
+invalidation fails to recognize changes in functions defined in a different file"; numba issue
+#1833 is open): split across files, an edit of the timing would leave the cached pricing and
+search running the old timing, silently. In one file, any edit recompiles the whole kernel once
+(about 40 s; ``make venv`` does it, and :func:`ensure_warm` before a server reports ready).
+The near-duplicate loops of :func:`best_in_route` are kept on purpose: one shared helper
+measured 2.5x slower there (the comment at the loops says so).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A pool of solver worker processes: one job per process at a time, hard timeouts, restarts.
 
-OR-Tools holds the GIL for a whole solve, and two routing models in one process are reported to
-crash (OR-Tools issue #5076), so searches run in worker processes. Each worker is a plain
+The search (ruin-and-recreate in the compiled kernel, then OR-Tools when it runs) holds the GIL
+for its whole run, and two OR-Tools routing models in one process are reported to crash
+(OR-Tools issue #5076), so searches, and a storm request's zones, run in worker processes. Each worker is a plain
 :mod:`multiprocessing` process talking over its own :func:`~multiprocessing.Pipe`. The pool
 runs picklable callables (:meth:`SolverPool.run`: a module-level function, or a
 :func:`functools.partial` of one): it knows nothing of what they compute. It hands each call an
@@ -29,10 +30,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import numpy as np
-
 from solver.engines.search import TASKS, run_task
-from solver.model import Order, Problem, Rider
+from solver.model import Problem
 from solver.params import SolverParams
 from solver.plan import Plan, Unassigned
 from solver.routes import Visit
@@ -77,23 +76,6 @@ class PoolClosedError(WorkerError):
 #: ``obj`` back at once (the caller keeps it in case the worker then fails).
 Job = Callable[[Any, float, Callable[[Any], None]], Any]
 
-#: The wire form of a problem (``Problem`` itself holds mapping proxies, which do not pickle).
-ProblemPayload = tuple[int, tuple[Order, ...], tuple[Rider, ...], np.ndarray, np.ndarray]
-
-
-def problem_payload(problem: Problem) -> ProblemPayload:
-    """The fields :meth:`Problem.build` needs to rebuild ``problem`` in another process."""
-    return (problem.now_s, problem.orders, problem.riders, problem.time_s, problem.distance_m)
-
-
-def problem_from_payload(payload: ProblemPayload) -> Problem:
-    """Rebuild a problem sent with :func:`problem_payload`."""
-    now_s, orders, riders, time_s, distance_m = payload
-    return Problem.build(
-        now_s=now_s, orders=orders, riders=riders, time_s=time_s, distance_m=distance_m
-    )
-
-
 def search_job(
     payload: tuple[Any, ...], time_limit_s: float, interim: Callable[[Any], None]
 ) -> Plan:
@@ -101,7 +83,7 @@ def search_job(
     task, problem, params, initial, reasons = payload
     return run_task(
         task,
-        problem_from_payload(problem),
+        problem,
         params,
         time_limit_s=time_limit_s,
         initial=initial,
@@ -167,7 +149,8 @@ class _Worker:
 
 
 class SolverPool:
-    """A fixed-size pool of OR-Tools worker processes, safe to call from many threads.
+    """A fixed-size pool of solver worker processes (zones, searches), safe to call from many
+    threads.
 
     Parameters
     ----------
@@ -470,7 +453,7 @@ class SolverPool:
             raise ValueError(f"task={task!r}: must be one of {TASKS}")
         payload = (
             task,
-            problem_payload(problem),
+            problem,  # pickles as its constructor's arguments (Problem.__reduce__)
             params,
             None if initial is None else {k: list(v) for k, v in initial.items()},
             None if reasons is None else dict(reasons),

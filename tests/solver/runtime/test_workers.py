@@ -25,8 +25,6 @@ from solver.runtime.workers import (
     SolverPool,
     WorkerCrashed,
     WorkerTimeout,
-    problem_from_payload,
-    problem_payload,
 )
 from solver.spec import ProblemSpec
 from tests.solver.conftest import random_problem
@@ -43,9 +41,10 @@ def boot_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "solver-pool-boot"]
 
 
-def test_problem_payload_round_trips_through_pickle() -> None:
+def test_a_problem_round_trips_through_pickle() -> None:
+    """What a worker receives: the problem pickled as its constructor's arguments."""
     problem = random_problem(4, n_orders=6, n_profiles=2, closed_share=0.5)
-    again = problem_from_payload(pickle.loads(pickle.dumps(problem_payload(problem))))
+    again = pickle.loads(pickle.dumps(problem))
     assert again.orders == problem.orders and again.riders == problem.riders
     assert np.array_equal(again.time_s, problem.time_s)
     assert np.array_equal(again.distance_m, problem.distance_m)
