@@ -10,7 +10,8 @@ the rider's start). Pricing and the routes live in the compiled kernel
 changes, until a node departs as before, so the price is the exact increase of the objective
 (travel, distance, waiting, lateness, delivery time, vehicle cost) and every delayed stop is
 checked against its rules. This module keeps the Python side: the initial plan of a
-re-optimisation, pinned orders, the reasons of the orders left out, the deadline, and the plan.
+re-optimisation, pinned orders, the deadline, and the plan. Which orders no rider could serve
+alone, and the wording of every reason, come from :mod:`solver.engines.screen`.
 
 The rules are those of the :mod:`solver.model` docstring as the checker :mod:`solver.check`
 reads them: pinned (committed / onboard) orders are exempt from the lateness cap, the hierarchical
@@ -25,9 +26,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
 from solver.engines import kernel as k
+from solver.engines.screen import AloneScreen, not_profitable
 from solver.model import Problem
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
@@ -98,86 +99,6 @@ class _Greedy:
         """How many (pickup, drop-off) positions the current routes offer."""
         lens = self.s[1][: self.n_riders]
         return int(((lens + 1) * (lens + 2) // 2).sum())
-
-
-def _alone(
-    g: _Greedy, orders: Sequence[int]
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64], NDArray[np.int64]]:
-    """Whether each order fits each rider's capacity and can be served alone on it in time.
-
-    Returns
-    -------
-    fits, in_time
-        Boolean arrays (orders, riders).
-    late
-        Drop-off lateness (s) of the order served alone, (orders, riders).
-    fails
-        Bit mask per (order, rider) of the failing time rules (see :data:`_FAIL_NAMES`).
-    """
-    od = g.od[np.asarray(orders, dtype=np.intp)]
-    rd = g.rd
-    tz = g.p[3]
-    n_loc = int(g.p[5])
-
-    def col(c: int) -> NDArray[np.int64]:
-        return od[:, c][:, None]
-
-    def row(c: int) -> NDArray[np.int64]:
-        return rd[:, c][None, :]
-
-    pick, drop = col(k.O_PICK), col(k.O_DROP)
-    r_loc, r_pb, start, shift, r_end = (
-        row(k.R_LOC),
-        row(k.R_PB),
-        row(k.R_START),
-        row(k.R_SHIFT),
-        row(k.R_END),
-    )
-    has_pick = pick >= 0
-    pk = np.where(has_pick, pick, 0)
-    a_p = np.where(has_pick, start + tz[r_pb + r_loc * n_loc + pk], start)
-    s_p = np.where(has_pick, np.maximum(a_p, col(k.O_READY)), start)
-    d_p = np.where(has_pick, s_p + col(k.O_SP), start)
-    t_d = tz[r_pb + np.where(has_pick, pk, r_loc) * n_loc + drop]
-    a_d = d_p + t_d
-    s_d = np.maximum(a_d, col(k.O_DE))
-    d_d = s_d + col(k.O_SD)
-    t_end = np.where(r_end >= 0, tz[r_pb + drop * n_loc + np.maximum(r_end, 0)], 0)
-    fails = np.zeros(a_d.shape, dtype=np.int64)
-    fails |= np.where(a_d > shift, 1, 0)
-    fails |= np.where(s_d > col(k.O_LATLIM), 2, 0)
-    fails |= np.where(s_p > col(k.O_PL), 4, 0)
-    fails |= np.where(a_d - d_p > col(k.O_BAG), 8, 0)
-    fails |= np.where((r_end >= 0) & (d_d + t_end > shift), 16, 0)
-    fits = col(k.O_SIZE) <= row(k.R_CAP)
-    late = np.maximum(s_d - col(k.O_DUE), 0).astype(np.float64)
-    return fits, fails == 0, late, fails
-
-
-_FAIL_NAMES = (
-    (1, "drop-off after the shift end"),
-    (2, "lateness above the cap"),
-    (4, "pickup after pickup_latest_s"),
-    (8, "time in bag above max_in_bag_s"),
-    (16, "return to the depot after the shift end"),
-)
-
-
-def _unreachable_detail(
-    g: _Greedy, o: int, fits: NDArray[np.bool_], late: NDArray[np.float64], fails: NDArray[np.int64]
-) -> str:
-    """Say what the best rider alone would achieve and which rules it breaks."""
-    pool = np.flatnonzero(fits) if fits.any() else np.arange(fits.size)
-    best = int(pool[np.argmin(late[pool])])
-    rider = g.problem.riders[best]
-    order = g.problem.orders[o]
-    bits = int(fails[best])
-    broken = ", ".join(name for bit, name in _FAIL_NAMES if bits & bit) or "capacity"
-    cap = 0 if g.params.objective == "hierarchical" else g.params.max_lateness_s
-    return (
-        f"best alone: rider {rider.id}, drop-off {late[best]:.0f} s after due {order.due_s} "
-        f"(lateness cap {cap} s, shift end {rider.shift_end_s}); breaks: {broken}"
-    )
 
 
 def _sanitise_initial(
@@ -289,46 +210,16 @@ def solve_greedy(
         placed.update(pinned)
         placed -= set(g.evict_all())
     queue = [o for o in range(n_orders) if g.o_open[o] and o not in placed]
-    riders_open = bool((g.rd[:, k.R_START] <= g.rd[:, k.R_SHIFT]).any())
-    if not queue:
-        pass
-    elif not problem.riders or not riders_open:
-        why = (
-            "the problem has no riders"
-            if not problem.riders
-            else f"every rider's shift has ended (now {problem.now_s})"
-        )
-        unassigned.extend(
-            Unassigned(problem.orders[o].id, UnassignedReason.NO_RIDERS, why) for o in queue
-        )
-    else:
-        fits, in_time, late, fails = _alone(g, queue)
-        max_cap = int(g.rd[:, k.R_CAP].max())
-        sizes = od[:, k.O_SIZE].tolist()
-        todo: list[int] = []
-        alone_rows: dict[int, int] = {}
-        for row, o in enumerate(queue):
-            if sizes[o] > max_cap:
-                unassigned.append(
-                    Unassigned(
-                        problem.orders[o].id,
-                        UnassignedReason.CAPACITY,
-                        f"size {sizes[o]} > largest rider capacity {max_cap}",
-                    )
-                )
-            elif not (fits[row] & in_time[row]).any():
-                unassigned.append(
-                    Unassigned(
-                        problem.orders[o].id,
-                        UnassignedReason.UNREACHABLE_IN_TIME,
-                        _unreachable_detail(g, o, fits[row], late[row], fails[row]),
-                    )
-                )
-            else:
-                todo.append(o)
-                alone_rows[o] = row
-        todo = _urgency(g, todo, ordering)
-        _insert_sequential(g, todo, unassigned, deadline, fits, in_time, late, alone_rows)
+    screen = AloneScreen(problem, params, queue, g.p)
+    todo: list[int] = []
+    for o in queue:
+        why = screen.reason(o)
+        if why is None:
+            todo.append(o)
+        else:
+            unassigned.append(why)
+    if todo:
+        _insert_sequential(g, _urgency(g, todo, ordering), unassigned, deadline, screen)
     ids = [o.id for o in problem.orders]
     kinds = (StopKind.PICKUP, StopKind.DROPOFF)
     visits_by_rider = {
@@ -346,42 +237,12 @@ def solve_greedy(
     )
 
 
-def _fail_reason(
-    g: _Greedy,
-    o: int,
-    fits: NDArray[np.bool_],
-    in_time: NDArray[np.bool_],
-    late: NDArray[np.float64],
-    n_cols: int,
-) -> Unassigned:
-    ok = fits & in_time
-    best = int(np.flatnonzero(ok)[np.argmin(late[ok])])
-    return Unassigned(
-        g.problem.orders[o].id,
-        UnassignedReason.NO_FEASIBLE_INSERTION,
-        f"feasible alone on {int(ok.sum())} rider(s) (best: {g.problem.riders[best].id}, "
-        f"{late[best]:.0f} s late) but at none of {n_cols} positions in the current routes",
-    )
-
-
-def _not_profitable(g: _Greedy, o: int, cost: float, r: int) -> Unassigned:
-    return Unassigned(
-        g.problem.orders[o].id,
-        UnassignedReason.NOT_PROFITABLE,
-        f"cheapest insertion (rider {g.problem.riders[r].id}) costs {cost:.1f} > "
-        f"unassigned penalty {g.penalty:g}",
-    )
-
-
 def _insert_sequential(
     g: _Greedy,
     todo: list[int],
     unassigned: list[Unassigned],
     deadline: float | None,
-    fits: NDArray[np.bool_],
-    in_time: NDArray[np.bool_],
-    late: NDArray[np.float64],
-    rows: dict[int, int],
+    screen: AloneScreen,
 ) -> None:
     """Insert ``todo`` one by one, each at its cheapest feasible position (kernel calls of
     :data:`_CHUNK` orders between looks at the deadline)."""
@@ -401,13 +262,15 @@ def _insert_sequential(
             o = todo[x]
             if g.s[3][o] >= 0:
                 continue
-            row = rows[o]
             if prices[x] == INF:
-                unassigned.append(
-                    _fail_reason(g, o, fits[row], in_time[row], late[row], g.n_positions())
-                )
+                unassigned.append(screen.no_feasible_insertion(o, g.n_positions()))
             else:
-                unassigned.append(_not_profitable(g, o, float(prices[x]), int(routes[x])))
+                rider_id = g.problem.riders[int(routes[x])].id
+                unassigned.append(
+                    not_profitable(
+                        g.problem.orders[o].id, rider_id, float(prices[x]), g.penalty, alone=False
+                    )
+                )
 
 
 def _shed(g: _Greedy, orders: Sequence[int], unassigned: list[Unassigned]) -> None:

@@ -61,9 +61,10 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from solver.engines.screen import AloneScreen
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
-from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
+from solver.plan import Engine, Plan, StopKind, Unassigned
 from solver.routes import Visit, build_plan, build_route
 from solver.routes import start_load as start_load_of
 
@@ -565,110 +566,25 @@ def _extract(model: _Model, assignment: pywrapcp.Assignment) -> list[list[Visit]
     return routes
 
 
-class _SoloTest:
-    """Serve one order alone on each rider's empty route (vectorised over riders) to say why it
-    is unassigned: no riders, capacity, unreachable in time, not profitable, or no feasible
-    insertion among the other orders."""
-
-    def __init__(self, problem: Problem, params: SolverParams) -> None:
-        riders = problem.riders
-        self.problem = problem
-        self.params = params
-        self.start = np.array([problem.start_time(r) for r in riders], dtype=np.int64)
-        self.loc = np.array([r.location for r in riders], dtype=np.int64)
-        self.profile = np.array([r.profile for r in riders], dtype=np.int64)
-        self.shift_end = np.array([r.shift_end_s for r in riders], dtype=np.int64)
-        self.free = np.array([r.capacity - problem.onboard_load(r) for r in riders], dtype=np.int64)
-        self.closed = np.array([r.end_location is not None for r in riders], dtype=bool)
-        self.end = np.array(
-            [r.location if r.end_location is None else r.end_location for r in riders],
-            dtype=np.int64,
-        )
-
-    def reason(self, order: Order) -> Unassigned:
-        problem, params = self.problem, self.params
-        if not problem.riders:
-            return Unassigned(order.id, UnassignedReason.NO_RIDERS, "no riders")
-        fits = self.free >= order.size
-        if not fits.any():
-            return Unassigned(order.id, UnassignedReason.CAPACITY, "larger than every free bag")
-        times, dists = problem.time_s, problem.distance_m
-        ok = fits.copy()
-        if order.pickup is None:
-            travel = times[self.profile, self.loc, order.dropoff]
-            dist = dists[self.profile, self.loc, order.dropoff]
-            arrival = self.start + travel
-            picked = self.start
-            wait = np.zeros_like(arrival)
-        else:
-            leg1 = times[self.profile, self.loc, order.pickup]
-            reach = self.start + leg1
-            begin = np.maximum(reach, order.ready_s)
-            ok &= reach <= self.shift_end
-            if order.pickup_latest_s is not None:
-                ok &= begin <= order.pickup_latest_s
-            picked = begin + order.pickup_service_s
-            leg2 = times[self.profile, order.pickup, order.dropoff]
-            travel = leg1 + leg2
-            dist = (
-                dists[self.profile, self.loc, order.pickup]
-                + dists[self.profile, order.pickup, order.dropoff]
-            )
-            arrival = picked + leg2
-            wait = begin - reach
-        start_drop = arrival
-        if order.dropoff_earliest_s is not None:
-            start_drop = np.maximum(arrival, order.dropoff_earliest_s)
-            wait = wait + start_drop - arrival
-        late = np.maximum(0, start_drop - order.due_s)
-        max_late = 0 if params.objective == "hierarchical" else params.max_lateness_s
-        ok &= (late <= max_late) & (arrival <= self.shift_end)
-        if order.max_in_bag_s is not None:
-            ok &= arrival - picked <= order.max_in_bag_s
-        back = times[self.profile, order.dropoff, self.end]
-        ok &= ~self.closed | (start_drop + order.dropoff_service_s + back <= self.shift_end)
-        travel = travel + np.where(self.closed, back, 0)
-        dist = dist + np.where(self.closed, dists[self.profile, order.dropoff, self.end], 0.0)
-        if not ok.any():
-            return Unassigned(
-                order.id, UnassignedReason.UNREACHABLE_IN_TIME, "no rider can serve it in time"
-            )
-        cost = (
-            params.travel_cost_per_s * travel
-            + params.distance_cost_per_m * dist
-            + params.waiting_cost_per_s * wait
-            + params.lateness_cost_per_s * late
-            + params.delivery_time_weight * (start_drop - problem.now_s)
-            + params.vehicle_fixed_cost
-        )
-        best = float(cost[ok].min())
-        if best > params.unassigned_penalty:
-            return Unassigned(
-                order.id,
-                UnassignedReason.NOT_PROFITABLE,
-                f"serving it alone costs {best:.0f} > penalty {params.unassigned_penalty:.0f}",
-            )
-        return Unassigned(
-            order.id, UnassignedReason.NO_FEASIBLE_INSERTION, "feasible alone, not with the others"
-        )
-
-
 def _unassigned_list(
     problem: Problem,
     params: SolverParams,
     visits_by_rider: Mapping[str, Sequence[Visit]],
     reasons: Mapping[str, Unassigned] | None,
 ) -> list[Unassigned]:
+    """The orders left out of ``visits_by_rider``, each with the caller's reason or else the
+    one :meth:`AloneScreen.left_out` gives."""
     routed = {order_id for seq in visits_by_rider.values() for order_id, _ in seq}
+    reasons = reasons or {}
+    left = [o for o, order in enumerate(problem.orders) if order.id not in routed]
+    screened = [o for o in left if problem.orders[o].id not in reasons]
+    screen = AloneScreen(problem, params, screened) if screened else None
     out: list[Unassigned] = []
-    solo: _SoloTest | None = None
-    for order in problem.orders:
-        if order.id in routed:
-            continue
-        given = reasons.get(order.id) if reasons else None
+    for o in left:
+        given = reasons.get(problem.orders[o].id)
         if given is None:
-            solo = solo or _SoloTest(problem, params)
-            given = solo.reason(order)
+            assert screen is not None
+            given = screen.left_out(o)
         out.append(given)
     return out
 
@@ -713,7 +629,8 @@ def solve_ortools(
         comes from ``LOCAL_CHEAPEST_COST_INSERTION``.
     reasons
         Unassigned reasons by order id (e.g. from the greedy plan), reused for orders OR-Tools
-        leaves out too; other unassigned orders get a reason from a solo-route test.
+        leaves out too; other unassigned orders get theirs from :mod:`solver.engines.screen`
+        (the greedy engine's wording).
 
     Returns
     -------

@@ -2,8 +2,9 @@
 
 The search (ruin-and-recreate in the compiled kernel, then OR-Tools when it runs) holds the GIL
 for its whole run, and two OR-Tools routing models in one process are reported to crash
-(OR-Tools issue #5076), so searches, and a storm request's zones, run in worker processes. Each worker is a plain
-:mod:`multiprocessing` process talking over its own :func:`~multiprocessing.Pipe`. The pool
+(OR-Tools issue #5076), so searches, and a storm request's zones, run in worker processes.
+Each worker is a plain :mod:`multiprocessing` process talking over its own
+:func:`~multiprocessing.Pipe`. The pool
 runs picklable callables (:meth:`SolverPool.run`: a module-level function, or a
 :func:`functools.partial` of one): it knows nothing of what they compute. It hands each call an
 idle worker (callers wait in line when none is idle), passes on the interim results a job
@@ -75,6 +76,7 @@ class PoolClosedError(WorkerError):
 #: A job: called in the worker as ``job(payload, time_limit_s, interim)``; ``interim(obj)`` sends
 #: ``obj`` back at once (the caller keeps it in case the worker then fails).
 Job = Callable[[Any, float, Callable[[Any], None]], Any]
+
 
 def search_job(
     payload: tuple[Any, ...], time_limit_s: float, interim: Callable[[Any], None]
