@@ -8,7 +8,7 @@ Usage::
 
 For every instance (random points in a 2 km square, 4 m/s, some onboard and committed orders;
 or, with ``--campus``, merchants, customers and riders at the campus's real places with the
-bike / e-bike / walk travel tables of its road graph, see :mod:`instances.meal`;
+bike / e-bike / walk travel tables of its road graph; both drawn by :mod:`instances.meal`;
 20 riders / 60 orders and 50 riders / 200 orders) it runs the greedy insertion alone,
 :func:`solver.runtime.dispatch.solve` at each budget with the default parameters (greedy, then
 ruin-and-recreate; in this process unless ``--pool``), the same with ``ruin_recreate_share = 0``
@@ -29,118 +29,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from campus_maps import Campus, load_campus
-from instances.meal import campus_meal_instance
+from instances.meal import campus_meal_instance, meal_instance
 from solver.check import assert_valid_plan
 from solver.engines.greedy import solve_greedy
 from solver.engines.kernel import warm_up
-from solver.model import Order, OrderState, Problem, Rider
+from solver.model import Problem
 from solver.params import SolverParams
 from solver.plan import Plan
 from solver.runtime.dispatch import solve
 from solver.runtime.workers import SolverPool
 
 SIZES = ((20, 60), (50, 200))
-
-
-def meal_instance(
-    num_riders: int,
-    num_orders: int,
-    *,
-    seed: int = 0,
-    side_m: float = 2000.0,
-    speed_mps: float = 4.0,
-    num_merchants: int | None = None,
-    onboard_share: float = 0.1,
-    committed_share: float = 0.1,
-    profiles: int = 1,
-    closed_share: float = 0.0,
-    start_loaded_share: float = 0.0,
-) -> Problem:
-    """A synthetic meal problem: random points in a square, straight-line travel.
-
-    Parameters
-    ----------
-    num_riders, num_orders
-        Size of the instance.
-    seed
-        Random seed.
-    side_m, speed_mps
-        Square side (m) and riding speed (m/s) of profile 0; profile ``p`` rides
-        ``1 + 0.5 p`` times faster.
-    num_merchants
-        Distinct pickup locations (default: about a third of the orders, at least 3).
-    onboard_share, committed_share
-        Shares of the orders already onboard / committed to a rider.
-    profiles
-        Number of travel profiles; riders get them round-robin.
-    closed_share, start_loaded_share
-        Shares of riders with a closed route (back to their start) and of open orders that are
-        start-loaded (``pickup=None``).
-    """
-    rng = np.random.default_rng(seed)
-    merchants = num_merchants or max(3, num_orders // 3)
-    n = num_riders + merchants + num_orders
-    points = rng.uniform(0.0, side_m, size=(n, 2))
-    dist = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
-    times = np.stack([np.rint(dist / (speed_mps * (1 + 0.5 * p))) for p in range(profiles)])
-    dists = np.stack([dist] * profiles)
-    now = 36_000
-    riders = []
-    for k in range(num_riders):
-        riders.append(
-            Rider(
-                id=f"r{k}",
-                location=k,
-                available_s=now + int(rng.integers(0, 300)) * int(rng.random() < 0.3),
-                shift_end_s=now + int(rng.integers(3600, 3 * 3600)),
-                capacity=int(rng.integers(3, 6)),
-                profile=k % profiles,
-                end_location=k if rng.random() < closed_share else None,
-            )
-        )
-    orders = []
-    load = dict.fromkeys(range(num_riders), 0)
-    for k in range(num_orders):
-        merchant = num_riders + int(rng.integers(0, merchants))
-        customer = num_riders + merchants + k
-        ready = now + int(rng.integers(-300, 1200))
-        due = ready + int(rng.integers(900, 2100))
-        state = OrderState.OPEN
-        rider_id = None
-        roll = rng.random()
-        rider = int(rng.integers(0, num_riders)) if num_riders else 0
-        if num_riders and roll < onboard_share and load[rider] < riders[rider].capacity:
-            state, rider_id = OrderState.ONBOARD, f"r{rider}"
-            load[rider] += 1
-            ready = now - int(rng.integers(60, 600))
-            due = now + int(rng.integers(-120, 1200))
-        elif num_riders and roll < onboard_share + committed_share:
-            state, rider_id = OrderState.COMMITTED, f"r{rider}"
-        pickup: int | None = merchant
-        if state is OrderState.OPEN and rng.random() < start_loaded_share:
-            pickup = None
-        orders.append(
-            Order(
-                id=f"o{k}",
-                pickup=pickup,
-                dropoff=customer,
-                ready_s=ready,
-                due_s=due,
-                size=1,
-                pickup_service_s=60,
-                dropoff_service_s=30,
-                max_in_bag_s=2400 if rng.random() < 0.5 else None,
-                state=state,
-                rider_id=rider_id,
-                picked_up_s=ready if state is OrderState.ONBOARD else None,
-            )
-        )
-    return Problem.build(now_s=now, orders=orders, riders=riders, time_s=times, distance_m=dists)
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Both peers get exactly the integer model our solver gets:
 
-* **durations** = ``problem.time_s[0]`` (travel times scaled by ``instance.scale`` and truncated,
-  see :mod:`instances.literature`), all windows and service times from the same Problem;
+* **durations** = ``problem.time_s[0]``, the very matrix our solver reads (travel times scaled by
+  ``instance.scale`` and rounded up, so a plan feasible in it is feasible at full precision, see
+  :mod:`instances.literature`), all windows and service times from the same Problem;
 * **costs** = ``round(cost_scale * distance_cost_per_m * distance)`` on the float Euclidean
   distances — the arc costs our OR-Tools model is given with the same :class:`SolverParams`;
 * **fleet**: the file's ``K`` vehicles, start = end = depot, vehicle window = depot window,

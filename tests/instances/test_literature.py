@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,9 @@ import pytest
 
 from instances.literature import (
     BenchmarkFormatError,
+    ceiled_time_matrix,
+    full_precision_violations,
+    max_lateness,
     plan_distance,
     plan_vehicles,
     read_bks_lilim,
@@ -18,7 +24,6 @@ from instances.literature import (
     read_lilim,
     read_routes,
     read_solomon,
-    truncated_time_matrix,
 )
 from solver.model import OrderState
 from solver.params import SolverParams
@@ -93,25 +98,66 @@ def test_lilim_riders_close_routes_at_the_depot() -> None:
     assert problem.now_s == 0
 
 
-def test_matrices_truncate_scaled_times_and_keep_float_distances() -> None:
+def test_matrices_round_scaled_times_up_and_keep_float_distances() -> None:
     inst = read_lilim(LILIM)
     d03 = _euclid((40, 50), (42, 60))
     assert inst.distance[0, 3] == pytest.approx(d03)
     assert inst.problem.distance_m[0, 0, 3] == pytest.approx(d03)
-    assert inst.problem.time_s[0, 0, 3] == math.floor(100 * d03)
+    assert inst.problem.time_s[0, 0, 3] == math.ceil(100 * d03)
     scaled = 100 * inst.distance
-    assert np.all(inst.problem.time_s[0] <= scaled + 1e-9)
-    assert np.all(inst.problem.time_s[0] > scaled - 1)
+    assert np.all(inst.problem.time_s[0] >= scaled)  # never below the float value
+    assert np.all(inst.problem.time_s[0] < scaled + 1)
     assert np.all(np.diag(inst.problem.time_s[0]) == 0)
 
 
-def test_truncated_time_matrix_is_exact_on_perfect_squares() -> None:
+def _exact_ceiling(a: Sequence[float], b: Sequence[float], scale: int) -> int:
+    """The smallest integer ``k`` with ``k >= scale * euclid(a, b)``, in exact rationals."""
+    dx = Fraction(a[0]) - Fraction(b[0])
+    dy = Fraction(a[1]) - Fraction(b[1])
+    target = scale * scale * (dx * dx + dy * dy)
+    k = math.isqrt(math.floor(target))
+    while k * k < target:
+        k += 1
+    return k
+
+
+def test_ceiled_time_matrix_is_exact_on_perfect_squares() -> None:
     coords = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
-    times = truncated_time_matrix(coords, 100)
-    assert times[0, 1] == 500  # 5.0 exactly: no float shortfall to 499
-    assert times[0, 2] == 141  # floor(141.42...)
-    half = truncated_time_matrix(np.array([[0.0, 0.0], [0.5, 0.0]]), 100)
-    assert half[0, 1] == 50
+    times = ceiled_time_matrix(coords, 100)
+    assert times[0, 1] == 500  # 5.0 exactly: no float excess to 501
+    assert times[0, 2] == 142  # ceil(141.42...)
+    assert times[1, 0] == 500 and times[2, 0] == 142 and np.all(np.diag(times) == 0)
+    half = ceiled_time_matrix(np.array([[0.0, 0.0], [0.5, 0.0], [2.0, 1.5]]), 100)
+    assert half[0, 1] == 50  # non-integer coordinates, exact on perfect squares too
+    assert half[0, 2] == 250
+    assert half[1, 2] == _exact_ceiling((0.5, 0.0), (2.0, 1.5), 100) == 213  # 212.13...
+    coarse = ceiled_time_matrix(coords, 1)
+    assert (coarse[0, 1], coarse[0, 2]) == (5, 2)
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 3, 8])
+def test_ceiled_time_matrix_is_the_exact_ceiling(decimals: int) -> None:
+    rng = np.random.default_rng(decimals)
+    coords = rng.uniform(-50.0, 150.0, size=(25, 2)).round(decimals)
+    for scale in (1, 7, 100):
+        times = ceiled_time_matrix(coords, scale)
+        assert times.dtype == np.int64
+        assert np.array_equal(times, times.T)
+        for i in range(len(coords)):
+            for j in range(len(coords)):
+                assert times[i, j] == _exact_ceiling(coords[i], coords[j], scale), (i, j)
+        float_times = scale * np.sqrt(((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1))
+        assert np.all(times >= float_times)  # never below the float value
+        assert np.all(times < float_times + 1)
+
+
+def test_ceiled_time_matrix_beyond_int64_squares() -> None:
+    # squares of these scaled differences overflow int64: the exact path takes over
+    coords = np.array([[0.0, 0.0], [3e9, 4e9], [1e9, 1.0]])
+    times = ceiled_time_matrix(coords, 100)
+    assert times[0, 1] == 500_000_000_000
+    assert times[0, 2] == _exact_ceiling((0.0, 0.0), (1e9, 1.0), 100) == 100_000_000_001
+    assert times[1, 2] == _exact_ceiling((3e9, 4e9), (1e9, 1.0), 100)
 
 
 def test_lilim_hand_made_routes_are_feasible() -> None:
@@ -131,6 +177,7 @@ def test_lilim_hand_made_routes_are_feasible() -> None:
     stops = plan.routes[0].stops
     assert [s.load_after for s in stops] == [20, 30, 20, 0]
     assert stops[2].start_s == 5_000  # waits for the delivery window to open
+    assert full_precision_violations(inst, plan) == []
     check = pytest.importorskip("solver.check")
     verdict = check.check_plan(inst.problem, plan, PARAMS)
     assert verdict.ok, verdict.violations
@@ -145,6 +192,15 @@ def test_lilim_route_breaking_a_window_is_rejected() -> None:
         engine=Engine.GREEDY,
     )  # fmt: skip
     assert not check.check_plan(inst.problem, plan, PARAMS).ok
+    # at full precision, by hand: 5 at 15, waits to 200, leaves 210; 6 at 210 + sqrt(125),
+    # waits to 250, leaves 260; 1 at 260 + sqrt(1009) (closed at 100), leaves 10 later; 2 at
+    # 7 more (closed at 300); back at the depot in time
+    late1 = 260 + math.sqrt(1009) - 100
+    late2 = 260 + math.sqrt(1009) + 10 + 7 - 300
+    found = full_precision_violations(inst, plan)
+    assert [(v.rider, v.node, v.kind) for v in found] == [("v1", 1, "late"), ("v1", 2, "late")]
+    assert [v.excess for v in found] == pytest.approx([late1, late2])
+    assert max_lateness(found) == pytest.approx(late1)
 
 
 @pytest.mark.parametrize(
@@ -204,6 +260,7 @@ def test_solomon_hand_made_routes_are_feasible() -> None:
     route = plan.routes[0]
     assert route.stops[0].load_after == 30  # started with 40 on board, dropped 10
     assert route.stops[2].start_s == 5_000
+    assert full_precision_violations(inst, plan) == []
     check = pytest.importorskip("solver.check")
     verdict = check.check_plan(inst.problem, plan, PARAMS)
     assert verdict.ok, verdict.violations
@@ -212,6 +269,10 @@ def test_solomon_hand_made_routes_are_feasible() -> None:
         inst.problem, PARAMS, inst.visits_by_rider([[3, 1, 2, 4, 5]]), [], engine=Engine.GREEDY
     )
     assert not check.check_plan(inst.problem, overloaded, PARAMS).ok
+    found = full_precision_violations(inst, overloaded)
+    assert [(v.node, v.kind, v.excess) for v in found if v.kind == "capacity"] == [
+        (0, "capacity", 15)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -287,3 +348,124 @@ def test_too_many_routes_for_the_fleet() -> None:
     inst = read_solomon(SOLOMON)
     with pytest.raises(ValueError, match="routes"):
         inst.visits_by_rider([[1], [2], [3], [4]])
+
+
+# --- full precision ---------------------------------------------------------------------------
+
+
+def _solomon_file(tmp_path: Path, customers: Sequence[tuple[int, int, int, int, int]]) -> Path:
+    """A Solomon file: depot at (0, 0) open [0, 100]; customers ``(x, y, demand, ready, due)``
+    with no service time."""
+    lines = ["TIGHT", "", "VEHICLE", "NUMBER     CAPACITY", "  2          10", "", "CUSTOMER"]
+    lines.append("CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME")
+    lines.append("    0   0   0   0   0   100   0")
+    lines += [f"    {k}   {x}   {y}   {q}   {a}   {b}   0" for k, (x, y, q, a, b) in
+              enumerate(customers, start=1)]  # fmt: skip
+    path = tmp_path / "tight.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_rounding_up_rejects_what_full_precision_rejects(tmp_path: Path) -> None:
+    # a customer sqrt(2) away that closes at 1: truncated at scale 1 the arc would take 1 and
+    # the route would pass; rounded up it takes 2, and full precision is 0.414 late
+    inst = read_solomon(_solomon_file(tmp_path, [(1, 1, 1, 0, 1)]), scale=1)
+    assert inst.problem.time_s[0, 0, 1] == 2
+    plan = build_plan(inst.problem, PARAMS, inst.visits_by_rider([[1]]), [], engine=Engine.GREEDY)
+    found = full_precision_violations(inst, plan)
+    assert [(v.node, v.kind) for v in found] == [(1, "late")]
+    assert max_lateness(found) == pytest.approx(math.sqrt(2) - 1)
+    check = pytest.importorskip("solver.check")
+    assert not check.check_plan(inst.problem, plan, PARAMS).ok
+
+
+def test_rounding_up_can_reject_a_route_feasible_at_full_precision(tmp_path: Path) -> None:
+    # the price of rounding up: two arcs of sqrt(2) arrive at 2.83 <= 3 at full precision but
+    # at 2 + 2 = 4 > 3 in the integer model at scale 1 (less than 1 / scale per arc too long)
+    inst = read_solomon(_solomon_file(tmp_path, [(1, 1, 1, 0, 3), (2, 2, 1, 0, 3)]), scale=1)
+    plan = build_plan(
+        inst.problem, PARAMS, inst.visits_by_rider([[1, 2]]), [], engine=Engine.GREEDY
+    )
+    assert full_precision_violations(inst, plan) == []
+    check = pytest.importorskip("solver.check")
+    assert not check.check_plan(inst.problem, plan, PARAMS).ok
+    fine = read_solomon(_solomon_file(tmp_path, [(1, 1, 1, 0, 3), (2, 2, 1, 0, 3)]), scale=100)
+    plan = build_plan(
+        fine.problem, PARAMS, fine.visits_by_rider([[1, 2]]), [], engine=Engine.GREEDY
+    )
+    assert check.check_plan(fine.problem, plan, PARAMS).ok  # 142 + 142 <= 300
+
+
+def _random_routes(
+    rng: random.Random, pairs: Sequence[tuple[int, ...]], vehicles: int
+) -> list[list[int]]:
+    """Each pair (or single node) on a random vehicle, pickups before their deliveries."""
+    routes: list[list[int]] = [[] for _ in range(vehicles)]
+    for pair in pairs:
+        route = routes[rng.randrange(vehicles)]
+        at = rng.randint(0, len(route))
+        route.insert(at, pair[0])
+        if len(pair) > 1:
+            route.insert(rng.randint(at + 1, len(route)), pair[1])
+    return [r for r in routes if r]
+
+
+@pytest.mark.parametrize("scale", [1, 3, 10])
+def test_feasible_in_the_integer_model_means_feasible_at_full_precision(
+    tmp_path: Path, scale: int
+) -> None:
+    # tight windows on a small grid at coarse scales, where rounding matters most: truncated
+    # travel times accepted 48 (scale 1) and 27 (scale 3) of these routes that are late at
+    # full precision
+    check = pytest.importorskip("solver.check")
+    rng = random.Random(scale)
+    feasible = 0
+    for _ in range(20):
+        customers = [
+            (rng.randint(0, 6), rng.randint(0, 6), 1, 0, rng.randint(3, 16)) for _ in range(4)
+        ]
+        inst = read_solomon(_solomon_file(tmp_path, customers), scale=scale)
+        for _ in range(30):
+            routes = _random_routes(rng, [(k,) for k in range(1, 5)], inst.num_vehicles)
+            plan = build_plan(
+                inst.problem, PARAMS, inst.visits_by_rider(routes), [], engine=Engine.GREEDY
+            )
+            if check.check_plan(inst.problem, plan, PARAMS).ok:
+                feasible += 1
+                assert full_precision_violations(inst, plan) == [], (customers, routes)
+    assert feasible > 100  # the property was exercised
+
+
+def test_full_precision_precedence_and_visits() -> None:
+    inst = read_lilim(LILIM)
+    swapped = build_plan(
+        inst.problem, PARAMS, inst.visits_by_rider([[2, 1], [3, 4]]), [], engine=Engine.GREEDY
+    )
+    kinds = {(v.node, v.kind) for v in full_precision_violations(inst, swapped)}
+    assert {(2, "precedence"), (1, "precedence")} <= kinds  # delivered first, never delivered
+    split = build_plan(
+        inst.problem, PARAMS, inst.visits_by_rider([[1], [2]]), [], engine=Engine.GREEDY
+    )
+    assert {v.kind for v in full_precision_violations(inst, split)} == {"precedence"}
+    heavy = build_plan(
+        inst.problem, PARAMS, inst.visits_by_rider([[3, 5, 4, 6]]), [], engine=Engine.GREEDY
+    )
+    assert [(v.node, v.kind, v.excess) for v in full_precision_violations(inst, heavy)] == [
+        (5, "capacity", 5)
+    ]
+
+
+def test_non_integer_windows_and_service_round_conservatively(tmp_path: Path) -> None:
+    path = _corrupt(tmp_path, SOLOMON, 12, "50        150         10", "50.25   149.5   9.5")
+    order = read_solomon(path, scale=10).problem.orders[1]
+    # earliest and service up, latest down: the integer model allows nothing more
+    assert (order.dropoff_earliest_s, order.due_s, order.dropoff_service_s) == (503, 1495, 95)
+    inst = read_solomon(path, scale=1)
+    assert (inst.problem.orders[1].dropoff_earliest_s, inst.problem.orders[1].due_s) == (51, 149)
+    assert inst.windows[2].tolist() == [50.25, 149.5]  # the file's values, for full precision
+    assert inst.problem.orders[1].dropoff_service_s == 10
+    narrow = _corrupt(tmp_path, SOLOMON, 12, "50        150", "50.25   50.75")
+    with pytest.raises(BenchmarkFormatError) as info:
+        read_solomon(narrow, scale=1)
+    assert (info.value.line, info.value.field) == (12, "due_date")
+    assert read_solomon(narrow, scale=100).problem.orders[1].due_s == 5075

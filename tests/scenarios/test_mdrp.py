@@ -1,4 +1,7 @@
-"""Tests of the MDRPLIB importer on a small self-made fixture in the real layout."""
+"""Tests of the MDRPLIB import as a scenario on a small self-made fixture in the real layout.
+
+The reader itself (records, instance listing) is tested in ``tests/instances/test_mdrp.py``;
+the errors are tested here, end to end, as the :class:`ScenarioError` the import raises."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.mdrp import REQUIRED_FILES, list_mdrp_instances, scenario_from_mdrp
+from instances.mdrp import REQUIRED_FILES, list_mdrp_instances
+from scenarios.mdrp import scenario_from_mdrp
 from scenarios.model import (
     Geometry,
     Point,
@@ -114,17 +118,6 @@ def test_crlf_and_blank_lines_are_read(tmp_path: Path) -> None:
         path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n") + b"\r\n")
     assert scenario_from_mdrp(folder).orders == scenario_from_mdrp(TINY).orders
     assert scenario_from_mdrp(folder).riders == scenario_from_mdrp(TINY).riders
-
-
-def test_list_instances(tmp_path: Path) -> None:
-    shutil.copytree(TINY, tmp_path / "b")
-    shutil.copytree(TINY, tmp_path / "a")
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "notes.txt").write_text("not an instance\n")
-    assert list_mdrp_instances(tmp_path) == [tmp_path / "a", tmp_path / "b"]
-    assert list_mdrp_instances(tmp_path / "a") == [tmp_path / "a"]
-    with pytest.raises(ScenarioError):
-        list_mdrp_instances(tmp_path / "missing")
 
 
 # ------------------------------------------------------------------------------ errors
