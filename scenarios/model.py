@@ -43,13 +43,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from campus_maps import MODES
+from solver.model import ProblemError
+
 FORMAT = "campus-dispatch-scenario"
 VERSION = 1
-MODES = ("walk", "bike", "ebike")
 GEOMETRIES = ("campus", "euclidean")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ProblemError):
     """An invalid scenario: names the field (a JSON path), the value and, when known, the line.
 
     Attributes
@@ -65,23 +67,6 @@ class ScenarioError(ValueError):
     source
         The file name, or ``""``.
     """
-
-    def __init__(
-        self,
-        field: str,
-        value: object,
-        reason: str,
-        *,
-        line: int | None = None,
-        source: str = "",
-    ) -> None:
-        self.field = field
-        self.value = value
-        self.reason = reason
-        self.line = line
-        self.source = source
-        where = f"{source}:{line}: " if source and line else (f"line {line}: " if line else "")
-        super().__init__(f"{where}{field}={value!r}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

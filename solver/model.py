@@ -49,13 +49,38 @@ from numpy.typing import ArrayLike, NDArray
 
 
 class ProblemError(ValueError):
-    """An invalid problem: names the field and the offending value."""
+    """An invalid problem or problem input: names the field, the offending value and the
+    reason, and where it was read when it comes from a file (scenario files and research
+    instances raise subclasses of it).
 
-    def __init__(self, field: str, value: object, reason: str) -> None:
+    The message reads ``[<source>:<line>: | line <line>: ]<field>=<value>: <reason>``.
+
+    Attributes
+    ----------
+    field, value, reason
+        The field at fault, its value, and what is wrong with it.
+    line
+        1-based line of a file, or ``None``.
+    source
+        The file (or folder) read, or ``""``.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        reason: str,
+        *,
+        line: int | None = None,
+        source: str = "",
+    ) -> None:
         self.field = field
         self.value = value
         self.reason = reason
-        super().__init__(f"{field}={value!r}: {reason}")
+        self.line = line
+        self.source = source
+        where = f"{source}:{line}: " if source and line else (f"line {line}: " if line else "")
+        super().__init__(f"{where}{field}={value!r}: {reason}")
 
 
 class OrderState(enum.Enum):

@@ -152,8 +152,9 @@ def test_order_kpis_add_up(orders: list[OrderRecord]) -> None:
     assert k["ready_to_pickup_mean_min"] >= 0.0
     c2d = [(o.delivered_s - o.placed_s) / 60 for o in orders if o.delivered_s is not None]
     if c2d:
-        assert min(c2d) <= k["click_to_door_p90_min"] <= max(c2d)
-        assert min(c2d) <= k["click_to_door_mean_min"] <= max(c2d)
+        # a mean or percentile of equal values may differ from them in the last bit
+        assert min(c2d) - 1e-9 <= k["click_to_door_p90_min"] <= max(c2d) + 1e-9
+        assert min(c2d) - 1e-9 <= k["click_to_door_mean_min"] <= max(c2d) + 1e-9
         ranked, rank = sorted(c2d), 0.9 * (len(c2d) - 1)  # interpolated between neighbours
         lo, hi = ranked[math.floor(rank)], ranked[math.ceil(rank)]
         assert lo - 1e-9 <= k["click_to_door_p90_min"] <= hi + 1e-9
