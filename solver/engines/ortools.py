@@ -31,8 +31,12 @@ Model (see :mod:`solver.model` for the rules it encodes):
   waiting cost, a fixed cost per used rider, disjunction penalties for unassigned orders. Costs
   are multiplied by ``params.cost_scale`` and rounded to integers.
 * Pinned (committed and onboard) orders: ``VehicleVar`` restricted to ``[-1, rider]`` and a
-  disjunction penalty far above any cost of serving them (strictly mandatory nodes make the
-  first-solution strategies fail, see ``/work/shared/notes/ortools-facts.md``).
+  disjunction penalty far above any cost of serving them. Strictly mandatory nodes made the
+  first-solution strategies fail, measured with OR-Tools 9.15 on the meal problem: with
+  onboard drop-offs mandatory, PARALLEL_CHEAPEST_INSERTION, SEQUENTIAL_CHEAPEST_INSERTION,
+  AUTOMATIC and SAVINGS found no solution and PATH_CHEAPEST_ARC ran out of time at 5 s
+  (``test_hopelessly_late_onboard_orders_are_still_delivered`` in
+  ``tests/solver/engines/test_ortools.py`` holds the current model to it).
 
 Timing: the rules time a route as early as possible, while OR-Tools' slack lets a schedule wait
 anywhere. That difference matters only for a time-in-bag limit (waiting at the first merchant
