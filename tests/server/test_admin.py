@@ -20,12 +20,12 @@ from api.pb.campus_dispatch.v1 import admin_pb2 as apb
 from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from api.tokens import AdminToken, TokenFileError, read_token_file, token_id
+from api.tokens import AdminToken
 from campus_dispatch.cli import main
 from campus_maps import Campus
 from server.admin import ADMIN_SERVICE_NAME
 from server.app import Service, create_server
-from server.auth import AdminAuth, AuthError
+from server.auth import AdminAuth
 from server.config import config_to_toml
 from tests.server.conftest import NOW, make_config, make_request, start_serve, violations
 
@@ -119,26 +119,6 @@ def test_without_a_token_configured_the_admin_api_is_disabled(tiny_campus: Campu
         assert "admin API is disabled" in (err.value.details() or "")
     finally:
         svc.stop(0.5)
-
-
-def test_tokens_from_env_and_file(tmp_path: Path) -> None:
-    path = tmp_path / "tokens"
-    path.write_text(f"# ops team\nalice {TOKEN}\n\n{'b' * 20}  # unnamed\n")
-    tokens = read_token_file(path)
-    assert tokens[0] == AdminToken("alice", TOKEN.encode())
-    assert tokens[1].name == token_id("b" * 20) and "b" * 20 not in tokens[1].name
-    auth = AdminAuth.from_env({"CAMPUS_DISPATCH_ADMIN_TOKEN": "c" * 16}, token_file=path)
-    assert [t.name for t in auth.tokens] == ["alice", token_id("b" * 20), "env"]
-    assert auth.check({"authorization": f"bearer {TOKEN}"}) == "alice"
-    assert auth.check({"authorization": "Bearer " + "c" * 16}) == "env"
-    with pytest.raises(AuthError, match="wrong"):
-        auth.check({"authorization": "Bearer " + "c" * 15})
-    path.write_text("short\n")
-    with pytest.raises(TokenFileError, match=r"tokens:1: token of 5 characters"):
-        read_token_file(path)
-    with pytest.raises(TokenFileError, match="CAMPUS_DISPATCH_ADMIN_TOKEN"):
-        AdminAuth.from_env({"CAMPUS_DISPATCH_ADMIN_TOKEN": "abc"})
-    assert not AdminAuth.from_env({}).enabled
 
 
 # ----------------------------------------------------------------------------- updates
