@@ -46,7 +46,7 @@ def dump_toml(tables: Mapping[str, Mapping[str, Any]]) -> str:
 
 def write_config(out: Path, server: Mapping[str, Any], base: Path = DEFAULT_CONFIG) -> Path:
     """Write ``base`` with the ``[server]`` keys in ``server`` replaced, after checking that the
-    service accepts it (:class:`server.config.ConfigError` names a bad key)."""
+    service accepts it (:class:`server.app.ConfigError` names a bad key)."""
     with base.open("rb") as handle:
         data = tomllib.load(handle)
     data.setdefault("server", {}).update(server)

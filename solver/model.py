@@ -177,7 +177,10 @@ class Rider:
 
 
 def _as_matrix(name: str, value: ArrayLike, dtype: type) -> NDArray[Any]:
-    array: NDArray[Any] = np.asarray(value, dtype=dtype)
+    raw = np.asarray(value)
+    if raw.dtype.kind in "fc" and not np.all(np.isfinite(raw)):  # before any cast to int
+        raise ProblemError(name, "matrix", "entries must be finite and >= 0")
+    array: NDArray[Any] = raw.astype(dtype, copy=False)
     if array.ndim == 2:
         array = array[np.newaxis, :, :]
     if array.ndim != 3 or array.shape[1] != array.shape[2]:
