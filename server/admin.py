@@ -22,12 +22,12 @@ from server.config import (
     ConfigError,
     config_to_toml,
     flatten_config,
-    format_value,
     settings_document,
 )
 from server.live import ConfigChange, LiveConfig, VersionConflictError
 from server.metrics import Metrics
 from server.servicer import _status
+from solver.params import format_value
 
 LOG = logging.getLogger("campus_dispatch.admin")
 

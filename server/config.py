@@ -19,12 +19,9 @@ from solver.params import (
     ParamsError,
     SolverParams,
     format_toml,
-    format_value,
     normalize_value,
     parse_value,
 )
-
-__all__ = ["DEFAULT_CONFIG", "ConfigError", "ServerConfig", "format_toml", "format_value"]
 
 #: Environment variables that override ``[server]`` keys.
 ENV_OVERRIDES = {
