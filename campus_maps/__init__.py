@@ -3,14 +3,18 @@ snapping, travel matrices between points, places, and the catalog of bundled cam
 
 from campus_maps.campus import Campus, RiderNetwork, TravelMatrix, load_campus
 from campus_maps.config import (
+    MAPS_DIR_ENV,
     MODES,
     CampusConfig,
     CampusConfigError,
     ModeConfig,
     UnknownCampusError,
     UnknownModeError,
+    bundled,
+    campus_folder,
     campus_ids,
     default_campus_id,
+    default_maps_dir,
     load_campus_config,
 )
 from campus_maps.matrices import (
@@ -28,6 +32,7 @@ from campus_maps.snap import (
 )
 
 __all__ = [
+    "MAPS_DIR_ENV",
     "MODES",
     "Campus",
     "CampusConfig",
@@ -44,9 +49,12 @@ __all__ = [
     "TravelMatrix",
     "UnknownCampusError",
     "UnknownModeError",
+    "bundled",
+    "campus_folder",
     "campus_ids",
     "campus_in_process",
     "default_campus_id",
+    "default_maps_dir",
     "load_campus",
     "load_campus_config",
     "preload_campuses",

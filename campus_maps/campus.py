@@ -258,7 +258,7 @@ def _file_digest(path: Path) -> str:
 
 
 class Campus:
-    """One bundled campus: config, service area, rider networks per mode, places.
+    """One campus (bundled or onboarded): config, service area, rider networks per mode, places.
 
     Networks are built on first use and cached on disk (``cache_dir``), keyed by the map
     content, the mode's access rules and its speed table, so a warm start only memory-maps
@@ -490,13 +490,18 @@ def load_campus(
     *,
     cache_dir: Path | None = None,
     data_dir: Path = DATA_DIR,
+    maps_dir: Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Campus:
-    """Load a bundled campus (default: the campus marked default, Northwestern)."""
+    """Load a bundled campus, or one onboarded into ``maps_dir`` (default: the bundled campus
+    marked default, Northwestern)."""
     from campus_maps.config import default_campus_id
 
     config = load_campus_config(
-        campus_id or default_campus_id(data_dir), data_dir=data_dir, overrides=overrides
+        campus_id or default_campus_id(data_dir),
+        data_dir=data_dir,
+        maps_dir=maps_dir,
+        overrides=overrides,
     )
     return Campus(config, cache_dir=cache_dir)
 

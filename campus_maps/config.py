@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,15 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MODES = ("walk", "bike", "ebike")
+#: Environment variable naming the maps directory (campuses onboarded by operators).
+MAPS_DIR_ENV = "CAMPUS_DISPATCH_MAPS_DIR"
+
+
+def default_maps_dir() -> Path:
+    """Where onboarded campuses live: ``$CAMPUS_DISPATCH_MAPS_DIR``, else
+    ``~/.local/share/campus-dispatch/maps``."""
+    env = os.environ.get(MAPS_DIR_ENV)
+    return Path(env) if env else Path.home() / ".local" / "share" / "campus-dispatch" / "maps"
 
 
 class CampusConfigError(ValueError):
@@ -225,17 +235,31 @@ def parse_campus_config(
     )
 
 
+def campus_folder(
+    campus_id: str, *, data_dir: Path = DATA_DIR, maps_dir: Path | None = None
+) -> Path:
+    """The folder of campus ``campus_id``: bundled (``data_dir``) first, then ``maps_dir``;
+    :class:`UnknownCampusError` when neither has it."""
+    for root in (data_dir, maps_dir):
+        if root is not None and (root / campus_id / "campus.toml").is_file():
+            return root / campus_id
+    raise UnknownCampusError(campus_id, campus_ids(data_dir, maps_dir))
+
+
 def load_campus_config(
-    campus_id: str, *, data_dir: Path = DATA_DIR, overrides: Mapping[str, Any] | None = None
+    campus_id: str,
+    *,
+    data_dir: Path = DATA_DIR,
+    maps_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> CampusConfig:
-    """Read ``data_dir/<campus_id>/campus.toml`` over ``data_dir/defaults.toml``.
+    """Read ``<folder>/campus.toml`` over ``data_dir/defaults.toml``, where the folder is the
+    bundled campus of that id in ``data_dir``, else the onboarded one in ``maps_dir``.
 
     ``overrides`` (same shape as the TOML) is applied last, e.g. to try other speeds.
     """
-    folder = data_dir / campus_id
+    folder = campus_folder(campus_id, data_dir=data_dir, maps_dir=maps_dir)
     path = folder / "campus.toml"
-    if not path.is_file():
-        raise UnknownCampusError(campus_id, campus_ids(data_dir))
     data = _read_toml(path)
     if overrides:
         data = _merge(data, overrides)
@@ -246,9 +270,18 @@ def load_campus_config(
     )
 
 
-def campus_ids(data_dir: Path = DATA_DIR) -> list[str]:
-    """Ids of the campuses under ``data_dir`` (folders with a campus.toml), sorted."""
-    return sorted(p.parent.name for p in data_dir.glob("*/campus.toml"))
+def campus_ids(data_dir: Path = DATA_DIR, maps_dir: Path | None = None) -> list[str]:
+    """Ids of the campuses under ``data_dir`` and ``maps_dir`` (folders with a campus.toml),
+    sorted; an onboarded campus cannot shadow a bundled one."""
+    ids = {p.parent.name for p in data_dir.glob("*/campus.toml")}
+    if maps_dir is not None:
+        ids |= {p.parent.name for p in maps_dir.glob("*/campus.toml")}
+    return sorted(ids)
+
+
+def bundled(campus_id: str, data_dir: Path = DATA_DIR) -> bool:
+    """Whether ``campus_id`` is a campus shipped in the package."""
+    return (data_dir / campus_id / "campus.toml").is_file()
 
 
 def default_campus_id(data_dir: Path = DATA_DIR) -> str:
