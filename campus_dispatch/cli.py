@@ -1,10 +1,12 @@
 """The ``campus-dispatch`` command: ``serve`` the gRPC service, ``solve`` a request file,
 ``admin`` the running configuration, ``scenario`` files (generate, import MDRP, show),
-``replay`` them against dispatch policies and ``tune`` solver parameters on them.
+``replay`` them against dispatch policies, ``tune`` solver parameters on them, and bring a
+``campus`` from an OpenStreetMap extract (add, check, list, remove).
 
 The command is assembled here from each package's own subcommands (``serve``, ``solve`` and
 ``admin`` from :mod:`server.cli`; ``scenario``, ``replay`` and ``tune`` from
-:mod:`scenarios.cli`), so neither package imports the other. Each package also names the errors
+:mod:`scenarios.cli`; ``campus`` from :mod:`campus_maps.cli`), so no package imports another's
+command line. Each package also names the errors
 its commands report as one ``error:`` line (exit 2) rather than a traceback."""
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import campus_maps.cli
 import scenarios.cli
 import server.cli
 
 #: The packages whose subcommands make the command, in help order.
-PARTS = (server.cli, scenarios.cli)
+PARTS = (server.cli, scenarios.cli, campus_maps.cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import campus_maps.cli
 import scenarios.cli
 import server.cli
 from campus_dispatch.cli import PARTS, main
@@ -23,7 +24,8 @@ def subcommands(part: object) -> set[str]:
 def test_each_package_brings_its_own_subcommands() -> None:
     assert subcommands(server.cli) == {"serve", "solve", "admin"}
     assert subcommands(scenarios.cli) == {"scenario", "replay", "tune"}
-    assert (server.cli, scenarios.cli) == PARTS
+    assert subcommands(campus_maps.cli) == {"campus"}
+    assert (server.cli, scenarios.cli, campus_maps.cli) == PARTS
 
 
 def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,7 +33,7 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for name in ("serve", "solve", "admin", "scenario", "replay", "tune"):
+    for name in ("serve", "solve", "admin", "scenario", "replay", "tune", "campus"):
         assert name in out
 
 
