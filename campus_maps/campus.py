@@ -137,10 +137,11 @@ class RiderNetwork:
         xm, ym = xm + pts.access_m[:, None], ym + pts.access_m[:, None]
         k = len(pts)
         n = self.tables.time_s.shape[1]
-        # times of the four (exit side, entry side) combinations as one (2, k, 2, k) gather
+        # times of the four (exit side, entry side) combinations as one (2, k, 2, k) gather;
+        # the stored float32 entries are widened to float64 before the legs are added
         flat = (xn.T.reshape(2 * k, 1) * n + yn.T.reshape(1, 2 * k)).ravel()
-        sub = self.tables.time_s.ravel().take(flat).reshape(2, k, 2, k)
-        sub += xt.T.reshape(2, k, 1, 1)
+        gathered = self.tables.time_s.ravel().take(flat).reshape(2, k, 2, k)
+        sub = np.add(gathered, xt.T.reshape(2, k, 1, 1), dtype=np.float64)
         sub += yt.T.reshape(1, 1, 2, k)
         # best entry side per exit side, then best exit side
         entry_1 = sub[:, :, 1, :] < sub[:, :, 0, :]  # (2, k, k)
@@ -151,8 +152,11 @@ class RiderNetwork:
         # the distance of the chosen combination only: one (k, k) gather, not four
         out_node = np.where(exit_1, xn[:, 1:2], xn[:, 0:1])
         in_node = np.where(entry, yn[:, 1], yn[:, 0])
-        best_d = self.tables.distance_m.ravel().take(out_node * n + in_node)
-        best_d += np.where(exit_1, xm[:, 1:2], xm[:, 0:1])
+        best_d = np.add(
+            self.tables.distance_m.ravel().take(out_node * n + in_node),
+            np.where(exit_1, xm[:, 1:2], xm[:, 0:1]),
+            dtype=np.float64,
+        )
         best_d += np.where(entry, ym[:, 1], ym[:, 0])
         choice = exit_1.view(np.int8) * 2 + entry.view(np.int8)
         return best_t, best_d, choice

@@ -138,11 +138,16 @@ class CampusConfig:
             raise UnknownModeError(name) from None
 
     def network_key(self, mode: str, osm_digest: str) -> str:
-        """Cache key of a mode's network: map content + mode rules + speeds."""
+        """Cache key of a mode's network: map content + mode rules + speeds + the format of the
+        stored tables (:data:`campus_maps.tables.CACHE_FORMAT`: a new format gets new folders,
+        an old cache entry is never read as a new one)."""
+        from campus_maps.tables import CACHE_FORMAT  # tables imports network, which imports us
+
         payload = {
             "osm": osm_digest,
             "mode": self.mode(mode).fingerprint(),
             "allow_private": self.allow_private,
+            "table_format": CACHE_FORMAT,
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
