@@ -78,7 +78,8 @@ class DispatchClient:
 
 
 class AdminClient:
-    """Calls GetConfig, UpdateConfig and ReloadConfig on ``address`` with an admin token."""
+    """Calls GetConfig, UpdateConfig, ReloadConfig and LoadCampus on ``address`` with an admin
+    token."""
 
     def __init__(self, address: str, token: str, *, client_id: str = "") -> None:
         self.channel = grpc.insecure_channel(address)
@@ -120,6 +121,14 @@ class AdminClient:
         """Make the server read its configuration file again."""
         request = apb.ReloadConfigRequest(reason=reason)
         return self.stub.ReloadConfig(request, timeout=timeout_s, metadata=self.metadata)
+
+    def load_campus(
+        self, campus_id: str, *, reload: bool = False, reason: str = "", timeout_s: float = 30.0
+    ) -> apb.LoadCampusResponse:
+        """Make the server load ``campus_id`` (one newly onboarded in its maps directory), or
+        load it again (``reload``: e.g. after ``campus add --force``), without a restart."""
+        request = apb.LoadCampusRequest(campus_id=campus_id, reload=reload, reason=reason)
+        return self.stub.LoadCampus(request, timeout=timeout_s, metadata=self.metadata)
 
     def close(self) -> None:
         """Close the channel."""

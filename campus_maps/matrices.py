@@ -4,7 +4,9 @@ lands in (loaded once per process, tables memory-mapped from the cache)."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,30 +18,75 @@ from campus_maps.campus import Campus
 from campus_maps.config import MODES, CampusConfig
 from campus_maps.snap import SnappedPoints
 
-_LOADED: dict[tuple[str, str, str], Campus] = {}
+_LOADED: OrderedDict[tuple[str, str, str, str], Campus] = OrderedDict()
 _LOCK = threading.Lock()
+#: Most campuses :func:`campus_in_process` keeps (least recently used dropped first); ``None``:
+#: no cap (set in solver workers by :func:`set_max_loaded`).
+_MAX_LOADED: list[int | None] = [None]
 
 
-def _key(config: CampusConfig, cache_root: Path) -> tuple[str, str, str]:
-    """A campus's identity: its id, cache folder and settings (overrides included)."""
-    return (config.id, str(cache_root), repr(config))
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _key(config: CampusConfig, cache_root: Path, osm_digest: str) -> tuple[str, str, str, str]:
+    """A campus's identity: its id, cache folder, settings (overrides included) and map content
+    (a campus onboarded again with another map is another campus)."""
+    return (config.id, str(cache_root), repr(config), osm_digest)
+
+
+def set_max_loaded(count: int | None) -> None:
+    """Keep at most ``count`` campuses in this process (``None``: no cap); the least recently
+    used are dropped first (a solver worker's start-up sets the server's
+    ``max_loaded_campuses``)."""
+    with _LOCK:
+        _MAX_LOADED[0] = count
+        _trim()
+
+
+def _trim() -> None:
+    cap = _MAX_LOADED[0]
+    while cap is not None and len(_LOADED) > max(cap, 1):
+        _LOADED.popitem(last=False)
 
 
 def register_campus(campus: Campus) -> None:
     """Make ``campus`` the one this process uses for sources of its id, cache and settings."""
     with _LOCK:
-        _LOADED[_key(campus.config, campus.cache_dir.parent)] = campus
+        key = _key(campus.config, campus.cache_dir.parent, campus.osm_digest)
+        _LOADED[key] = campus
+        _LOADED.move_to_end(key)
+        _trim()
 
 
-def campus_in_process(config: CampusConfig, cache_root: Path) -> Campus:
+def unregister_campus(campus: Campus) -> None:
+    """Forget ``campus`` in this process (its tables are unmapped once nothing uses it)."""
+    with _LOCK:
+        key = _key(campus.config, campus.cache_dir.parent, campus.osm_digest)
+        if _LOADED.get(key) is campus:
+            del _LOADED[key]
+
+
+def loaded_campuses() -> list[str]:
+    """Ids of the campuses this process holds, least recently used first."""
+    with _LOCK:
+        return [key[0] for key in _LOADED]
+
+
+def campus_in_process(
+    config: CampusConfig, cache_root: Path, osm_digest: str | None = None
+) -> Campus:
     """This process's copy of a campus: loaded on first use (its tables memory-mapped from
-    ``cache_root``), then kept."""
-    key = _key(config, cache_root)
+    ``cache_root``), then kept (up to :func:`set_max_loaded` campuses). ``osm_digest``: the
+    map's SHA-256 (default: read from the file)."""
+    key = _key(config, cache_root, osm_digest or _digest(config.osm_path))
     with _LOCK:
         campus = _LOADED.get(key)
         if campus is None:
             campus = Campus(config, cache_dir=cache_root)
             _LOADED[key] = campus
+        _LOADED.move_to_end(key)
+        _trim()
     return campus
 
 
@@ -80,6 +127,7 @@ class CampusMatrices:
         self._campus: Campus | None = campus
         self.config = campus.config
         self.cache_root = campus.cache_dir.parent
+        self.osm_digest = campus.osm_digest
         self.modes = tuple(modes)
         self.snapped = {m: snapped[m] for m in self.modes}
         self.points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -96,7 +144,7 @@ class CampusMatrices:
     def campus(self) -> Campus:
         """The campus, this process's copy."""
         if self._campus is None:
-            self._campus = campus_in_process(self.config, self.cache_root)
+            self._campus = campus_in_process(self.config, self.cache_root, self.osm_digest)
         return self._campus
 
     @property

@@ -1,5 +1,6 @@
 """The AdminService servicer: GetConfig, UpdateConfig and ReloadConfig over the live
-configuration, behind the admin bearer token, every call logged with who asked."""
+configuration and LoadCampus over the campus registry, behind the admin bearer token, every
+call logged with who asked."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from grpc_status import rpc_status
 from api.codec import timestamp_at
 from api.pb.campus_dispatch.v1 import admin_pb2 as apb
 from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
+from campus_maps import UnknownCampusError
 from server.auth import AdminAuth, AuthError
+from server.campuses import CampusFailedError, CampusRegistry
 from server.config import (
     RESTART_ONLY,
     ConfigError,
@@ -26,7 +29,7 @@ from server.config import (
 )
 from server.live import ConfigChange, LiveConfig, VersionConflictError
 from server.metrics import Metrics
-from server.servicer import _status
+from server.servicer import _status, unknown_campus_status
 from solver.params import format_value
 
 LOG = logging.getLogger("campus_dispatch.admin")
@@ -79,12 +82,20 @@ def update_document(request: apb.UpdateConfigRequest) -> dict[str, dict[str, Any
 
 
 class AdminServicer(apb_grpc.AdminServiceServicer):
-    """Reads and changes the live configuration; every call needs an admin token."""
+    """Reads and changes the live configuration, loads campuses; every call needs an admin
+    token."""
 
-    def __init__(self, live: LiveConfig, auth: AdminAuth, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        live: LiveConfig,
+        auth: AdminAuth,
+        metrics: Metrics,
+        campuses: CampusRegistry | None = None,
+    ) -> None:
         self.live = live
         self.auth = auth
         self.metrics = metrics
+        self.campuses = campuses
 
     def _authorize(self, rpc: str, context: grpc.ServicerContext, reason: str = "") -> str:
         """The caller's description for the log (with ``reason``), or abort with
@@ -158,6 +169,42 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         except ConfigError as exc:
             self._invalid("ReloadConfig", context, exc)
         return self._done("ReloadConfig", change)
+
+    def LoadCampus(  # noqa: N802
+        self, request: apb.LoadCampusRequest, context: grpc.ServicerContext
+    ) -> apb.LoadCampusResponse:
+        """Load a campus newly onboarded in the maps directory, or load one again."""
+        who = self._authorize("LoadCampus", context, request.reason)
+        registry = self.campuses
+        if registry is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no campus registry")
+            raise AssertionError("abort returned")  # it raises
+        campus_id = request.campus_id
+        line: dict[str, object] = {
+            "event": "campus_load",
+            "rpc": "LoadCampus",
+            "campus": campus_id,
+            "reload": request.reload,
+            "who": who,
+        }
+        try:
+            outcome = registry.load(campus_id, reload=request.reload)
+        except UnknownCampusError as exc:
+            LOG.warning(json.dumps({**line, "result": "not_found"}))
+            context.abort_with_status(
+                rpc_status.to_status(unknown_campus_status(campus_id, exc.known))
+            )
+            raise AssertionError("abort_with_status returned") from None  # it raises
+        except CampusFailedError as exc:
+            LOG.warning(json.dumps({**line, "result": "failed", "error": exc.reason}))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            raise AssertionError("abort returned") from None  # it raises
+        # a campus added now may become the default campus
+        self.live.campuses = frozenset(registry.known())
+        LOG.info(json.dumps({**line, "loaded": outcome.loaded, "detail": outcome.detail}))
+        return apb.LoadCampusResponse(
+            campus_id=outcome.campus_id, loaded=outcome.loaded, detail=outcome.detail
+        )
 
     def _done(self, rpc: str, change: ConfigChange) -> apb.ConfigChangeResponse:
         applied = change.changes and not change.dry_run

@@ -27,10 +27,12 @@ from grpc_reflection.v1alpha import reflection
 from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from campus_maps import MODES, Campus, campus_ids, load_campus, preload_campuses, register_campus
+from campus_maps import MODES, Campus, load_campus, preload_campuses
+from campus_maps.matrices import set_max_loaded
 from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
 from server.auth import AdminAuth
+from server.campuses import CampusRegistry, maps_dir_of
 from server.config import (
     DEFAULT_CONFIG,
     ENV_OVERRIDES,
@@ -67,11 +69,13 @@ __all__ = [
 
 
 def load_campuses(config: ServerConfig) -> dict[str, Campus]:
-    """Load the configured campuses and every mode's travel tables (cached on disk)."""
-    ids = list(config.campuses) or campus_ids()
+    """Load the campuses to load at start (``campuses``, else the default campus) and every
+    mode's travel tables (cached on disk; built now when not)."""
+    maps_dir = maps_dir_of(config)
+    ids = list(config.campuses) or [config.default_campus]
     campuses = {}
     for campus_id in ids:
-        campus = load_campus(campus_id)
+        campus = load_campus(campus_id, maps_dir=maps_dir)
         for mode in MODES:
             tables = campus.network(mode).tables
             float(tables.time_s.sum() + tables.distance_m.sum())  # page the tables in now
@@ -105,6 +109,7 @@ class Service:
     servicer: DispatchServicer
     metrics: Metrics
     admin: AdminServicer
+    campuses: CampusRegistry | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -146,6 +151,8 @@ class Service:
         self.drain()
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
         self.server.stop(grace).wait()
+        if self.campuses is not None:
+            self.campuses.close()
         self.pool.close()
         self.metrics.close()
 
@@ -169,7 +176,8 @@ def create_server(
     config
         The starting configuration.
     campuses
-        Campuses already loaded (default: load ``config.campuses``).
+        Campuses already loaded (default: load ``config.campuses``, else the default campus);
+        every other campus served (bundled, in ``maps_dir``) loads on its first request.
     config_path
         The file ReloadConfig and SIGHUP read (default ``config/dispatch.toml``).
     auth
@@ -177,25 +185,41 @@ def create_server(
     env
         Environment overrides re-applied on reload (default ``os.environ``, as at start).
     """
+    given = campuses is not None
     campuses = campuses if campuses is not None else load_campuses(config)
-    if config.default_campus not in campuses:
+    if given and config.default_campus not in campuses:
         config = config.replace(default_campus=sorted(campuses)[0])
-    live = LiveConfig(config, path=config_path, env=env, campuses=campuses)
+    metrics = Metrics()
+    live_ref: list[LiveConfig] = []
+    registry = CampusRegistry(
+        lambda: live_ref[0].current if live_ref else config,
+        metrics,
+        extra=(*config.campuses, *campuses),
+    )
+    known = registry.known()
+    if config.default_campus not in known:
+        config = config.replace(default_campus=sorted(campuses)[0])
+    live = LiveConfig(config, path=config_path, env=env, campuses=known)
+    live_ref.append(live)
     ensure_warm()  # the compiled kernel (greedy answers are computed here too)
     # the campuses and imports live as long as the server: keep them out of the garbage
     # collector's full passes, which storm-sized answers (thousands of stops) set off
     gc.collect()
     gc.freeze()
     for campus in campuses.values():
-        register_campus(campus)
-    # workers build the travel matrices: they load the campuses' tables (memory-mapped) at start
-    tables = [(c.config, c.cache_dir.parent) for c in campuses.values()]
+        registry.add(campus)
+    # workers build the travel matrices: they load the campuses loaded at start (memory-mapped)
+    # when they start, any other on its first request, and keep max_loaded_campuses of them
+    tables = [(c.config, c.cache_dir.parent) for c in registry.loaded().values()]
     pool = SolverPool(
         config.solver_workers,
         nice=config.worker_nice,
-        initializer=functools.partial(prepare_worker, functools.partial(preload_campuses, tables)),
+        initializer=functools.partial(
+            prepare_worker,
+            functools.partial(set_max_loaded, config.max_loaded_campuses),
+            functools.partial(preload_campuses, tables),
+        ),
     ).start()
-    metrics = Metrics()
 
     def show(current: ServerConfig) -> None:
         metrics.config_version.set(live.version)
@@ -203,13 +227,14 @@ def create_server(
 
     show(config)
     live.subscribe(show)
+    live.subscribe(lambda _: registry.trim())  # caps lowered live apply at once
     admission = Admission(live)
     # read at every scrape, so they stay right when traffic stops (an open breaker, a restart)
     metrics.queue_depth.set_function(lambda: pool.queue_depth)
     metrics.worker_restarts.set_function(lambda: pool.restarts)
     metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
-    servicer = DispatchServicer(live, campuses, pool, admission, metrics)
-    admin = AdminServicer(live, auth or AdminAuth(), metrics)
+    servicer = DispatchServicer(live, registry, pool, admission, metrics)
+    admin = AdminServicer(live, auth or AdminAuth(), metrics, registry)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
         # past this many calls gRPC answers RESOURCE_EXHAUSTED at once: without it, calls
@@ -237,6 +262,7 @@ def create_server(
     )
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:
+        registry.close()
         pool.close()
         raise OSError(f"cannot listen on {config.host}:{config.port}")
     server.start()
@@ -247,7 +273,7 @@ def create_server(
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(ADMIN_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     return Service(
-        live, server, port, metrics_port, pool, health_servicer, servicer, metrics, admin
+        live, server, port, metrics_port, pool, health_servicer, servicer, metrics, admin, registry
     )
 
 
@@ -259,7 +285,12 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     started = time.perf_counter()
     service = create_server(config, config_path=config_path, auth=auth)
-    campuses = ", ".join(sorted(service.servicer.campuses))
+    registry = service.servicer.registry
+    loaded = sorted(registry.loaded())
+    campuses = (
+        f"{len(registry.known())} known, {len(loaded)} loaded: {', '.join(loaded)}; "
+        f"maps {registry.maps_dir}"
+    )
     metrics = (
         f"http://{config.host}:{service.metrics_port}/metrics" if service.metrics_port else "off"
     )

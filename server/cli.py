@@ -62,7 +62,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    """GetConfig / UpdateConfig / ReloadConfig on a running server."""
+    """GetConfig / UpdateConfig / ReloadConfig / LoadCampus on a running server."""
     from api.client import AdminClient, format_change
     from api.tokens import read_admin_token
 
@@ -87,6 +87,13 @@ def cmd_admin(args: argparse.Namespace) -> int:
                         print(f"{key} = {values[key]}")
                 else:
                     print(got.toml, end="")
+                return 0
+            if args.verb == "load-campus":
+                loaded = client.load_campus(
+                    args.campus_id, reload=args.reload, reason=args.reason, timeout_s=args.timeout
+                )
+                state = "loaded" if loaded.loaded else "loading"
+                print(f"campus {loaded.campus_id}: {state} ({loaded.detail})")
                 return 0
             if args.verb == "update":
                 settings = dict(_split_setting(text) for text in args.settings)
@@ -175,4 +182,14 @@ def _add_admin_commands(sub: argparse._SubParsersAction) -> None:
         "reload", parents=[common], help="make the server read its config file again"
     )
     reload.add_argument("--reason", default="", help="written to the change log")
+    load_campus = verbs.add_parser(
+        "load-campus",
+        parents=[common],
+        help="make the server load a campus onboarded in its maps directory (no restart)",
+    )
+    load_campus.add_argument("campus_id", help="campus id (folder name)")
+    load_campus.add_argument(
+        "--reload", action="store_true", help="load it again (e.g. after campus add --force)"
+    )
+    load_campus.add_argument("--reason", default="", help="written to the change log")
     admin.set_defaults(func=cmd_admin)

@@ -30,6 +30,7 @@ ENV_OVERRIDES = {
     "HOST": "host",
     "CAMPUS": "default_campus",
     "WORKERS": "workers",
+    "CAMPUS_DISPATCH_MAPS_DIR": "maps_dir",
 }
 
 #: ``[server]`` keys read only when the server starts (sockets, processes, loaded campuses):
@@ -68,8 +69,18 @@ class ServerConfig:
         Listening address of gRPC (port 0: any free port) and of Prometheus metrics
         (0: any free port, -1: no metrics endpoint).
     campuses, default_campus
-        Campus ids to load at start (empty: all bundled) and the one used when a request
-        names none.
+        Campus ids to load at start (empty: only the default campus; the others load on
+        their first request) and the one used when a request names none.
+    maps_dir
+        Folder of onboarded campuses (``<maps_dir>/<id>/campus.toml``); empty: the default
+        maps directory (``$CAMPUS_DISPATCH_MAPS_DIR``, else ``~/.local/share/...``).
+    serve_bundled
+        Whether the campuses bundled in the package are served too (false: only those of
+        ``maps_dir``, ``campuses`` and the default campus).
+    max_loaded_campuses, max_loaded_bytes
+        Least recently used campuses are dropped past this many loaded campuses or this many
+        bytes of travel tables (never the default campus); solver workers keep at most
+        ``max_loaded_campuses`` campuses each (the value at start).
     workers
         Solver worker processes (one solve each at a time); 0: one per core but one, at least
         one (:attr:`solver_workers`), so the server's own work keeps a core.
@@ -120,6 +131,10 @@ class ServerConfig:
     metrics_port: int = 9464
     campuses: tuple[str, ...] = ()
     default_campus: str = "northwestern"
+    maps_dir: str = ""
+    serve_bundled: bool = True
+    max_loaded_campuses: int = 10
+    max_loaded_bytes: int = 2 * 1024**3
     workers: int = 0
     worker_nice: int = 0
     grpc_threads: int = 16
@@ -173,6 +188,8 @@ class ServerConfig:
             "max_inflight",
             "max_greedy_inflight",
             "max_request_bytes",
+            "max_loaded_campuses",
+            "max_loaded_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}", getattr(self, name), "must be >= 1")
@@ -296,7 +313,8 @@ def load_config(
     path: str | Path | None = None, env: Mapping[str, str] | None = None
 ) -> ServerConfig:
     """Read the TOML file (default ``config/dispatch.toml``) and apply env overrides
-    (``PORT``, ``METRICS_PORT``, ``HOST``, ``CAMPUS``, ``WORKERS``; ``os.environ`` by default)."""
+    (``PORT``, ``METRICS_PORT``, ``HOST``, ``CAMPUS``, ``WORKERS``, ``CAMPUS_DISPATCH_MAPS_DIR``;
+    ``os.environ`` by default)."""
     data = read_toml(DEFAULT_CONFIG if path is None else path)
     return config_from_mapping(data, os.environ if env is None else env)
 

@@ -28,7 +28,7 @@ class Metrics:
         far) instead of the search.
     rejected
         ``dispatch_rejected_total{reason}``: refused requests (invalid, not_found,
-        rate_limited, overloaded, deadline).
+        rate_limited, overloaded, deadline, campus_loading, campus_failed).
     unassigned
         ``dispatch_unassigned_orders_total{reason}``: orders answered as unassigned.
     orders
@@ -50,6 +50,16 @@ class Metrics:
         ``dispatch_config_updates_total{source,result}``: admin updates, reloads and SIGHUPs
         (source ``UpdateConfig``, ``ReloadConfig``, ``SIGHUP``) by result (``applied``,
         ``unchanged``, ``invalid``, ``denied``).
+    campus_loads
+        ``dispatch_campus_loads_total{campus,result}``: campuses loaded after start, by result
+        (``cached``: memory-mapped from the table cache, ``built``: tables built in the
+        background, ``failed``: bad settings or map).
+    campus_evictions
+        ``dispatch_campus_evictions_total``: campuses dropped past ``max_loaded_campuses`` or
+        ``max_loaded_bytes``.
+    campuses_loaded, campus_loaded_bytes
+        ``dispatch_campuses_loaded``, ``dispatch_campus_loaded_bytes``: campuses loaded now and
+        the bytes of their travel tables (read at every scrape).
     """
 
     def __init__(self) -> None:
@@ -98,6 +108,22 @@ class Metrics:
             "dispatch_config_updates",
             "Configuration updates and reloads by source and result",
             ["source", "result"],
+            registry=r,
+        )
+
+        self.campus_loads = Counter(
+            "dispatch_campus_loads",
+            "Campuses loaded after start by result (cached, built, failed)",
+            ["campus", "result"],
+            registry=r,
+        )
+        self.campus_evictions = Counter(
+            "dispatch_campus_evictions", "Campuses dropped past the loaded caps", registry=r
+        )
+        self.campuses_loaded = Gauge("dispatch_campuses_loaded", "Campuses loaded", registry=r)
+        self.campus_loaded_bytes = Gauge(
+            "dispatch_campus_loaded_bytes",
+            "Bytes of the loaded campuses' travel tables",
             registry=r,
         )
 

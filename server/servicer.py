@@ -16,8 +16,9 @@ from grpc_status import rpc_status
 from api.codec import duration_of, seconds_of
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from campus_maps import Campus
+from campus_maps import Campus, UnknownCampusError
 from server.admission import Admission, RejectedError
+from server.campuses import CampusFailedError, CampusLoadingError, CampusRegistry
 from server.config import ServerConfig
 from server.convert import Conversion, problem_from_request, response_from_plan
 from server.live import LiveConfig
@@ -63,6 +64,21 @@ def _rejected_status(rejected: RejectedError) -> status_pb2.Status:
     return _status(code_pb2.RESOURCE_EXHAUSTED, str(rejected), retry)
 
 
+def _loading_status(loading: CampusLoadingError) -> status_pb2.Status:
+    """UNAVAILABLE (retry later) with the retry hint as a ``google.rpc.RetryInfo`` detail."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.CopyFrom(duration_of(loading.retry_after_s))
+    return _status(code_pb2.UNAVAILABLE, str(loading), retry)
+
+
+def unknown_campus_status(campus_id: str, known: list[str]) -> status_pb2.Status:
+    """NOT_FOUND naming the campuses this server has."""
+    return _status(
+        code_pb2.NOT_FOUND,
+        f"unknown campus {campus_id!r}; this server has: {', '.join(known)}",
+    )
+
+
 def clip(text: str, limit: int = MAX_TEXT_BYTES) -> str:
     """``text`` cut to ``limit`` characters for a log line (a request's text is not yet checked
     when its access line is started)."""
@@ -70,7 +86,7 @@ def clip(text: str, limit: int = MAX_TEXT_BYTES) -> str:
 
 
 class DispatchServicer(pb_grpc.DispatchServiceServicer):
-    """Solve and ListCampuses over the loaded campuses and the solver worker pool.
+    """Solve and ListCampuses over the campuses of the registry and the solver worker pool.
 
     Each call reads the live configuration once (:attr:`LiveConfig.current`) and uses that
     object to the end, so an admin change applies from the next call on, whole.
@@ -79,13 +95,13 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
     def __init__(
         self,
         config: LiveConfig,
-        campuses: Mapping[str, Campus],
+        campuses: CampusRegistry,
         pool: SolverPool,
         admission: Admission,
         metrics: Metrics,
     ) -> None:
         self.live = config
-        self.campuses = dict(campuses)
+        self.registry = campuses
         self.pool = pool
         self.admission = admission
         self.metrics = metrics
@@ -94,6 +110,11 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
     def config(self) -> ServerConfig:
         """The configuration in force now."""
         return self.live.current
+
+    @property
+    def campuses(self) -> Mapping[str, Campus]:
+        """The campuses loaded now, by id (others load on their first request)."""
+        return self.registry.loaded()
 
     # ----------------------------------------------------------------- Solve
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
@@ -188,16 +209,24 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         if violations:
             raise _AbortError(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(violations))
         campus_id = request.campus_id or config.default_campus
-        campus = self.campuses.get(campus_id)
-        if campus is None:
-            known = ", ".join(sorted(self.campuses))
+        try:
+            campus = self.registry.get(campus_id)
+        except UnknownCampusError as unknown:
             raise _AbortError(
                 grpc.StatusCode.NOT_FOUND,
                 "not_found",
-                _status(
-                    code_pb2.NOT_FOUND, f"unknown campus {campus_id!r}; this server has: {known}"
-                ),
-            )
+                unknown_campus_status(campus_id, unknown.known),
+            ) from None
+        except CampusLoadingError as loading:
+            raise _AbortError(
+                grpc.StatusCode.UNAVAILABLE, "campus_loading", _loading_status(loading)
+            ) from None
+        except CampusFailedError as failed:
+            raise _AbortError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "campus_failed",
+                _status(code_pb2.FAILED_PRECONDITION, str(failed)),
+            ) from None
         params = config.solver
         budget = (
             seconds_of(request.time_budget)
@@ -269,19 +298,20 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
     def ListCampuses(  # noqa: N802
         self, request: pb.ListCampusesRequest, context: grpc.ServicerContext
     ) -> pb.ListCampusesResponse:
-        """The campuses this server plans on."""
+        """The campuses this server plans on, loaded or not (bounds only when known)."""
         default = self.config.default_campus
         response = pb.ListCampusesResponse()
-        for campus_id in sorted(self.campuses):
-            campus = self.campuses[campus_id]
-            b = campus.bounds
-            response.campuses.add(
-                id=campus_id,
-                name=campus.name,
-                is_default=campus_id == default,
-                southwest=pb.LatLng(lat=b[0], lng=b[1]),
-                northeast=pb.LatLng(lat=b[2], lng=b[3]),
+        for summary in self.registry.summaries():
+            entry = response.campuses.add(
+                id=summary.id,
+                name=summary.name,
+                is_default=summary.id == default,
+                loaded=summary.loaded,
             )
+            b = summary.bounds
+            if b is not None:
+                entry.southwest.CopyFrom(pb.LatLng(lat=b[0], lng=b[1]))
+                entry.northeast.CopyFrom(pb.LatLng(lat=b[2], lng=b[3]))
         return response
 
 

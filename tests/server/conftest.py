@@ -24,6 +24,8 @@ from solver.plan import Plan
 
 NOW = 1_700_000_000
 ROOT = Path(__file__).resolve().parents[2]
+#: A maps directory that holds no campus: test servers serve only the campuses they are given.
+NO_MAPS = ROOT / "tests" / "server" / "no-maps"
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +35,13 @@ def tiny_campus() -> Campus:
 
 def make_config(**changes: object) -> ServerConfig:
     base = ServerConfig(
-        port=0, metrics_port=0, workers=1, campuses=("tiny",), default_campus="tiny"
+        port=0,
+        metrics_port=0,
+        workers=1,
+        campuses=("tiny",),
+        default_campus="tiny",
+        maps_dir=str(NO_MAPS),
+        serve_bundled=False,
     )
     return base.replace(**changes)
 
