@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from campus_maps import default_maps_dir
 from scenarios.model import ScenarioError
 from scenarios.tune import TuneError
 from solver.params import DEFAULT_CONFIG, ParamsError
@@ -25,7 +26,7 @@ def cmd_scenario_generate(args: argparse.Namespace) -> int:
     from scenarios.model import save_scenario
 
     scenario = generate_scenario(
-        load_campus(args.campus),
+        load_campus(args.campus, maps_dir=args.maps_dir),
         period=args.period,
         orders=args.orders,
         riders=args.riders,
@@ -136,7 +137,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     scenario = sub.add_parser("scenario", help="generate, import and check scenario files")
     verbs = scenario.add_subparsers(dest="verb", required=True)
     gen = verbs.add_parser("generate", help="a peak period on a bundled campus")
-    gen.add_argument("--campus", default="northwestern", help="bundled campus id")
+    gen.add_argument(
+        "--campus", default="northwestern", help="campus id: bundled, or onboarded in --maps-dir"
+    )
+    gen.add_argument(
+        "--maps-dir",
+        type=Path,
+        default=default_maps_dir(),
+        help="onboarded campuses (default: $CAMPUS_DISPATCH_MAPS_DIR or "
+        "~/.local/share/campus-dispatch/maps)",
+    )
     gen.add_argument("--period", choices=sorted(PERIODS), default="lunch")
     gen.add_argument("--orders", type=int, default=600, help="orders in the base stream")
     gen.add_argument("--riders", type=int, default=40)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from campus_maps import Campus, load_campus
+from campus_maps import Campus, default_maps_dir, load_campus
 from scenarios.model import Scenario, load_scenario
 from scenarios.replay.kpis import compute_kpis, format_table, write_kpis, write_orders_csv
 from scenarios.replay.policies import POLICIES, Policy, make_policy
@@ -222,6 +222,6 @@ def replay_scenario(
     results = run_replays(jobs, processes=processes)
     campus = None
     if out_dir is not None and pictures and scenario.geometry.kind == "campus":
-        campus = load_campus(scenario.geometry.campus_id)
+        campus = load_campus(scenario.geometry.campus_id, maps_dir=default_maps_dir())
     report = report_replays(results, out_dir, pictures=pictures, campus=campus)
     return results, scenario.summary() + "\n" + report

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from campus_maps import Campus, load_campus
+from campus_maps import Campus, default_maps_dir, load_campus
 from scenarios.model import Point, Scenario
 
 #: Mean Earth radius (m), for straight-line distances between latitude/longitude points.
@@ -134,7 +134,7 @@ def travel_for_scenario(scenario: Scenario, campus: Campus | None = None) -> Tra
     if g.kind == "euclidean":
         return EuclideanTravel(g.metres_per_minute, scenario.speed_factor)
     if campus is None or campus.id != g.campus_id:
-        campus = load_campus(g.campus_id)
+        campus = load_campus(g.campus_id, maps_dir=default_maps_dir())
     return CampusTravel(campus, scenario.speed_factor)
 
 
