@@ -3,7 +3,6 @@ arbitrary points, route paths for drawing, and places."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import time
@@ -19,7 +18,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely import ops
 
-from campus_maps.config import DATA_DIR, MODES, CampusConfig, load_campus_config
+from campus_maps.config import DATA_DIR, MODES, CampusConfig, file_digest, load_campus_config
 from campus_maps.network import NetworkArrays, arrays_from_graph, build_mode_graph
 from campus_maps.osm import OsmData, filter_ways_for_mode, osm_from_xml
 from campus_maps.places import Place, PlaceKind, places_from_osm
@@ -257,10 +256,6 @@ class RiderNetwork:
         return [(y, x) for x, y in piece.coords]
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class Campus:
     """One campus (bundled or onboarded): config, service area, rider networks per mode, places.
 
@@ -272,7 +267,7 @@ class Campus:
     def __init__(self, config: CampusConfig, *, cache_dir: Path | None = None) -> None:
         self.config = config
         self.cache_dir = (cache_dir or default_cache_dir()) / config.id
-        self.osm_digest = _file_digest(config.osm_path)
+        self.osm_digest = file_digest(config.osm_path)
         self._networks: dict[str, RiderNetwork] = {}
         self._osm: OsmData | None = None
         meta = self._load_meta()

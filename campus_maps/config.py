@@ -23,6 +23,16 @@ MODES = ("walk", "bike", "ebike")
 MAPS_DIR_ENV = "CAMPUS_DISPATCH_MAPS_DIR"
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks: a map's identity in the caches
+    and in an onboarded campus's SOURCE."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def default_maps_dir() -> Path:
     """Where onboarded campuses live: ``$CAMPUS_DISPATCH_MAPS_DIR``, else
     ``~/.local/share/campus-dispatch/maps``."""

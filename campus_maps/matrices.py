@@ -4,7 +4,6 @@ lands in (loaded once per process, tables memory-mapped from the cache)."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from campus_maps.campus import Campus
-from campus_maps.config import MODES, CampusConfig
+from campus_maps.config import MODES, CampusConfig, file_digest
 from campus_maps.snap import SnappedPoints
 
 _LOADED: OrderedDict[tuple[str, str, str, str], Campus] = OrderedDict()
@@ -23,10 +22,6 @@ _LOCK = threading.Lock()
 #: Most campuses :func:`campus_in_process` keeps (least recently used dropped first); ``None``:
 #: no cap (set in solver workers by :func:`set_max_loaded`).
 _MAX_LOADED: list[int | None] = [None]
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _key(config: CampusConfig, cache_root: Path, osm_digest: str) -> tuple[str, str, str, str]:
@@ -79,7 +74,7 @@ def campus_in_process(
     """This process's copy of a campus: loaded on first use (its tables memory-mapped from
     ``cache_root``), then kept (up to :func:`set_max_loaded` campuses). ``osm_digest``: the
     map's SHA-256 (default: read from the file)."""
-    key = _key(config, cache_root, osm_digest or _digest(config.osm_path))
+    key = _key(config, cache_root, osm_digest or file_digest(config.osm_path))
     with _LOCK:
         campus = _LOADED.get(key)
         if campus is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import hashlib
 import json
 import lzma
 import math
@@ -34,6 +33,7 @@ from campus_maps.config import (
     UnknownCampusError,
     bundled,
     campus_folder,
+    file_digest,
     parse_campus_config,
 )
 from campus_maps.osm import OsmData, OsmNode, OsmWay, is_way_allowed, osm_from_xml
@@ -249,15 +249,6 @@ def osm_suffix(path: Path) -> str:
     raise NotOsmFileError(
         path, f"the name must end in {', '.join(OSM_SUFFIXES)} (OSM XML, compressed, or PBF)"
     )
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes as given."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -684,7 +675,7 @@ def onboard_campus(
                 campus_id,
                 name,
                 original=osm_path,
-                sha256=file_sha256(osm_path),
+                sha256=file_digest(osm_path),
                 clip=clip,
                 osm_file=osm_file,
                 stats=stats,

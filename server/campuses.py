@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import threading
@@ -27,7 +26,7 @@ from campus_maps import (
     default_maps_dir,
     load_campus_config,
 )
-from campus_maps.config import DATA_DIR
+from campus_maps.config import DATA_DIR, file_digest
 from campus_maps.matrices import register_campus, unregister_campus
 from campus_maps.tables import default_cache_dir
 from server.config import ServerConfig
@@ -112,15 +111,11 @@ def maps_dir_of(config: ServerConfig) -> Path:
     return Path(config.maps_dir).expanduser() if config.maps_dir else default_maps_dir()
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def is_cached(config: CampusConfig, cache_root: Path) -> bool:
     """Whether every mode's tables (and the map's bounds and places) are in the on-disk cache,
     so that loading the campus only memory-maps files (as ``Campus._load_network`` finds them)."""
     folder = cache_root / config.id
-    digest = _digest(config.osm_path)
+    digest = file_digest(config.osm_path)
     if not (folder / f"map-{digest[:20]}.json").is_file():
         return False
     return all(
@@ -402,7 +397,7 @@ class CampusRegistry:
         if memo is not None and memo[0] == stamp and memo[1].name == config.name:
             return memo[1]
         bounds = None
-        meta = self.cache_root / campus_id / f"map-{_digest(config.osm_path)[:20]}.json"
+        meta = self.cache_root / campus_id / f"map-{file_digest(config.osm_path)[:20]}.json"
         try:
             data: Mapping[str, Any] = json.loads(meta.read_text())
             lo_lat, lo_lng, hi_lat, hi_lng = (float(v) for v in data["bounds"])
