@@ -256,6 +256,29 @@ class RiderNetwork:
         return [(y, x) for x, y in piece.coords]
 
 
+def map_meta_path(campus_cache: Path, osm_digest: str) -> Path:
+    """Where a map's bounds and raw places are cached (in the campus's cache folder)."""
+    return campus_cache / f"map-{osm_digest[:20]}.json"
+
+
+def network_cache_folder(
+    campus_cache: Path, config: CampusConfig, mode: str, osm_digest: str
+) -> Path:
+    """Where a mode's network and travel tables are cached (in the campus's cache folder)."""
+    return campus_cache / f"{mode}-{config.network_key(mode, osm_digest)}"
+
+
+def tables_cached(config: CampusConfig, cache_root: Path | None = None) -> bool:
+    """Whether the map's bounds and places and every mode's tables are in the on-disk cache,
+    so that loading the campus only memory-maps files."""
+    folder = (cache_root or default_cache_dir()) / config.id
+    digest = file_digest(config.osm_path)
+    return map_meta_path(folder, digest).is_file() and all(
+        (network_cache_folder(folder, config, mode, digest) / "meta.json").is_file()
+        for mode in MODES
+    )
+
+
 class Campus:
     """One campus (bundled or onboarded): config, service area, rider networks per mode, places.
 
@@ -307,7 +330,7 @@ class Campus:
 
     def _load_meta(self) -> dict[str, Any]:
         """Bounds and raw places of the map (parsed once, cached as JSON)."""
-        path = self.cache_dir / f"map-{self.osm_digest[:20]}.json"
+        path = map_meta_path(self.cache_dir, self.osm_digest)
         if path.is_file():
             try:
                 return dict(json.loads(path.read_text()))
@@ -333,7 +356,7 @@ class Campus:
     def _load_network(self, mode: str) -> RiderNetwork:
         cfg = self.config.mode(mode)
         key = self.config.network_key(mode, self.osm_digest)
-        folder = self.cache_dir / f"{mode}-{key}"
+        folder = network_cache_folder(self.cache_dir, self.config, mode, self.osm_digest)
         started = time.perf_counter()
         cached = load_arrays(folder)
         if cached is None:
@@ -511,4 +534,7 @@ __all__ = [
     "RiderNetwork",
     "TravelMatrix",
     "load_campus",
+    "map_meta_path",
+    "network_cache_folder",
+    "tables_cached",
 ]

@@ -26,6 +26,7 @@ from campus_maps import (
     default_maps_dir,
     load_campus_config,
 )
+from campus_maps.campus import map_meta_path, tables_cached
 from campus_maps.config import DATA_DIR, file_digest
 from campus_maps.matrices import register_campus, unregister_campus
 from campus_maps.tables import default_cache_dir
@@ -109,19 +110,6 @@ def table_bytes(campus: Campus) -> int:
 def maps_dir_of(config: ServerConfig) -> Path:
     """The maps directory of onboarded campuses ``config`` names."""
     return Path(config.maps_dir).expanduser() if config.maps_dir else default_maps_dir()
-
-
-def is_cached(config: CampusConfig, cache_root: Path) -> bool:
-    """Whether every mode's tables (and the map's bounds and places) are in the on-disk cache,
-    so that loading the campus only memory-maps files (as ``Campus._load_network`` finds them)."""
-    folder = cache_root / config.id
-    digest = file_digest(config.osm_path)
-    if not (folder / f"map-{digest[:20]}.json").is_file():
-        return False
-    return all(
-        (folder / f"{mode}-{config.network_key(mode, digest)}" / "meta.json").is_file()
-        for mode in MODES
-    )
 
 
 def _ready(campus: Campus) -> Campus:
@@ -274,7 +262,7 @@ class CampusRegistry:
             started = time.perf_counter()
             try:
                 config = self._config(campus_id)
-                cached = is_cached(config, self.cache_root)
+                cached = tables_cached(config, self.cache_root)
                 if cached:
                     campus = _ready(Campus(config, cache_dir=self.cache_root))
             except (CampusConfigError, UnknownCampusError, OSError, ValueError) as exc:
@@ -397,7 +385,7 @@ class CampusRegistry:
         if memo is not None and memo[0] == stamp and memo[1].name == config.name:
             return memo[1]
         bounds = None
-        meta = self.cache_root / campus_id / f"map-{file_digest(config.osm_path)[:20]}.json"
+        meta = map_meta_path(self.cache_root / campus_id, file_digest(config.osm_path))
         try:
             data: Mapping[str, Any] = json.loads(meta.read_text())
             lo_lat, lo_lng, hi_lat, hi_lng = (float(v) for v in data["bounds"])
