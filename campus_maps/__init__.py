@@ -1,7 +1,7 @@
 """Campus geography: OSM maps → rider networks per mode → cached all-pairs travel tables,
 snapping, travel matrices between points, places, and the catalog of bundled campuses."""
 
-from campus_maps.campus import Campus, RiderNetwork, TravelMatrix, load_campus
+from campus_maps.campus import Campus, MapChangedError, RiderNetwork, TravelMatrix, load_campus
 from campus_maps.config import (
     MAPS_DIR_ENV,
     MODES,
@@ -38,6 +38,7 @@ __all__ = [
     "CampusConfig",
     "CampusConfigError",
     "CampusMatrices",
+    "MapChangedError",
     "ModeConfig",
     "OffCampusError",
     "OutsideServiceAreaError",

@@ -256,6 +256,17 @@ class RiderNetwork:
         return [(y, x) for x, y in piece.coords]
 
 
+class MapChangedError(ValueError):
+    """A campus's map file changed on disk after the campus was loaded for the old one (e.g.
+    ``campus add --force``), and the old map's tables are not in the cache."""
+
+    def __init__(self, campus_id: str, path: Path) -> None:
+        super().__init__(
+            f"campus {campus_id!r}: the map {path} changed since the campus was loaded and the "
+            "old map's tables are not cached; load the campus again (admin load-campus --reload)"
+        )
+
+
 def map_meta_path(campus_cache: Path, osm_digest: str) -> Path:
     """Where a map's bounds and raw places are cached (in the campus's cache folder)."""
     return campus_cache / f"map-{osm_digest[:20]}.json"
@@ -287,10 +298,16 @@ class Campus:
     arrays.
     """
 
-    def __init__(self, config: CampusConfig, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, config: CampusConfig, *, cache_dir: Path | None = None, osm_digest: str = ""
+    ) -> None:
         self.config = config
         self.cache_dir = (cache_dir or default_cache_dir()) / config.id
-        self.osm_digest = file_digest(config.osm_path)
+        #: A campus opened for a known map (``osm_digest`` given: a solver worker serving the
+        #: server's campus) reads that map's cached tables and refuses to build from a file
+        #: that has changed since (:class:`MapChangedError`) rather than plan on another map.
+        self._pinned = bool(osm_digest)
+        self.osm_digest = osm_digest or file_digest(config.osm_path)
         self._networks: dict[str, RiderNetwork] = {}
         self._osm: OsmData | None = None
         meta = self._load_meta()
@@ -325,6 +342,8 @@ class Campus:
 
     def _osm_data(self) -> OsmData:
         if self._osm is None:
+            if self._pinned and file_digest(self.config.osm_path) != self.osm_digest:
+                raise MapChangedError(self.id, self.config.osm_path)
             self._osm = osm_from_xml(self.config.osm_path)
         return self._osm
 
@@ -530,6 +549,7 @@ def load_campus(
 
 __all__ = [
     "Campus",
+    "MapChangedError",
     "NetworkStats",
     "RiderNetwork",
     "TravelMatrix",

@@ -200,9 +200,17 @@ def parse_campus_config(
     osm_path = folder / merged["osm_file"]
     if not osm_path.is_file():
         raise CampusConfigError(source, "osm_file", merged["osm_file"], f"no file at {osm_path}")
+
+    def table_of(key: str) -> Mapping[str, Any]:
+        value = merged.get(key, {})
+        if not isinstance(value, Mapping):
+            raise CampusConfigError(source, key, value, "must be a table")
+        return value
+
+    mode_tables, snap, access = table_of("modes"), table_of("snap"), table_of("access")
     modes: dict[str, ModeConfig] = {}
     for name in MODES:
-        table = merged.get("modes", {}).get(name)
+        table = mode_tables.get(name)
         if not isinstance(table, Mapping):
             raise CampusConfigError(source, f"modes.{name}", table, "missing mode table")
         speeds = table.get("speeds_mps")
@@ -222,13 +230,15 @@ def parse_campus_config(
             if dismount is None
             else _positive(source, f"modes.{name}.dismount_speed_mps", dismount),
         )
-    snap = merged.get("snap", {})
     area = merged.get("service_area", [])
+    if not isinstance(area, list | tuple):
+        raise CampusConfigError(source, "service_area", area, "must be a list of [lat, lng]")
     corners: list[tuple[float, float]] = []
     for k, corner in enumerate(area):
         if (
             not isinstance(corner, list | tuple)
             or len(corner) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in corner)
             or not -90 <= corner[0] <= 90
             or not -180 <= corner[1] <= 180
         ):
@@ -243,7 +253,7 @@ def parse_campus_config(
         default=bool(merged.get("default", False)),
         timezone=str(merged.get("timezone", "UTC")),
         modes=modes,
-        allow_private=bool(merged.get("access", {}).get("allow_private", False)),
+        allow_private=bool(access.get("allow_private", False)),
         snap_max_distance_m=_positive(source, "snap.max_distance_m", snap.get("max_distance_m")),
         access_speed_mps=_positive(source, "snap.access_speed_mps", snap.get("access_speed_mps")),
         service_area=tuple(corners),
@@ -285,12 +295,24 @@ def load_campus_config(
     )
 
 
+def campus_folders(root: Path) -> set[str]:
+    """Names of the campus folders in ``root`` (those with a ``campus.toml``). Hidden folders
+    (an onboarding in progress stages its campus in one) are not campuses, and a folder that
+    cannot be read (missing, no permission) holds none."""
+    try:
+        return {
+            p.parent.name for p in root.glob("*/campus.toml") if not p.parent.name.startswith(".")
+        }
+    except OSError:
+        return set()
+
+
 def campus_ids(data_dir: Path = DATA_DIR, maps_dir: Path | None = None) -> list[str]:
     """Ids of the campuses under ``data_dir`` and ``maps_dir`` (folders with a campus.toml),
     sorted; an onboarded campus cannot shadow a bundled one."""
-    ids = {p.parent.name for p in data_dir.glob("*/campus.toml")}
+    ids = campus_folders(data_dir)
     if maps_dir is not None:
-        ids |= {p.parent.name for p in maps_dir.glob("*/campus.toml")}
+        ids |= campus_folders(maps_dir)
     return sorted(ids)
 
 

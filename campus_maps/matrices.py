@@ -78,7 +78,7 @@ def campus_in_process(
     with _LOCK:
         campus = _LOADED.get(key)
         if campus is None:
-            campus = Campus(config, cache_dir=cache_root)
+            campus = Campus(config, cache_dir=cache_root, osm_digest=key[3])
             _LOADED[key] = campus
         _LOADED.move_to_end(key)
         _trim()

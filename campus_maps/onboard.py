@@ -33,6 +33,7 @@ from campus_maps.config import (
     UnknownCampusError,
     bundled,
     campus_folder,
+    campus_folders,
     file_digest,
     parse_campus_config,
 )
@@ -653,6 +654,7 @@ def onboard_campus(
     osm_file = f"{campus_id}.osm.xz"
     folder = maps_dir / campus_id
     maps_dir.mkdir(parents=True, exist_ok=True)
+    previous: Path | None = None
     staging = maps_dir / f".{campus_id}.{time.time_ns()}.tmp"
     staging.mkdir()
     try:
@@ -682,13 +684,13 @@ def onboard_campus(
             ),
             encoding="utf-8",
         )
-        old = maps_dir / f".{campus_id}.{time.time_ns()}.old"
-        if folder.exists():
-            folder.rename(old)
+        if folder.exists():  # --force: the previous campus is kept aside until this one works
+            previous = maps_dir / f".{campus_id}.{time.time_ns()}.old"
+            folder.rename(previous)
         staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _put_back(previous, folder)
         raise
     try:
         campus = load_campus(campus_id, maps_dir=maps_dir, cache_dir=cache_dir)
@@ -701,8 +703,17 @@ def onboard_campus(
         )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        _put_back(previous, folder)
         raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
     return OnboardResult(campus, folder, report)
+
+
+def _put_back(previous: Path | None, folder: Path) -> None:
+    """Restore the campus a failed ``--force`` onboarding set aside."""
+    if previous is not None and previous.exists() and not folder.exists():
+        previous.rename(folder)
 
 
 def _box_corners(bounds: tuple[float, float, float, float]) -> tuple[LatLng, ...]:
@@ -757,8 +768,8 @@ def list_campus_entries(maps_dir: Path | None = None) -> list[CampusEntry]:
     entries: list[CampusEntry] = []
     seen: set[str] = set()
     for where, root in roots:
-        for toml_path in sorted(root.glob("*/campus.toml")):
-            campus_id = toml_path.parent.name
+        for campus_id in sorted(campus_folders(root)):
+            toml_path = root / campus_id / "campus.toml"
             if campus_id in seen:
                 continue
             seen.add(campus_id)
@@ -785,7 +796,11 @@ def remove_campus(campus_id: str, maps_dir: Path) -> Path:
     """Delete the onboarded campus folder ``<maps_dir>/<id>``; refuse a bundled id."""
     if bundled(campus_id):
         raise OnboardError(f"campus id {campus_id!r} is bundled with the package: not removed")
+    if len(campus_id) > CAMPUS_ID_MAX or not CAMPUS_ID.match(campus_id):
+        raise OnboardError(f"campus id {campus_id!r} is not a campus id: nothing removed")
     folder = Path(maps_dir) / campus_id
+    if folder.is_symlink():
+        raise OnboardError(f"{folder} is a symbolic link: not removed")
     if not (folder / "campus.toml").is_file():
         raise UnknownCampusError(campus_id, [e.id for e in list_campus_entries(maps_dir)])
     shutil.rmtree(folder)

@@ -20,14 +20,13 @@ from campus_maps import (
     MODES,
     Campus,
     CampusConfig,
-    CampusConfigError,
     UnknownCampusError,
     campus_ids,
     default_maps_dir,
     load_campus_config,
 )
 from campus_maps.campus import map_meta_path, tables_cached
-from campus_maps.config import DATA_DIR, file_digest
+from campus_maps.config import DATA_DIR, campus_folders, file_digest
 from campus_maps.matrices import register_campus, unregister_campus
 from campus_maps.tables import default_cache_dir
 from server.config import ServerConfig
@@ -175,9 +174,7 @@ class CampusRegistry:
         ids = set(self._extra) | set(self._loaded)
         if self.current().serve_bundled:
             ids |= set(campus_ids(self.data_dir))
-        maps_dir = self.maps_dir
-        if maps_dir.is_dir():
-            ids |= {p.parent.name for p in maps_dir.glob("*/campus.toml")}
+        ids |= campus_folders(self.maps_dir)
         return sorted(ids)
 
     def loaded(self) -> dict[str, Campus]:
@@ -265,9 +262,11 @@ class CampusRegistry:
                 cached = tables_cached(config, self.cache_root)
                 if cached:
                     campus = _ready(Campus(config, cache_dir=self.cache_root))
-            except (CampusConfigError, UnknownCampusError, OSError, ValueError) as exc:
+            except (
+                Exception
+            ) as exc:  # a broken campus folder or cache: this campus fails, not the call
                 self._fail(campus_id, exc)
-                raise CampusFailedError(campus_id, str(exc)) from None
+                raise CampusFailedError(campus_id, f"{type(exc).__name__}: {exc}") from None
             if not cached:
                 self._start_build(campus_id, config)
                 raise CampusLoadingError(campus_id, self._retry_s())
@@ -379,14 +378,14 @@ class CampusRegistry:
         try:
             config = self._config(campus_id)
             stamp = (config.osm_path.stat().st_mtime, config.osm_path.stat().st_size)
-        except (CampusConfigError, UnknownCampusError, OSError, ValueError):
+        except Exception:  # a broken campus folder still gets a line in ListCampuses
             return CampusSummary(campus_id, campus_id, False, None)
         memo = self._summaries.get(campus_id)
         if memo is not None and memo[0] == stamp and memo[1].name == config.name:
             return memo[1]
         bounds = None
-        meta = map_meta_path(self.cache_root / campus_id, file_digest(config.osm_path))
         try:
+            meta = map_meta_path(self.cache_root / campus_id, file_digest(config.osm_path))
             data: Mapping[str, Any] = json.loads(meta.read_text())
             lo_lat, lo_lng, hi_lat, hi_lng = (float(v) for v in data["bounds"])
             bounds = (lo_lat, lo_lng, hi_lat, hi_lng)

@@ -31,6 +31,7 @@ from campus_maps.osm import osm_from_xml
 from campus_maps.report import ModeAnalysis, ModeReport, estimate_table_bytes, report_warnings
 
 TINY = DATA_DIR / "tiny" / "tiny.osm.xz"
+UCE = DATA_DIR / "uce_quito" / "uce_quito.osm.xz"
 #: The south-west corner of the tiny grid: nodes 1000, 1001, 1010, 1011 and the canteen.
 SW_BOX = "9.9995,9.9995,10.0013,10.0013"
 
@@ -331,3 +332,96 @@ def test_command_errors_are_one_line(
     assert "over the limit of" in capsys.readouterr().err
     assert main(["campus", "add", "x", "--osm", str(TINY), "--bbox", "1,2,3"]) == 2
     assert "--bbox '1,2,3'" in capsys.readouterr().err
+
+
+# ------------------------------------------------- what a review found: hardening, each pinned
+def test_remove_refuses_anything_but_a_campus_id(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    maps, _ = dirs
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "campus.toml").write_text('id = "outside"\n')
+    for bad in ("../outside", str(outside), "Tiny", ""):
+        assert main(["campus", "remove", bad, "--maps-dir", str(maps)]) == 2
+    assert (outside / "campus.toml").is_file()
+
+
+def test_hidden_folders_are_not_campuses(dirs: tuple[Path, Path]) -> None:
+    from campus_maps.config import campus_folders, campus_ids
+
+    maps, _ = dirs
+    (maps / ".mine.123.tmp").mkdir(parents=True)
+    (maps / ".mine.123.tmp" / "campus.toml").write_text('id = "mine"\n')
+    assert campus_folders(maps) == set()
+    assert ".mine.123.tmp" not in campus_ids(maps_dir=maps)
+    assert campus_folders(maps / "missing") == set()
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("snap = 1", "snap"),
+        ("modes = 3", "modes"),
+        ("access = true", "access"),
+        ('service_area = "north"', "service_area"),
+        ('service_area = [["a", "b"], [1, 2], [3, 4]]', "service_area[0]"),
+    ],
+)
+def test_a_campus_file_of_the_wrong_shape_is_a_config_error(
+    dirs: tuple[Path, Path], line: str, key: str
+) -> None:
+    from campus_maps import CampusConfigError, load_campus_config
+
+    maps, _ = dirs
+    assert main(["campus", "add", "shaped", "--osm", str(TINY), "--maps-dir", str(maps)]) == 0
+    toml = maps / "shaped" / "campus.toml"
+    toml.write_text(f'id = "shaped"\nname = "Shaped"\nosm_file = "shaped.osm.xz"\n{line}\n')
+    with pytest.raises(CampusConfigError) as info:
+        load_campus_config("shaped", maps_dir=maps)
+    assert info.value.key == key
+
+
+def test_a_worker_never_plans_on_a_map_that_changed_under_it(dirs: tuple[Path, Path]) -> None:
+    """A campus opened for a known map reads that map's cached tables, and refuses to build
+    from a map file replaced since (``campus add --force``) instead of planning on it."""
+    from campus_maps import MapChangedError, load_campus_config
+    from campus_maps.matrices import campus_in_process
+
+    maps, cache = dirs
+    assert main(["campus", "add", "moving", "--osm", str(TINY), "--maps-dir", str(maps)]) == 0
+    config = load_campus_config("moving", maps_dir=maps)
+    first = load_campus("moving", maps_dir=maps, cache_dir=cache)
+    digest = first.osm_digest
+    # the cached tables of the old map serve a worker even though the file changed
+    assert (
+        main(["campus", "add", "moving", "--osm", str(UCE), "--maps-dir", str(maps), "--force"])
+        == 0
+    )
+    worker_copy = campus_in_process(config, cache, digest)
+    assert worker_copy.osm_digest == digest
+    assert worker_copy.network("walk").stats.nodes == first.network("walk").stats.nodes
+    # without them, the changed file is refused
+    import shutil
+
+    shutil.rmtree(cache / "moving")
+    with pytest.raises(MapChangedError, match="changed since the campus was loaded"):
+        campus_in_process(config, cache, "0" * 64)
+
+
+def test_a_failed_forced_onboarding_keeps_the_previous_campus(
+    dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import campus_maps.onboard as onboard_module
+
+    maps, _ = dirs
+    assert main(["campus", "add", "kept", "--osm", str(TINY), "--maps-dir", str(maps)]) == 0
+    before = (maps / "kept" / "campus.toml").read_text()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the table build failed")
+
+    monkeypatch.setattr(onboard_module, "build_report", broken)
+    again = ["campus", "add", "kept", "--osm", str(UCE), "--maps-dir", str(maps), "--force"]
+    with pytest.raises(RuntimeError, match="table build failed"):
+        main(again)
+    assert (maps / "kept" / "campus.toml").read_text() == before
+    assert sorted(p.name for p in maps.iterdir()) == ["kept"]

@@ -275,3 +275,28 @@ def test_a_campus_onboarded_after_start_is_added_through_the_admin_api(
     assert main(["admin", "load-campus", *common, "tiny5", "--reload"]) == 0
     assert "campus tiny5: loaded" in capsys.readouterr().out
     assert main(["admin", "load-campus", *common, "atlantis"]) == 1
+
+
+def test_a_broken_campus_folder_fails_that_campus_only(
+    start: Callable[..., Service], tmp_path: Path
+) -> None:
+    """A campus.toml of the wrong shape in the maps directory: its requests are
+    FAILED_PRECONDITION naming the key (never INTERNAL), ListCampuses still lists every
+    campus, and the other campuses are served."""
+    maps = tmp_path / "maps"
+    onboard(maps, "broken")
+    toml = maps / "broken" / "campus.toml"
+    toml.write_text(toml.read_text() + "\nsnap = 1\n")
+    (maps / ".half.99.tmp").mkdir()  # an onboarding in progress is not a campus
+    (maps / ".half.99.tmp" / "campus.toml").write_text('id = "half"\n')
+    svc = start(maps)
+    with grpc.insecure_channel(svc.address) as channel:
+        stub = pb_grpc.DispatchServiceStub(channel)
+        request = make_request(svc.servicer.campuses["tiny"])
+        request.campus_id = "broken"
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Solve(request, timeout=5)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "snap" in (err.value.details() or "")
+        assert listed(stub) == {"tiny": True, "broken": False}
+        solve_ok(svc, stub, svc.servicer.campuses["tiny"])
