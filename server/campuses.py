@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -152,6 +153,7 @@ class CampusRegistry:
         self._extra = set(extra)
         self._loaded: OrderedDict[str, _Entry] = OrderedDict()
         self._building: dict[str, Future[None]] = {}
+        self._reload_after_build: set[str] = set()
         self._failed: dict[str, str] = {}
         self._lock = threading.Lock()
         self._id_locks: dict[str, threading.Lock] = {}
@@ -231,6 +233,9 @@ class CampusRegistry:
         try:
             campus, detail = self._load(campus_id, reload=reload)
         except CampusLoadingError:
+            if reload:  # load again once the build in progress (of the old files) is done
+                with self._lock:
+                    self._reload_after_build.add(campus_id)
             return LoadOutcome(
                 campus_id,
                 False,
@@ -302,10 +307,16 @@ class CampusRegistry:
             self._fail(campus_id, exc)
             future.set_exception(exc)
             return
+        # loaded before it stops counting as building, so no request loads a second copy
+        self._loaded_now(campus, "built", time.perf_counter() - started, reload=False)
         with self._lock:
             self._building.pop(campus_id, None)
-        self._loaded_now(campus, "built", time.perf_counter() - started, reload=False)
+            again = campus_id in self._reload_after_build
+            self._reload_after_build.discard(campus_id)
         future.set_result(None)
+        if again:  # a reload asked for while this build ran: the files may have changed since
+            with contextlib.suppress(Exception):  # its outcome is logged and counted by load()
+                self.load(campus_id, reload=True)
 
     def _loaded_now(self, campus: Campus, result: str, elapsed: float, *, reload: bool) -> None:
         nbytes = self._insert(campus)
