@@ -127,6 +127,9 @@ def problem_from_request(
             dropoff_service_s=round(seconds_of(o.dropoff_service))
             if o.HasField("dropoff_service")
             else config.default_dropoff_service_s,
+            max_in_bag_s=round(seconds_of(o.max_time_in_bag))
+            if o.HasField("max_time_in_bag")
+            else None,
             state=state,
             rider_id=o.onboard_rider_id or o.committed_rider_id or None,
         )

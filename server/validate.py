@@ -38,6 +38,8 @@ MAX_TEXT_BYTES = 128
 MAX_HORIZON_S = 7 * 86400
 #: Longest handover (pickup or drop-off service) in seconds.
 MAX_SERVICE_S = 86400
+#: Longest time in bag an order may ask for (s).
+MAX_IN_BAG_S = 86400
 #: The range of a valid google.protobuf.Timestamp (0001-01-01 to 9999-12-31) in seconds.
 TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
 #: The range of a valid google.protobuf.Duration in seconds (about 10,000 years either way).
@@ -252,6 +254,22 @@ def validate_request(
             )
         if order.size < 0:
             out.append(Violation(f"{where}.size", f"{order.size} is negative"))
+        for name in ("customer_id", "merchant_id"):
+            _check_text(out, f"{where}.{name}", getattr(order, name), required=False)
+        placed = instant(f"{where}.placed_time", order.placed_time, order.HasField("placed_time"))
+        if placed is not None and due is not None and due < placed:
+            out.append(
+                Violation(f"{where}.placed_time", f"{_iso(placed)} is after due_time {_iso(due)}")
+            )
+        in_bag = _check_span(
+            out,
+            f"{where}.max_time_in_bag",
+            order.max_time_in_bag,
+            order.HasField("max_time_in_bag"),
+            MAX_IN_BAG_S,
+        )
+        if in_bag is not None and in_bag <= 0:
+            out.append(Violation(f"{where}.max_time_in_bag", f"{in_bag:g} s: must be > 0"))
         for name in ("pickup_service", "dropoff_service"):
             _check_span(
                 out, f"{where}.{name}", getattr(order, name), order.HasField(name), MAX_SERVICE_S

@@ -24,6 +24,16 @@ from solver.spec import ProblemSpec
 
 
 @dataclass(frozen=True)
+class OrderSource:
+    """Who placed an order, when, and at which merchant (a scenario order's account, placed
+    time in scenario seconds and merchant id)."""
+
+    account: str
+    placed_s: int
+    merchant_id: str = ""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The dispatcher's view at one batch: the problem and where its locations are.
 
@@ -45,6 +55,9 @@ class Snapshot:
     xy
         ``(n, 2)`` metres on a plane for each location (zones of storm-sized batches), or
         ``None``.
+    customers
+        What the backend knows of each visible order besides the problem, by order id: who
+        ordered, when, from which merchant (:class:`OrderSource`).
     """
 
     problem: Problem
@@ -54,6 +67,7 @@ class Snapshot:
     current: Mapping[str, Sequence[Visit]]
     epoch_s: float = 0.0
     xy: NDArray[np.float64] | None = None
+    customers: Mapping[str, OrderSource] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

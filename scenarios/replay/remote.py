@@ -59,6 +59,13 @@ def request_from_snapshot(
         )
         if o.pickup is not None:
             out.pickup.CopyFrom(latlng(o.pickup))
+        if o.max_in_bag_s is not None:
+            out.max_time_in_bag.CopyFrom(duration_of(o.max_in_bag_s))
+        source = snapshot.customers.get(o.id)
+        if source is not None:
+            out.customer_id = source.account
+            out.merchant_id = source.merchant_id
+            out.placed_time.CopyFrom(timestamp_at(epoch + source.placed_s))
         if o.state is OrderState.ONBOARD:
             out.onboard_rider_id = o.rider_id or ""
         elif o.state is OrderState.COMMITTED:

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from campus_maps import MODES
 from scenarios.model import Point, Scenario, ScenarioOrder, ScenarioRider
-from scenarios.replay.policies import Decision, Policy, Snapshot
+from scenarios.replay.policies import Decision, OrderSource, Policy, Snapshot
 from scenarios.replay.travel import TravelModel, point_along, rest_of_path
 from solver.check import check_plan
 from solver.model import OrderState, Problem
@@ -445,7 +445,10 @@ class Simulator:
         time_s, dist_m = self.travel.matrices(coords, modes)
         problem = build.problem(t, time_s, dist_m)
         xy = self.travel.planar(coords)
-        return Snapshot(problem, coords, modes, rider_modes, current, self.epoch_s, xy)
+        customers = {o.id: OrderSource(o.account, o.placed_s, o.merchant_id) for o in visible}
+        return Snapshot(
+            problem, coords, modes, rider_modes, current, self.epoch_s, xy, customers=customers
+        )
 
     def dispatch(self, t: int) -> None:
         """One batch at ``t``: build the view, ask the policy, hand out the itineraries."""

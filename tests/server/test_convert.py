@@ -48,3 +48,20 @@ def test_a_plan_becomes_an_answer_and_back(tiny_campus: Campus) -> None:
     again = plan_from_response(conversion.problem, config.solver, response)
     assert [r.stops for r in again.routes] == [r.stops for r in plan.routes]
     assert again.stats.objective == plan.stats.objective
+
+
+def test_max_time_in_bag_reaches_the_solver_and_binds_the_plan(tiny_campus: Campus) -> None:
+    config = make_config()
+    request = make_request(tiny_campus, orders=6, riders=2)
+    for k, order in enumerate(request.orders):
+        if not order.onboard_rider_id and not order.committed_rider_id:
+            order.max_time_in_bag.FromSeconds(120 + 30 * k)
+    conversion = problem_from_request(request, tiny_campus, config)
+    limits = {o.id: o.max_in_bag_s for o in conversion.spec.orders}
+    for order in request.orders:
+        expected = order.max_time_in_bag.seconds if order.HasField("max_time_in_bag") else None
+        assert limits[order.id] == expected
+    from solver.check import check_plan
+
+    plan = solve(conversion.problem, config.solver, budget_s=0.1)
+    assert check_plan(conversion.problem, plan, config.solver).ok

@@ -134,6 +134,11 @@ def valid_requests(draw: st.DrawFn, pools: dict[str, PointPool]) -> pb.SolveRequ
             o.pickup_service.FromSeconds(draw(st.integers(0, 300)))
         if draw(st.booleans()):
             o.dropoff_service.FromSeconds(draw(st.integers(0, 300)))
+        if draw(st.booleans()):  # who ordered, when, where from, and a freshness limit
+            o.customer_id = draw(st.sampled_from(["acct-1", "顧客-7", "", "a" * 128]))
+            o.merchant_id = draw(st.sampled_from(["m-1", "商户", ""]))
+            _at(o.placed_time, min(now, due) - draw(st.integers(0, 3600)))
+            o.max_time_in_bag.FromSeconds(draw(st.sampled_from([1, 60, 600, 1800, 86400])))
         state = draw(st.sampled_from(["open", "open", "committed", "onboard"]))
         if state != "open" and capacity:
             rider = draw(st.sampled_from(sorted(capacity)))
@@ -313,7 +318,11 @@ def huge_text(draw: st.DrawFn, req: pb.SolveRequest) -> str:
             ]
         )
     )
-    target = draw(st.sampled_from(["id", "request_id", "campus_id", "pinned"]))
+    target = draw(st.sampled_from(["id", "request_id", "campus_id", "pinned", "account"]))
+    if target == "account" and req.orders:
+        name = draw(st.sampled_from(["customer_id", "merchant_id"]))
+        setattr(req.orders[0], name, text)
+        return f"orders[0].{name}"
     if target in ("id", "pinned") and not req.riders and not req.orders:
         target = "request_id"
     if target == "request_id":
@@ -398,7 +407,9 @@ def bad_duration(draw: st.DrawFn, req: pb.SolveRequest) -> str:
         )
         return "time_budget"
     k = draw(st.integers(0, len(req.orders) - 1))
-    name = draw(st.sampled_from(["pickup_service", "dropoff_service"]))
+    name = draw(st.sampled_from(["pickup_service", "dropoff_service", "max_time_in_bag"]))
+    if name == "max_time_in_bag" and draw(st.booleans()):
+        seconds, nanos = 0, 0  # a freshness limit must be above 0
     span = getattr(req.orders[k], name)
     span.seconds, span.nanos = seconds, nanos
     return f"orders[{k}].{name}"

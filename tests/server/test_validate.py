@@ -122,3 +122,28 @@ def test_request_now_falls_back_and_refuses_invalid() -> None:
     req.now.seconds = TIMESTAMP_SECONDS[0] - 1
     assert request_now(req, 5.0) is None
     assert "not a valid Timestamp" in fields(req)["now"]
+
+
+def test_who_ordered_when_and_the_freshness_limit_are_checked() -> None:
+    req = request()
+    first, second = req.orders[0], req.orders[1]
+    first.customer_id, first.merchant_id = "acct-1", "m-7"
+    first.placed_time.FromSeconds(NOW - 60)
+    first.max_time_in_bag.FromSeconds(900)
+    assert fields(req) == {}
+    second.customer_id = "x" * (MAX_TEXT_BYTES + 1)
+    second.merchant_id = "y" * (MAX_TEXT_BYTES + 1)
+    second.placed_time.FromSeconds(NOW + 1801)  # after its due time
+    got = fields(req)
+    assert set(got) == {"orders[1].customer_id", "orders[1].merchant_id", "orders[1].placed_time"}
+    assert "after due_time" in got["orders[1].placed_time"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "must be > 0"), (-5, "negative"), (MAX_SERVICE_S + 1, "more than")],
+)
+def test_max_time_in_bag_is_positive_and_at_most_a_day(seconds: int, words: str) -> None:
+    req = request()
+    req.orders[0].max_time_in_bag.FromSeconds(seconds)
+    assert words in fields(req)["orders[0].max_time_in_bag"]

@@ -97,6 +97,7 @@ def test_a_snapshot_request_is_valid_and_converts_back_to_the_same_problem(
             assert theirs.size == mine.size
             assert theirs.pickup_service_s == mine.pickup_service_s
             assert theirs.dropoff_service_s == mine.dropoff_service_s
+            assert theirs.max_in_bag_s == mine.max_in_bag_s
             assert tuple(conversion.points[theirs.dropoff]) == tuple(snapshot.points[mine.dropoff])
             if mine.state is OrderState.ONBOARD:
                 assert not request.orders[back.order_index[mine.id]].HasField("pickup")
@@ -230,3 +231,20 @@ def test_an_unreachable_service_gives_a_rejected_decision(snapshots: list[Snapsh
     assert decision.rejected == "UNAVAILABLE"
     assert decision.visits == {} and decision.engine == "none"
     assert set(decision.phase_s) == {"rpc"} and decision.phase_s["rpc"] < 2.0
+
+
+def test_a_snapshot_request_says_who_ordered_when_and_from_which_merchant(
+    snapshots: list[Snapshot],
+) -> None:
+    scenario = {o.id: o for o in short_tiny(10).orders}
+    sent = 0
+    for snapshot in snapshots:
+        request = request_from_snapshot(snapshot, "tiny", budget_s=0.1)
+        for order in request.orders:
+            source = scenario[order.id]
+            assert order.customer_id == source.account
+            assert order.merchant_id == source.merchant_id
+            assert epoch_of(order.placed_time) == snapshot.epoch_s + source.placed_s
+            assert order.HasField("max_time_in_bag") == (source.max_in_bag_s is not None)
+            sent += 1
+    assert sent and any(o.account for o in scenario.values())
