@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from campus_maps.campus import Campus
-from campus_maps.config import MODES, CampusConfig, file_digest
+from campus_maps.config import CampusConfig, file_digest
 from campus_maps.snap import SnappedPoints
 
 _LOADED: OrderedDict[tuple[str, str, str, str], Campus] = OrderedDict()
@@ -88,10 +88,7 @@ def campus_in_process(
 def preload_campuses(campuses: Sequence[tuple[CampusConfig, Path]]) -> None:
     """Load campuses and page in every mode's tables (a solver worker's start-up)."""
     for config, cache_root in campuses:
-        campus = campus_in_process(config, cache_root)
-        for mode in MODES:
-            tables = campus.network(mode).tables
-            float(tables.time_s.sum() + tables.distance_m.sum())
+        campus_in_process(config, cache_root).load_tables(page_in=True)
 
 
 class CampusMatrices:

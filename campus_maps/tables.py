@@ -97,6 +97,11 @@ class TravelTables:
     best_edge_keys: NDArray[np.int64]
     best_edge: NDArray[np.int64]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every array of the tables."""
+        return sum(int(getattr(self, f.name).nbytes) for f in fields(self))
+
     def edge_between(self, u: NDArray[np.int64], v: NDArray[np.int64]) -> NDArray[np.int64]:
         """Index of the fastest edge from ``u`` to ``v`` (arrays of node indices)."""
         n = self.time_s.shape[0]

@@ -27,7 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from campus_maps import MODES, Campus, load_campus, preload_campuses
+from campus_maps import Campus, load_campus, preload_campuses
 from campus_maps.matrices import set_max_loaded
 from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
@@ -76,9 +76,7 @@ def load_campuses(config: ServerConfig) -> dict[str, Campus]:
     campuses = {}
     for campus_id in ids:
         campus = load_campus(campus_id, maps_dir=maps_dir)
-        for mode in MODES:
-            tables = campus.network(mode).tables
-            float(tables.time_s.sum() + tables.distance_m.sum())  # page the tables in now
+        campus.load_tables(page_in=True)
         campus.places()
         campuses[campus_id] = campus
     return campuses

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -15,10 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from campus_maps import (
-    MODES,
     Campus,
     CampusConfig,
     UnknownCampusError,
@@ -95,16 +91,7 @@ class _Entry:
 
 def table_bytes(campus: Campus) -> int:
     """Bytes of the campus's travel tables: every array of every mode's tables."""
-    total = 0
-    for mode in MODES:
-        tables = campus.network(mode).tables
-        values = (
-            [getattr(tables, f.name) for f in dataclasses.fields(tables)]
-            if dataclasses.is_dataclass(tables)
-            else list(vars(tables).values())
-        )
-        total += sum(int(v.nbytes) for v in values if isinstance(v, np.ndarray))
-    return total
+    return campus.load_tables()
 
 
 def maps_dir_of(config: ServerConfig) -> Path:
@@ -115,8 +102,7 @@ def maps_dir_of(config: ServerConfig) -> Path:
 def _ready(campus: Campus) -> Campus:
     """Every mode's network (memory-mapped or built) and the places: nothing left for a
     request to load."""
-    for mode in MODES:
-        campus.network(mode)
+    campus.load_tables()
     campus.places()
     return campus
 
