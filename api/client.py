@@ -4,7 +4,7 @@ the AdminService (bearer token from the environment or a file)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,41 @@ class AdminClient:
         request = apb.LoadCampusRequest(campus_id=campus_id, reload=reload, reason=reason)
         return self.stub.LoadCampus(request, timeout=timeout_s, metadata=self.metadata)
 
+    def list_held(
+        self, campus_id: str = "", *, timeout_s: float = 5.0
+    ) -> apb.ListHeldOrdersResponse:
+        """A campus's storm guard: mode, level and held orders with their evidence."""
+        request = apb.ListHeldOrdersRequest(campus_id=campus_id)
+        return self.stub.ListHeldOrders(request, timeout=timeout_s, metadata=self.metadata)
+
+    def review_orders(
+        self,
+        verdict: apb.Verdict,
+        order_ids: Sequence[str] = (),
+        *,
+        customer_ids: Sequence[str] = (),
+        campus_id: str = "",
+        reason: str = "",
+        timeout_s: float = 5.0,
+    ) -> apb.ReviewOrdersResponse:
+        """Release (``apb.VERDICT_RELEASE``) or confirm (``apb.VERDICT_CONFIRM``) held orders,
+        by id or by account."""
+        request = apb.ReviewOrdersRequest(
+            campus_id=campus_id,
+            order_ids=list(order_ids),
+            customer_ids=list(customer_ids),
+            verdict=verdict,
+            reason=reason,
+        )
+        return self.stub.ReviewOrders(request, timeout=timeout_s, metadata=self.metadata)
+
+    def set_guard_mode(
+        self, mode: apb.GuardMode, *, campus_id: str = "", reason: str = "", timeout_s: float = 5.0
+    ) -> apb.SetGuardModeResponse:
+        """Set a campus's storm guard mode."""
+        request = apb.SetGuardModeRequest(campus_id=campus_id, mode=mode, reason=reason)
+        return self.stub.SetGuardMode(request, timeout=timeout_s, metadata=self.metadata)
+
     def close(self) -> None:
         """Close the channel."""
         self.channel.close()
@@ -191,6 +226,9 @@ def format_response(response: pb.SolveResponse) -> str:
         lines.append(f"idle riders: {', '.join(idle)}")
     for u in response.unassigned:
         lines.append(f"unassigned {u.order_id}: {pb.UnassignedReason.Name(u.reason)} {u.detail}")
+    for f in response.flagged:
+        action = pb.GuardAction.Name(f.action).removeprefix("GUARD_ACTION_").lower()
+        lines.append(f"flagged {f.order_id}: {action} ({f.evidence})")
     s = response.stats
     lines.append(
         f"engine {pb.Engine.Name(s.engine)}"
@@ -199,7 +237,27 @@ def format_response(response: pb.SolveResponse) -> str:
         f"matrix {seconds_of(s.matrix_time) * 1e3:.1f} ms, "
         f"solve {seconds_of(s.solve_time) * 1e3:.1f} ms, "
         f"total {seconds_of(s.total_time) * 1e3:.1f} ms"
+        + (f", storm level {s.storm_level}" if s.storm_level else "")
     )
+    return "\n".join(lines)
+
+
+def format_held(response: apb.ListHeldOrdersResponse) -> str:
+    """A readable account of a campus's storm guard and the orders it holds."""
+    mode = apb.GuardMode.Name(response.mode).removeprefix("GUARD_MODE_").lower()
+    lines = [
+        f"campus {response.campus_id}: guard mode {mode}, storm level {response.storm_level} "
+        f"({response.level_reason}); {response.flagged_orders} orders flagged in the level "
+        f"window; {len(response.held)} held"
+    ]
+    for h in response.held:
+        state = f"confirmed by {h.reviewed_by}" if h.confirmed else "awaiting review"
+        lines.append(
+            f"  {h.order_id}  account {h.customer_id or '-'}  to {h.destination}  "
+            f"placed {h.placed_time.ToDatetime():%H:%M:%S}Z  "
+            f"held {h.held_time.ToDatetime():%H:%M:%S}Z  [{state}]\n"
+            f"    {h.detector}: {h.evidence}"
+        )
     return "\n".join(lines)
 
 

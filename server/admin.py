@@ -1,6 +1,7 @@
 """The AdminService servicer: GetConfig, UpdateConfig and ReloadConfig over the live
-configuration and LoadCampus over the campus registry, behind the admin bearer token, every
-call logged with who asked."""
+configuration, LoadCampus over the campus registry, and ListHeldOrders, ReviewOrders and
+SetGuardMode over the storm guards, behind the admin bearer token, every call logged with who
+asked."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
-from api.codec import timestamp_at
+from api.codec import EnumMap, timestamp_at
 from api.pb.campus_dispatch.v1 import admin_pb2 as apb
 from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from campus_maps import UnknownCampusError
@@ -31,6 +32,12 @@ from server.live import ConfigChange, LiveConfig, VersionConflictError
 from server.metrics import Metrics
 from server.servicer import _status, unknown_campus_status
 from solver.params import format_value
+from storm import GuardMode, Guards, ReviewOutcome
+
+#: Guard modes on the wire.
+GUARD_MODES: EnumMap[GuardMode, apb.GuardMode] = EnumMap(
+    {mode: apb.GuardMode.Value(f"GUARD_MODE_{mode.name}") for mode in GuardMode}
+)
 
 LOG = logging.getLogger("campus_dispatch.admin")
 
@@ -91,11 +98,13 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         auth: AdminAuth,
         metrics: Metrics,
         campuses: CampusRegistry | None = None,
+        guards: Guards | None = None,
     ) -> None:
         self.live = live
         self.auth = auth
         self.metrics = metrics
         self.campuses = campuses
+        self.guards = guards
 
     def _authorize(self, rpc: str, context: grpc.ServicerContext, reason: str = "") -> str:
         """The caller's description for the log (with ``reason``), or abort with
@@ -204,6 +213,146 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         LOG.info(json.dumps({**line, "loaded": outcome.loaded, "detail": outcome.detail}))
         return apb.LoadCampusResponse(
             campus_id=outcome.campus_id, loaded=outcome.loaded, detail=outcome.detail
+        )
+
+    # ------------------------------------------------------------------ storm guard
+    def _guard_campus(self, requested: str, context: grpc.ServicerContext) -> tuple[str, Guards]:
+        """The campus a guard call is about (empty: the default) and the guards, or abort
+        (NOT_FOUND for a campus this server does not have)."""
+        campus_id = requested or self.live.current.default_campus
+        if self.guards is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no storm guard")
+            raise AssertionError("abort returned")  # it raises
+        known = sorted(self.campuses.known()) if self.campuses is not None else [campus_id]
+        if campus_id not in known:
+            context.abort_with_status(rpc_status.to_status(unknown_campus_status(campus_id, known)))
+            raise AssertionError("abort_with_status returned")  # it raises
+        return campus_id, self.guards
+
+    def ListHeldOrders(  # noqa: N802
+        self, request: apb.ListHeldOrdersRequest, context: grpc.ServicerContext
+    ) -> apb.ListHeldOrdersResponse:
+        """A campus's guard: mode, level and the orders it holds, with the evidence."""
+        self._authorize("ListHeldOrders", context)
+        campus_id, guards = self._guard_campus(request.campus_id, context)
+        settings = self.live.current.guard
+        mode = guards.mode_of(campus_id, settings)
+        response = apb.ListHeldOrdersResponse(campus_id=campus_id, mode=GUARD_MODES.to_proto(mode))
+        guard = guards.existing(campus_id)
+        if guard is None:
+            response.level_reason = "no batch seen yet"
+            return response
+        level, why, flagged = guard.status(settings)
+        response.storm_level, response.level_reason = int(level), why
+        response.flagged_orders = flagged
+        for h in guard.held_orders():
+            held = response.held.add(
+                order_id=h.order_id,
+                customer_id=h.customer,
+                detector=h.detector.value,
+                evidence=h.evidence,
+                destination=h.destination,
+                confirmed=h.confirmed,
+                reviewed_by=h.reviewed_by,
+            )
+            held.placed_time.CopyFrom(timestamp_at(h.placed_s))
+            held.held_time.CopyFrom(timestamp_at(h.held_s))
+        return response
+
+    def ReviewOrders(  # noqa: N802
+        self, request: apb.ReviewOrdersRequest, context: grpc.ServicerContext
+    ) -> apb.ReviewOrdersResponse:
+        """Release or confirm held orders (and accounts)."""
+        who = self._authorize("ReviewOrders", context, request.reason)
+        campus_id, guards = self._guard_campus(request.campus_id, context)
+        problems = []
+        if request.verdict not in (apb.VERDICT_RELEASE, apb.VERDICT_CONFIRM):
+            problems.append(("verdict", "must be VERDICT_RELEASE or VERDICT_CONFIRM"))
+        if not request.order_ids and not request.customer_ids:
+            problems.append(("order_ids", "name held orders or customer_ids"))
+        if problems:
+            detail = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                    for f, d in problems
+                ]
+            )
+            message = "; ".join(f"{f}: {d}" for f, d in problems)
+            status = _status(code_pb2.INVALID_ARGUMENT, message, detail)
+            context.abort_with_status(rpc_status.to_status(status))
+            raise AssertionError("abort_with_status returned")  # it raises
+        guard = guards.existing(campus_id)
+        release = request.verdict == apb.VERDICT_RELEASE
+        verdict = "release" if release else "confirm"
+        if guard is None:  # no batch seen yet: nothing is held
+            outcome = ReviewOutcome((), tuple(dict.fromkeys(request.order_ids)))
+        else:
+            judge = guard.release if release else guard.confirm
+            outcome = judge(request.order_ids, request.customer_ids, who)
+            self.metrics.guard_held.labels(campus_id).set(guard.held_count())
+        if outcome.order_ids:
+            self.metrics.guard_reviews.labels(campus_id, verdict).inc(len(outcome.order_ids))
+        LOG.info(
+            json.dumps(
+                {
+                    "event": "guard_review",
+                    "rpc": "ReviewOrders",
+                    "campus": campus_id,
+                    "verdict": verdict,
+                    "orders": list(outcome.order_ids),
+                    "unknown_orders": list(outcome.unknown_order_ids),
+                    "customers": list(request.customer_ids),
+                    "who": who,
+                }
+            )
+        )
+        return apb.ReviewOrdersResponse(
+            order_ids=outcome.order_ids,
+            unknown_order_ids=outcome.unknown_order_ids,
+            reviewed_by=who,
+        )
+
+    def SetGuardMode(  # noqa: N802
+        self, request: apb.SetGuardModeRequest, context: grpc.ServicerContext
+    ) -> apb.SetGuardModeResponse:
+        """Set a campus's guard mode (in memory, until the next change or a restart)."""
+        who = self._authorize("SetGuardMode", context, request.reason)
+        campus_id, guards = self._guard_campus(request.campus_id, context)
+        if not GUARD_MODES.has_proto(request.mode):
+            names = ", ".join(apb.GuardMode.Name(GUARD_MODES.to_proto(m)) for m in GuardMode)
+            detail = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field="mode", description=f"{request.mode} is not one of {names}"
+                    )
+                ]
+            )
+            status = _status(
+                code_pb2.INVALID_ARGUMENT, f"mode: {request.mode} is not one of {names}", detail
+            )
+            context.abort_with_status(rpc_status.to_status(status))
+            raise AssertionError("abort_with_status returned")  # it raises
+        mode = GUARD_MODES.from_proto(request.mode)
+        settings = self.live.current.guard
+        old = guards.set_mode(campus_id, mode, settings)
+        self.metrics.show_guard_mode(campus_id, mode.value, [m.value for m in GuardMode])
+        LOG.info(
+            json.dumps(
+                {
+                    "event": "guard_mode",
+                    "rpc": "SetGuardMode",
+                    "campus": campus_id,
+                    "old": old.value,
+                    "new": mode.value,
+                    "who": who,
+                }
+            )
+        )
+        return apb.SetGuardModeResponse(
+            campus_id=campus_id,
+            old_mode=GUARD_MODES.to_proto(old),
+            mode=GUARD_MODES.to_proto(mode),
+            changed_by=who,
         )
 
     def _done(self, rpc: str, change: ConfigChange) -> apb.ConfigChangeResponse:

@@ -49,6 +49,7 @@ from server.servicer import DispatchServicer
 from solver.engines.kernel import ensure_warm
 from solver.runtime.dispatch import prepare_worker
 from solver.runtime.workers import SolverPool
+from storm import Guards, named_places
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DispatchService"].full_name
 LOG = logging.getLogger("campus_dispatch.server")
@@ -231,8 +232,9 @@ def create_server(
     metrics.queue_depth.set_function(lambda: pool.queue_depth)
     metrics.worker_restarts.set_function(lambda: pool.restarts)
     metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
-    servicer = DispatchServicer(live, registry, pool, admission, metrics)
-    admin = AdminServicer(live, auth or AdminAuth(), metrics, registry)
+    guards = Guards(lambda campus_id: named_places(registry.get(campus_id)))
+    servicer = DispatchServicer(live, registry, pool, admission, metrics, guards)
+    admin = AdminServicer(live, auth or AdminAuth(), metrics, registry, guards)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
         # past this many calls gRPC answers RESOURCE_EXHAUSTED at once: without it, calls

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 
 from server.config import ConfigError, load_config
 from solver.params import ParamsError
+from storm import GuardMode
 
 #: Errors a command reports as ``error: <label>: <message>`` (exit 2) instead of a traceback.
 ERRORS: dict[type[Exception], str] = {ConfigError: "config", ParamsError: "config"}
@@ -62,8 +63,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    """GetConfig / UpdateConfig / ReloadConfig / LoadCampus on a running server."""
-    from api.client import AdminClient, format_change
+    """GetConfig / UpdateConfig / ReloadConfig / LoadCampus and the storm guard's calls on a
+    running server."""
+    from api.client import AdminClient, format_change, format_held
+    from api.pb.campus_dispatch.v1 import admin_pb2 as apb
     from api.tokens import read_admin_token
 
     token = read_admin_token(args.token_file)
@@ -94,6 +97,36 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 )
                 state = "loaded" if loaded.loaded else "loading"
                 print(f"campus {loaded.campus_id}: {state} ({loaded.detail})")
+                return 0
+            if args.verb == "held":
+                print(format_held(client.list_held(args.campus, timeout_s=args.timeout)))
+                return 0
+            if args.verb in ("release", "confirm"):
+                if not args.order_ids and not args.customer:
+                    print("error: name held orders and/or --customer accounts", file=sys.stderr)
+                    return 2
+                verdict = apb.VERDICT_RELEASE if args.verb == "release" else apb.VERDICT_CONFIRM
+                reviewed = client.review_orders(
+                    verdict,
+                    args.order_ids,
+                    customer_ids=args.customer,
+                    campus_id=args.campus,
+                    reason=args.reason,
+                    timeout_s=args.timeout,
+                )
+                done = ", ".join(reviewed.order_ids) or "no held order"
+                print(f"{args.verb}d: {done} (by {reviewed.reviewed_by})")
+                if reviewed.unknown_order_ids:
+                    missing = ", ".join(reviewed.unknown_order_ids)
+                    print(f"not held or flagged (nothing done): {missing}", file=sys.stderr)
+                return 0
+            if args.verb == "guard-mode":
+                mode = apb.GuardMode.Value(f"GUARD_MODE_{args.mode.upper()}")
+                changed = client.set_guard_mode(
+                    mode, campus_id=args.campus, reason=args.reason, timeout_s=args.timeout
+                )
+                old = apb.GuardMode.Name(changed.old_mode).removeprefix("GUARD_MODE_").lower()
+                print(f"campus {changed.campus_id}: guard mode {old} -> {args.mode}")
                 return 0
             if args.verb == "update":
                 settings = dict(_split_setting(text) for text in args.settings)
@@ -150,7 +183,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_admin_commands(sub: argparse._SubParsersAction) -> None:
     admin = sub.add_parser(
-        "admin", help="read or change a running server's configuration (admin token needed)"
+        "admin",
+        help="read or change a running server's configuration, review held orders (admin "
+        "token needed)",
     )
     verbs = admin.add_subparsers(dest="verb", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -192,4 +227,30 @@ def _add_admin_commands(sub: argparse._SubParsersAction) -> None:
         "--reload", action="store_true", help="load it again (e.g. after campus add --force)"
     )
     load_campus.add_argument("--reason", default="", help="written to the change log")
+    campus = argparse.ArgumentParser(add_help=False)
+    campus.add_argument("--campus", default="", help="campus id (default: the server's default)")
+    verbs.add_parser(
+        "held",
+        parents=[common, campus],
+        help="storm guard: a campus's mode, storm level and held orders with their evidence",
+    )
+    for verb, what in (
+        ("release", "legitimate: dispatch them, never flag them or their accounts again"),
+        ("confirm", "malicious: keep them held, hold their accounts' later orders too"),
+    ):
+        review = verbs.add_parser(verb, parents=[common, campus], help=f"storm guard: {what}")
+        review.add_argument("order_ids", nargs="*", help="held (or flagged) order ids")
+        review.add_argument(
+            "--customer", action="append", default=[], help="every held order of this account"
+        )
+        review.add_argument("--reason", default="", help="written to the log")
+    guard_mode = verbs.add_parser(
+        "guard-mode", parents=[common, campus], help="storm guard: set a campus's mode live"
+    )
+    guard_mode.add_argument(
+        "mode",
+        choices=[m.value for m in GuardMode],
+        help="off, flag (report only), deprioritise, quarantine, auto (by level)",
+    )
+    guard_mode.add_argument("--reason", default="", help="written to the log")
     admin.set_defaults(func=cmd_admin)

@@ -1,5 +1,6 @@
-"""Service configuration: the ``[server]`` table of the TOML file, environment overrides, and the
-solver parameters of its ``[solver]`` table, validated together; flat ``table.key`` views of a
+"""Service configuration: the ``[server]`` table of the TOML file, environment overrides, the
+solver parameters of its ``[solver]`` table and the storm guard's ``[guard]`` table, validated
+together; flat ``table.key`` views of a
 configuration, diffs between two, and its TOML form."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from solver.params import (
     normalize_value,
     parse_value,
 )
+from storm.settings import GuardSettings, GuardSettingsError, setting_types
 
 #: Environment variables that override ``[server]`` keys.
 ENV_OVERRIDES = {
@@ -48,7 +50,9 @@ RESTART_ONLY = frozenset(
     }
 )
 #: The tables of a configuration file.
-TABLES = ("solver", "server")
+TABLES = ("solver", "server", "guard")
+#: Tables whose settings are a dataclass of their own (the rest is ``[server]``).
+NESTED = ("solver", "guard")
 
 
 class ConfigError(ValueError):
@@ -124,6 +128,8 @@ class ServerConfig:
         Retry hint sent with RESOURCE_EXHAUSTED.
     solver
         The solver parameters (``[solver]`` table).
+    guard
+        The storm guard's settings (``[guard]`` table).
     """
 
     host: str = "127.0.0.1"
@@ -159,6 +165,7 @@ class ServerConfig:
     shutdown_grace_s: float = 5.0
     retry_after_s: float = 0.5
     solver: SolverParams = field(default_factory=SolverParams)
+    guard: GuardSettings = field(default_factory=GuardSettings)
 
     def __post_init__(self) -> None:
         if self.default_mode not in MODES:
@@ -257,13 +264,14 @@ def _normalized(table: str, values: dict[str, Any]) -> dict[str, Any]:
 def merge_config(
     base: ServerConfig, data: Mapping[str, Any], env: Mapping[str, str] | None = None
 ) -> ServerConfig:
-    """``base`` with the keys of a parsed TOML document (``[server]`` and ``[solver]`` tables;
-    keys it does not set keep their value in ``base``) and then the env overrides, validated."""
+    """``base`` with the keys of a parsed TOML document (``[server]``, ``[solver]`` and
+    ``[guard]`` tables; keys it does not set keep their value in ``base``) and then the env
+    overrides, validated."""
     for name in data:
         if name not in TABLES:
             raise ConfigError(str(name), data[name], f"unknown table; tables are {TABLES}")
     server = _normalized("server", _table(data, "server"))
-    known = {f.name for f in dataclasses.fields(ServerConfig)} - {"solver"}
+    known = {f.name for f in dataclasses.fields(ServerConfig)} - set(NESTED)
     for key in server:
         if key not in known:
             raise ConfigError(f"server.{key}", server[key], "unknown setting")
@@ -283,7 +291,14 @@ def merge_config(
     except TypeError as exc:
         raise ConfigError("solver", data.get("solver"), str(exc)) from exc
     try:
-        return base.replace(**server, solver=solver)
+        table = _normalized("guard", _table(data, "guard"))
+        guard = GuardSettings.from_mapping({**base.guard.to_dict(), **table})
+    except GuardSettingsError as exc:
+        raise ConfigError(f"guard.{exc.field}", exc.value, exc.reason) from exc
+    except TypeError as exc:
+        raise ConfigError("guard", data.get("guard"), str(exc)) from exc
+    try:
+        return base.replace(**server, solver=solver, guard=guard)
     except TypeError as exc:
         raise ConfigError("server", server, str(exc)) from exc
 
@@ -291,7 +306,8 @@ def merge_config(
 def config_from_mapping(
     data: Mapping[str, Any], env: Mapping[str, str] | None = None
 ) -> ServerConfig:
-    """Validate a parsed TOML document (``[server]`` and ``[solver]`` tables) plus env overrides."""
+    """Validate a parsed TOML document (``[server]``, ``[solver]``, ``[guard]``) plus env
+    overrides."""
     return merge_config(ServerConfig(), data, env)
 
 
@@ -321,11 +337,13 @@ def load_config(
 
 # ------------------------------------------------------------------ flat views, diffs, TOML
 def flatten_config(config: ServerConfig) -> dict[str, Any]:
-    """Every setting under its ``table.key`` name (``solver.*`` first, then ``server.*``)."""
+    """Every setting under its ``table.key`` name (``solver.*`` first, then ``server.*``, then
+    ``guard.*``)."""
     flat = {f"solver.{k}": v for k, v in config.solver.to_dict().items()}
     for spec in dataclasses.fields(config):
-        if spec.name != "solver":
+        if spec.name not in NESTED:
             flat[f"server.{spec.name}"] = getattr(config, spec.name)
+    flat.update({f"guard.{k}": v for k, v in config.guard.to_dict().items()})
     return flat
 
 
@@ -338,8 +356,9 @@ def diff_configs(old: ServerConfig, new: ServerConfig) -> dict[str, tuple[Any, A
 def _field_types() -> dict[str, str]:
     types = {f"solver.{f.name}": str(f.type) for f in dataclasses.fields(SolverParams)}
     for spec in dataclasses.fields(ServerConfig):
-        if spec.name != "solver":
+        if spec.name not in NESTED:
             types[f"server.{spec.name}"] = str(spec.type)
+    types.update({f"guard.{name}": kind for name, kind in setting_types().items()})
     return types
 
 
@@ -373,7 +392,7 @@ def settings_document(settings: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def config_to_toml(config: ServerConfig, header: str = "") -> str:
     """The whole configuration as a TOML document that :func:`load_config` reads back."""
-    tables: dict[str, dict[str, Any]] = {"solver": {}, "server": {}}
+    tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
     for key, value in flatten_config(config).items():
         table, name = key.split(".", 1)
         tables[table][name] = value

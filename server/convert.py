@@ -4,6 +4,7 @@ the snapped points (:class:`campus_maps.CampusMatrices`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +18,7 @@ from api.codec import (
     SHED_REASONS,
     STOP_KINDS,
     UNASSIGNED_REASONS,
+    EnumMap,
     duration_of,
     epoch_of,
     seconds_of,
@@ -29,9 +31,21 @@ from server.config import ServerConfig
 from server.validate import InvalidRequestError, Violation
 from solver.model import OrderState, Problem
 from solver.params import SolverParams
-from solver.plan import Plan, Unassigned
+from solver.plan import Plan, Unassigned, UnassignedReason
 from solver.routes import build_plan
 from solver.spec import ProblemBuilder, ProblemSpec
+from storm import Action, Detector, GuardReview, IncomingOrder, StormLevel
+
+#: The storm guard's values on the wire.
+GUARD_ACTIONS: EnumMap[Action, pb.GuardAction] = EnumMap(
+    {action: pb.GuardAction.Value(f"GUARD_ACTION_{action.name}") for action in Action}
+)
+DETECTORS: EnumMap[Detector, pb.Detector] = EnumMap(
+    {detector: pb.Detector.Value(f"DETECTOR_{detector.name}") for detector in Detector}
+)
+STORM_LEVELS: EnumMap[StormLevel, pb.StormLevel] = EnumMap(
+    {level: pb.StormLevel.Value(f"STORM_LEVEL_{level.name}") for level in StormLevel}
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,45 @@ class Conversion:
     def problem(self) -> Problem:
         """The whole problem, every matrix built here (for checks and offline use)."""
         return self.spec.problem()
+
+    def without(self, order_ids: frozenset[str]) -> Conversion:
+        """The same request without these orders (held back by the storm guard)."""
+        if not order_ids:
+            return self
+        spec = self.spec
+        kept = tuple(o for o in spec.orders if o.id not in order_ids)
+        return dataclasses.replace(
+            self, spec=ProblemSpec(spec.now_s, kept, spec.riders, spec.source)
+        )
+
+
+def guard_orders(request: pb.SolveRequest, now: float) -> list[IncomingOrder]:
+    """What the storm guard reads of a validated request's orders (times in epoch seconds)."""
+    return [
+        IncomingOrder(
+            id=o.id,
+            customer=o.customer_id,
+            placed_s=epoch_of(o.placed_time) if o.HasField("placed_time") else None,
+            lat=o.dropoff.lat,
+            lng=o.dropoff.lng,
+            customer_since_s=epoch_of(o.customer_since) if o.HasField("customer_since") else None,
+            open=not (o.onboard_rider_id or o.committed_rider_id),
+        )
+        for o in request.orders
+    ]
+
+
+def held_plan(plan: Plan, review: GuardReview) -> Plan:
+    """``plan`` with the orders the guard holds back as unassigned QUARANTINED (their detail
+    is the detector's evidence)."""
+    held = [
+        Unassigned(v.order_id, UnassignedReason.QUARANTINED, f"{v.detector.value}: {v.evidence}")
+        for v in review.verdicts
+        if v.action is Action.QUARANTINE
+    ]
+    if not held:
+        return plan
+    return dataclasses.replace(plan, unassigned=(*plan.unassigned, *held))
 
 
 def rider_mode(rider: pb.Rider, config: ServerConfig) -> str:
@@ -165,8 +218,10 @@ def response_from_plan(
     *,
     solve_s: float,
     total_s: float,
+    review: GuardReview | None = None,
 ) -> pb.SolveResponse:
-    """The SolveResponse of ``plan`` (times back on the request's clock)."""
+    """The SolveResponse of ``plan`` (times back on the request's clock), with the storm
+    guard's flags and level when it reviewed the request."""
     now, points = conversion.now, conversion.points
     response = pb.SolveResponse(request_id=request.request_id)
     for route in plan.routes:
@@ -205,6 +260,15 @@ def response_from_plan(
     stats.total_time.CopyFrom(duration_of(total_s))
     stats.objective = float(plan.stats.objective)
     stats.late_orders = plan.stats.late_orders
+    if review is not None:
+        stats.storm_level = STORM_LEVELS.to_proto(review.level)
+        for v in review.verdicts:
+            response.flagged.add(
+                order_id=v.order_id,
+                action=GUARD_ACTIONS.to_proto(v.action),
+                detector=DETECTORS.to_proto(v.detector),
+                evidence=v.evidence,
+            )
     return response
 
 

@@ -60,6 +60,24 @@ class Metrics:
     campuses_loaded, campus_loaded_bytes
         ``dispatch_campuses_loaded``, ``dispatch_campus_loaded_bytes``: campuses loaded now and
         the bytes of their travel tables (read at every scrape).
+    storm_level
+        ``dispatch_storm_level{campus}``: the storm guard's level after the campus's last
+        batch (0 normal, 1 elevated, 2 storm, 3 severe).
+    guard_flagged
+        ``dispatch_guard_flagged_orders_total{campus,detector}``: orders flagged (each once).
+    guard_held
+        ``dispatch_guard_held_orders{campus}``: orders held for review now.
+    guard_reviews
+        ``dispatch_guard_reviews_total{campus,verdict}``: operators' verdicts (release,
+        confirm), one per order.
+    guard_volume_ratio
+        ``dispatch_guard_volume_ratio{campus}``: orders of the last volume window over the
+        normal for this time of day (0 until learned).
+    guard_mode
+        ``dispatch_guard_mode{campus,mode}``: 1 for the guard mode in force, 0 for the others.
+    guard_errors
+        ``dispatch_guard_errors_total``: batches the guard failed on (dispatched unguarded; a
+        bug, logged).
     """
 
     def __init__(self) -> None:
@@ -126,6 +144,56 @@ class Metrics:
             "Bytes of the loaded campuses' travel tables",
             registry=r,
         )
+        self.storm_level = Gauge(
+            "dispatch_storm_level",
+            "Storm guard level per campus (0 normal, 1 elevated, 2 storm, 3 severe)",
+            ["campus"],
+            registry=r,
+        )
+        self.guard_flagged = Counter(
+            "dispatch_guard_flagged_orders",
+            "Orders flagged by the storm guard, by detector",
+            ["campus", "detector"],
+            registry=r,
+        )
+        self.guard_held = Gauge(
+            "dispatch_guard_held_orders", "Orders held for review", ["campus"], registry=r
+        )
+        self.guard_reviews = Counter(
+            "dispatch_guard_reviews",
+            "Operators' verdicts on held orders (release, confirm)",
+            ["campus", "verdict"],
+            registry=r,
+        )
+        self.guard_volume_ratio = Gauge(
+            "dispatch_guard_volume_ratio",
+            "Orders of the last volume window over the normal for this time of day",
+            ["campus"],
+            registry=r,
+        )
+        self.guard_mode = Gauge(
+            "dispatch_guard_mode",
+            "1 for the storm guard mode in force",
+            ["campus", "mode"],
+            registry=r,
+        )
+        self.guard_errors = Counter(
+            "dispatch_guard_errors", "Batches the storm guard failed on (a bug)", registry=r
+        )
+
+    def show_guard(
+        self, campus: str, level: int, held: int, volume_ratio: float, mode: str, modes: list[str]
+    ) -> None:
+        """Set a campus's storm guard gauges."""
+        self.storm_level.labels(campus).set(level)
+        self.guard_held.labels(campus).set(held)
+        self.guard_volume_ratio.labels(campus).set(volume_ratio)
+        self.show_guard_mode(campus, mode, modes)
+
+    def show_guard_mode(self, campus: str, mode: str, modes: list[str]) -> None:
+        """Set a campus's guard mode gauge (1 for ``mode``, 0 for the other ``modes``)."""
+        for name in modes:
+            self.guard_mode.labels(campus, name).set(1 if name == mode else 0)
 
     def exported_names(self) -> set[str]:
         """Every series name ``/metrics`` can show (``_total``, ``_bucket`` ... included), also

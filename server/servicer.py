@@ -20,13 +20,20 @@ from campus_maps import Campus, UnknownCampusError
 from server.admission import Admission, RejectedError
 from server.campuses import CampusFailedError, CampusLoadingError, CampusRegistry
 from server.config import ServerConfig
-from server.convert import Conversion, problem_from_request, response_from_plan
+from server.convert import (
+    Conversion,
+    guard_orders,
+    held_plan,
+    problem_from_request,
+    response_from_plan,
+)
 from server.live import LiveConfig
 from server.metrics import Metrics
 from server.validate import MAX_TEXT_BYTES, InvalidRequestError, Violation, validate_request
 from solver.plan import Plan, ShedReason
 from solver.runtime.dispatch import solve
 from solver.runtime.workers import SolverPool
+from storm import Action, GuardMode, GuardReview, Guards
 
 #: Seconds per order kept back from the solve for building the answer (measured 12 us).
 ANSWER_PER_ORDER_S = 1.5e-5
@@ -99,12 +106,14 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         pool: SolverPool,
         admission: Admission,
         metrics: Metrics,
+        guards: Guards,
     ) -> None:
         self.live = config
         self.registry = campuses
         self.pool = pool
         self.admission = admission
         self.metrics = metrics
+        self.guards = guards
 
     @property
     def config(self) -> ServerConfig:
@@ -248,14 +257,24 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             raise _AbortError(
                 grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad_request(invalid.violations)
             ) from None
+        review = self._review(campus_id, request, conversion, config)
+        held = review.ids(Action.QUARANTINE) if review else frozenset()
+        deferred = review.ids(Action.DEPRIORITISE) if review else frozenset()
         # the answer is built after the solve: 12 ms for 1,000 orders, 24 ms for 2,000
         answer_s = ANSWER_PER_ORDER_S * len(request.orders)
         solve_budget = budget - (time.perf_counter() - started) - answer_s
         solve_started = time.perf_counter()
-        plan = self._plan(conversion, solve_budget, config)
+        plan = self._plan(conversion.without(held), solve_budget, config, deferred)
+        if review is not None:
+            plan = held_plan(plan, review)
         solve_s = time.perf_counter() - solve_started
         response = response_from_plan(
-            plan, conversion, request, solve_s=solve_s, total_s=time.perf_counter() - started
+            plan,
+            conversion,
+            request,
+            solve_s=solve_s,
+            total_s=time.perf_counter() - started,
+            review=review,
         )
         for u in plan.unassigned:
             self.metrics.unassigned.labels(u.reason.value).inc()
@@ -271,13 +290,57 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             matrix_ms=round(conversion.matrix_s * 1000, 2),
             unassigned=len(plan.unassigned),
         )
+        if review is not None:
+            log.update(
+                storm_level=int(review.level),
+                flagged=len(review.verdicts),
+                held=len(held),
+                deprioritised=len(deferred),
+            )
         return response
 
-    def _plan(self, conversion: Conversion, budget_s: float, config: ServerConfig) -> Plan:
+    def _review(
+        self,
+        campus_id: str,
+        request: pb.SolveRequest,
+        conversion: Conversion,
+        config: ServerConfig,
+    ) -> GuardReview | None:
+        """The storm guard's reading of the batch, counted in the metrics; ``None`` (the batch
+        is dispatched unguarded, logged and counted as a bug) if the guard fails."""
+        try:
+            orders = guard_orders(request, conversion.now)
+            review = self.guards.review(campus_id, orders, conversion.now, config.guard)
+            guard = self.guards.existing(campus_id)
+            held = guard.held_count() if guard is not None else 0
+        except Exception:
+            LOG.exception("storm guard failed for request %s", request.request_id)
+            self.metrics.guard_errors.inc()
+            return None
+        for detector, count in review.newly_flagged.items():
+            self.metrics.guard_flagged.labels(campus_id, detector.value).inc(count)
+        self.metrics.show_guard(
+            campus_id,
+            int(review.level),
+            held,
+            review.volume.ratio,
+            review.mode.value,
+            [m.value for m in GuardMode],
+        )
+        return review
+
+    def _plan(
+        self,
+        conversion: Conversion,
+        budget_s: float,
+        config: ServerConfig,
+        deferred: frozenset[str] = frozenset(),
+    ) -> Plan:
         """One call to the solver's runtime, which owns the rest (partitioning, the workers,
         shedding, fallbacks): the breaker's decision goes in, typed; worker failures come out,
         typed, to the breaker. Greedy plans computed here for a shed request hold a place
-        under ``max_greedy_inflight`` (RESOURCE_EXHAUSTED past it).
+        under ``max_greedy_inflight`` (RESOURCE_EXHAUSTED past it). ``deferred`` orders (the
+        storm guard's suspicious ones) get only the riders left over.
 
         The solver parameters go to the workers with the job, so workers never hold a stale
         copy of them."""
@@ -289,6 +352,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             shed=self.admission.breaker_shed(),
             shedding=config.shedding,
             greedy_gate=self.admission.greedy_slot,
+            deferred=deferred,
         )
         if plan.stats.shed is not None and plan.stats.shed.reason in WORKER_FAILURES:
             self.admission.record_failure()

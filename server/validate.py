@@ -64,6 +64,10 @@ def _check_text(out: list[Violation], where: str, value: str, *, required: bool)
     return True
 
 
+#: How far ``customer_since`` may be after the request's now (clocks of two machines).
+MAX_CLOCK_SKEW_S = 60.0
+
+
 def _check_instant(out: list[Violation], where: str, ts: Timestamp) -> float | None:
     """Seconds since the epoch of a valid Timestamp, else report it and return ``None``."""
     lo, hi = TIMESTAMP_SECONDS
@@ -261,6 +265,16 @@ def validate_request(
             out.append(
                 Violation(f"{where}.placed_time", f"{_iso(placed)} is after due_time {_iso(due)}")
             )
+        if order.HasField("customer_since"):  # may be years ago: only not in the future
+            since = _check_instant(out, f"{where}.customer_since", order.customer_since)
+            if since is not None and clock is not None and since > clock + MAX_CLOCK_SKEW_S:
+                out.append(
+                    Violation(
+                        f"{where}.customer_since",
+                        f"{_iso(since)} is after now ({_iso(clock)}): an account's first order "
+                        "cannot be in the future",
+                    )
+                )
         in_bag = _check_span(
             out,
             f"{where}.max_time_in_bag",

@@ -28,6 +28,11 @@ class UnassignedReason(enum.Enum):
     NOT_PROFITABLE = "not_profitable"
     #: The service ran out of budget or capacity before it could consider the order.
     SHED = "shed"
+    #: Held by the caller's storm guard for a person to review (never routed while held).
+    QUARANTINED = "quarantined"
+    #: Suspicious: only riders left over after the other orders may take it, and none could
+    #: (:func:`solver.runtime.dispatch.solve`'s ``deferred``).
+    DEPRIORITISED = "deprioritised"
 
 
 class Engine(enum.Enum):

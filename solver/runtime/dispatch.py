@@ -24,6 +24,11 @@ where it runs and what is answered when something fails.
    its greedy plan here. No idle worker in time: greedy plans here. An order is ``SHED`` only
    if no engine ever considered it.
 
+6. **Deferred orders last.** Orders the caller marks ``deferred`` (suspicious, per the storm
+   guard) are planned only after the others, with the riders that plan leaves idle (greedy
+   insertion here, for the budget kept back for it); those no left-over rider can take are
+   ``DEPRIORITISED``. Riders are never spent on them before the other orders.
+
 The answer's ``stats.shed`` says (typed, :class:`~solver.plan.ShedReason`) why it is not a full
 search; ``stats.zones`` how many zones there were; each route's ``zone`` which one it came
 from; ``stats.phase_s`` the seconds per phase (``partition``, ``greedy``, the search's, ``engine``
@@ -47,7 +52,7 @@ from solver.engines.greedy import solve_greedy
 from solver.engines.kernel import ensure_warm
 from solver.engines.ortools import EngineError, estimate_overhead_s
 from solver.engines.search import estimate_rebuild_s, plan_visits, run_task
-from solver.model import OrderState, Problem, warm_problem
+from solver.model import Order, OrderState, Problem, warm_problem
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, Route, Shed, ShedReason, SolveStats, Unassigned
 from solver.plan import UnassignedReason as Why
@@ -95,10 +100,11 @@ __all__ = [
 GreedyGate = Callable[[Shed], AbstractContextManager[None]]
 
 
-def estimate_greedy_s(problem: Problem | ProblemSpec) -> float:
-    """Seconds a greedy plan from scratch may take for ``problem`` (what a worker spends
-    before it can search)."""
-    return _GREEDY_PER_ORDER_S * len(problem.orders)
+def estimate_greedy_s(problem: Problem | ProblemSpec | int) -> float:
+    """Seconds a greedy plan from scratch may take for ``problem`` (or that many orders): what
+    a worker spends before it can search."""
+    orders = problem if isinstance(problem, int) else len(problem.orders)
+    return _GREEDY_PER_ORDER_S * orders
 
 
 def _open_orders(orders: Sequence[Any]) -> int:
@@ -115,6 +121,7 @@ def solve(
     shed: Shed | None = None,
     shedding: bool = True,
     greedy_gate: GreedyGate | None = None,
+    deferred: frozenset[str] = frozenset(),
 ) -> Plan:
     """Answer a dispatch request within ``budget_s`` seconds of wall time.
 
@@ -139,6 +146,9 @@ def solve(
     greedy_gate
         Called as ``with greedy_gate(shed):`` around greedy plans computed here for a shed
         reason (it may refuse by raising: the caller's cap on greedy plans in flight).
+    deferred
+        Ids of open orders planned only with the riders the other orders leave idle (the
+        rest of them ``DEPRIORITISED``); ids of other orders are ignored.
 
     Returns
     -------
@@ -150,6 +160,23 @@ def solve(
     params = params or SolverParams()
     budget = Budget(params.default_budget_s if budget_s is None else budget_s)
     spec = problem if isinstance(problem, ProblemSpec) else ProblemSpec.of_problem(problem)
+    last = tuple(o for o in spec.orders if o.id in deferred and o.state is OrderState.OPEN)
+    if last:
+        first = ProblemSpec(
+            spec.now_s, tuple(o for o in spec.orders if o not in last), spec.riders, spec.source
+        )
+        kept_back = estimate_greedy_s(len(last)) + _INPROCESS_RESERVE_S
+        plan = solve(
+            first,
+            params,
+            budget_s=max(budget.remaining() - kept_back, 0.001),
+            previous=previous,
+            pool=pool,
+            shed=shed,
+            shedding=shedding,
+            greedy_gate=greedy_gate,
+        )
+        return _plan_deferred(spec, params, plan, last, budget)
     initial = None if previous is None else plan_visits(previous)
     gate = greedy_gate or (lambda _: contextlib.nullcontext())
     with budget.phase("partition"):
@@ -219,6 +246,49 @@ def solve(
         with budget.phase("repair"):
             plans = repair_zones(spec, params, _in_zone_order(plans), deadline=budget.deadline)
     return _finish(spec, params, plans, len(zones), failure or _zones_shed(plans), budget)
+
+
+def _plan_deferred(
+    spec: ProblemSpec, params: SolverParams, plan: Plan, last: Sequence[Order], budget: Budget
+) -> Plan:
+    """``plan`` (of every order but ``last``) with ``last`` inserted greedily into the routes of
+    the riders it leaves idle; those none takes are ``DEPRIORITISED``."""
+    idle = tuple(r for r, route in zip(spec.riders, plan.routes, strict=True) if not route.stops)
+    why = "suspicious (storm guard): only riders left over after the other orders may take it"
+    routes = {r.rider_id: r for r in plan.routes}
+    unassigned = list(plan.unassigned)
+    with budget.phase("deferred"):
+        if idle:
+            second = ProblemSpec(spec.now_s, tuple(last), idle, spec.source)
+            zones = tuple(enumerate(_zones(second, params, 1)))
+            for zp in _greedy_here(second, params, zones, None, budget.deadline):
+                routes.update({r.rider_id: r for r in zp.plan.routes if r.stops})
+                unassigned += [
+                    Unassigned(
+                        u.order_id, Why.DEPRIORITISED, f"{why}; {u.reason.value}: {u.detail}"
+                    )
+                    for u in zp.plan.unassigned
+                ]
+        else:
+            unassigned += [
+                Unassigned(o.id, Why.DEPRIORITISED, f"{why}; none was left") for o in last
+            ]
+    ordered = tuple(routes[r.id] for r in spec.riders)
+    routed = {s.order_id for r in ordered for s in r.stops}
+    kept = {u.order_id: u for u in unassigned if u.order_id not in routed}
+    terms = objective_terms(spec.now_s, params, ordered, len(kept))
+    phases = dict(plan.stats.phase_s)
+    phases["deferred"] = budget.phase_s.get("deferred", 0.0)
+    phases["total"] = budget.elapsed()
+    stats = dataclasses.replace(
+        plan.stats,
+        objective=sum(terms.values()),
+        objective_terms=terms,
+        phase_s=phases,
+        late_orders=sum(1 for r in ordered for s in r.stops if s.lateness_s > 0),
+    )
+    order_of = {o.id: k for k, o in enumerate(spec.orders)}
+    return Plan(ordered, tuple(sorted(kept.values(), key=lambda u: order_of[u.order_id])), stats)
 
 
 def prepare_worker(*then: Callable[[], None]) -> None:
