@@ -179,7 +179,7 @@ class CampusVolume:
         self._recent: deque[float] = deque()
         self._by_slot: dict[int, int] = {}
         self._watched: set[int] = set()
-        self._last_slot: int | None = None
+        self._final: int | None = None
         self._baseline: dict[int, tuple[stats.EWMean, stats.EWVar, int]] = {}
 
     def add(self, placed_s: Iterable[float]) -> None:
@@ -193,19 +193,21 @@ class CampusVolume:
         return int(t // self.window_s)
 
     def tick(self, now_s: float) -> None:
-        """The backend called at ``now_s``: learn the slots that ended since the last call."""
+        """The backend called at ``now_s``: learn the slots that ended a whole window ago (an
+        order placed near a slot's end may be sent in the next slot's first batch)."""
         slot = self._slot(now_s)
         self._watched.add(slot)
+        final = slot - 1  # slots before this one take no more orders
         per_day = 86400 // self.window_s
-        if self._last_slot is not None and slot > self._last_slot:
-            for ended in range(max(self._last_slot, slot - per_day), slot):
+        if self._final is not None and final > self._final:
+            for ended in range(max(self._final, final - per_day), final):
                 if ended in self._watched:
                     self._learn(ended % per_day, self._by_slot.get(ended, 0))
-            for old in [s for s in self._by_slot if s < slot - 1]:
+            for old in [s for s in self._by_slot if s < final]:
                 del self._by_slot[old]
-            self._watched = {s for s in self._watched if s >= slot - 1}
-        if self._last_slot is None or slot > self._last_slot:
-            self._last_slot = slot
+            self._watched = {s for s in self._watched if s >= final}
+        if self._final is None or final > self._final:
+            self._final = final
         while self._recent and self._recent[0] <= now_s - self.window_s:
             self._recent.popleft()
 
@@ -218,10 +220,26 @@ class CampusVolume:
         self._baseline[slot_of_day] = (mean, var, days + 1)
 
     def reading(self, now_s: float, settings: GuardSettings) -> VolumeReading:
-        """The orders of the last window and the learned normal of this time of day."""
+        """The orders of the last window and the normal for that window of the day (the two
+        slots it overlaps, weighted by how much of it each holds)."""
         orders = sum(1 for t in self._recent if now_s - self.window_s < t <= now_s)
-        learned = self._baseline.get(self._slot(now_s) % (86400 // self.window_s))
-        if learned is None or learned[2] < settings.baseline_days:
-            return VolumeReading(orders, None, 0.0, 0 if learned is None else learned[2])
-        mean, var, days = learned
-        return VolumeReading(orders, float(mean.get()), math.sqrt(max(var.get(), 0.0)), days)
+        per_day = 86400 // self.window_s
+        start = now_s - self.window_s
+        first = self._slot(start)
+        share = ((first + 1) * self.window_s - start) / self.window_s  # of the window in `first`
+        parts = [(first, share), (first + 1, 1.0 - share)]
+        mean = spread = 0.0
+        days = None
+        for slot, weight in parts:
+            if weight <= 1e-9:
+                continue
+            learned = self._baseline.get(slot % per_day)
+            seen = 0 if learned is None else learned[2]
+            days = seen if days is None else min(days, seen)
+            if learned is None or seen < settings.baseline_days:
+                continue
+            mean += weight * float(learned[0].get())
+            spread += weight * math.sqrt(max(float(learned[1].get()), 0.0))
+        if days is None or days < settings.baseline_days:
+            return VolumeReading(orders, None, 0.0, days or 0)
+        return VolumeReading(orders, mean, spread, days)

@@ -471,6 +471,17 @@ class StormGuard:
             flagged = sum(1 for p, o in self._flagged_at if p > since and o in self._flags)
             return level, why, flagged
 
+    def _judged(self, named: Sequence[str], accounts: set[str]) -> dict[str, None]:
+        """The held or flagged orders a verdict applies to: those named, then every held or
+        flagged order of ``accounts`` (in order, each once)."""
+        judged = dict.fromkeys(o for o in named if o in self._held or o in self._flags)
+        for order_id in [*self._held, *self._flags]:
+            record = self._records.get(order_id)
+            customer = record.customer if record else self._held[order_id].customer
+            if customer in accounts:
+                judged.setdefault(order_id)
+        return judged
+
     def release(
         self, order_ids: Iterable[str], customers: Iterable[str], who: str
     ) -> ReviewOutcome:
@@ -480,17 +491,7 @@ class StormGuard:
         with self._lock:
             accounts = set(customers)
             named = list(dict.fromkeys(order_ids))
-            targets = [o for o in named if o in self._held or o in self._flags]
-            targets += [
-                h.order_id
-                for h in self._held.values()
-                if h.customer in accounts and h.order_id not in targets
-            ]
-            targets += [
-                o
-                for o, _ in self._flags.items()
-                if self._records[o].customer in accounts and o not in targets
-            ]
+            targets = list(self._judged(named, accounts))
             for order_id in targets:
                 self._held.pop(order_id, None)
                 self._flags.pop(order_id, None)
@@ -510,14 +511,7 @@ class StormGuard:
             accounts = set(customers)
             named = list(dict.fromkeys(order_ids))
             now = self._now or 0.0
-            targets = [o for o in named if o in self._held or o in self._flags]
-            targets += [
-                o
-                for o in list(self._held) + list(self._flags)
-                if self._records.get(o) is not None
-                and self._records[o].customer in accounts
-                and o not in targets
-            ]
+            targets = list(self._judged(named, accounts))
             for order_id in targets:
                 held = self._held.get(order_id)
                 if held is None:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = (
     "api",
     "solver",
+    "storm",
     "campus_maps",
     "server",
     "scenarios",
@@ -103,6 +104,7 @@ def test_the_checker_sees_the_imports_it_should() -> None:
     [
         ("api", ()),
         ("solver", ()),
+        ("storm", ()),
         ("campus_maps", ()),
         ("scenarios", ()),
         ("instances", ()),
@@ -132,7 +134,7 @@ def test_server_app_publishes_what_bench_and_load_use() -> None:
     assert used and used <= set(server.app.__all__)
 
 
-@pytest.mark.parametrize("package", ["solver", "campus_maps"])
+@pytest.mark.parametrize("package", ["solver", "campus_maps", "storm"])
 def test_the_core_never_imports_an_adapter(package: str) -> None:
     adapters = ("api", "server", "scenarios", "instances", "load", "bench", "campus_dispatch")
     assert offenders(package, adapters) == []
@@ -143,6 +145,14 @@ def test_the_contract_imports_only_the_solver_vocabulary() -> None:
     assert {i for m in in_package("api") for i in imports_of(m) if top(i) == "solver"} <= {
         "solver.plan"
     }
+
+
+def test_the_storm_guard_is_domain_code_the_server_alone_uses() -> None:
+    """storm/ reads orders and places, not requests: it imports no solver either; only the
+    server feeds it (scenarios see its verdicts through the protocol)."""
+    assert offenders("storm", ("solver",)) == []
+    users = {top(m) for m in modules() if any(top(i) == "storm" for i in imports_of(m))}
+    assert users <= {"storm", "server"}, users
 
 
 def test_instances_never_import_scenarios() -> None:
