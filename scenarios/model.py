@@ -18,7 +18,8 @@ Format (``"format": "campus-dispatch-scenario"``, ``"version": 1``)::
       "orders": [
         {"id": "o1", "placed_s": 75, "merchant": {"lat": 42.05, "lng": -87.68},
          "customer": {"lat": 42.06, "lng": -87.67}, "ready_s": 675, "promised_s": 2175,
-         "size": 1, "pickup_service_s": 60, "dropoff_service_s": 60, "account": "a17"}
+         "size": 1, "pickup_service_s": 60, "dropoff_service_s": 60, "account": "a17",
+         "account_since_s": -8640000}
       ]
     }
 
@@ -28,8 +29,11 @@ kept for display). Points are ``{"lat", "lng"}`` (degrees) on a ``campus`` geome
 ``ceil(distance / metres_per_minute)`` minutes, as the Grubhub MDRP instances define it
 (``{"kind": "euclidean", "metres_per_minute": 320}``). ``speed_factor`` scales every rider's
 speed (0.8: a rain day, 20 % slower). ``merchant_id`` and ``customer_id`` may name the place a
-point came from; ``account`` the customer account (order storms come from few accounts).
-Optional per order: ``size`` (default 1), service times (default 60 s each), ``max_in_bag_s``.
+point came from; ``account`` the customer account (order storms come from few accounts) and
+``account_since_s`` when that account first ordered on the platform (seconds from the period
+start like every time, so negative before the period; at most ``placed_s``; absent: unknown).
+Optional per order: ``size`` (default 1), service times (default 60 s each), ``max_in_bag_s``,
+``account``, ``account_since_s``, ``merchant_id``, ``customer_id``.
 """
 
 from __future__ import annotations
@@ -141,6 +145,10 @@ class ScenarioOrder:
         Customer account (free text; order storms come from few accounts).
     merchant_id, customer_id
         The places the points came from (free text, may be empty).
+    account_since_s
+        When ``account`` first ordered on the platform (s from the period start: negative
+        before the period; at most ``placed_s``), or ``None`` (unknown). Fresh accounts are a
+        sign of malicious order storms.
     """
 
     id: str
@@ -156,6 +164,7 @@ class ScenarioOrder:
     account: str = ""
     merchant_id: str = ""
     customer_id: str = ""
+    account_since_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +280,20 @@ def validate_scenario(scenario: Scenario) -> None:
             _check(getattr(o, name) >= 0, f"{where}.{name}", getattr(o, name), "must be >= 0")
         if o.max_in_bag_s is not None:
             _check(o.max_in_bag_s > 0, f"{where}.max_in_bag_s", o.max_in_bag_s, "must be > 0")
+        if o.account_since_s is not None:
+            since = o.account_since_s
+            _check(
+                isinstance(since, int) and not isinstance(since, bool),
+                f"{where}.account_since_s",
+                since,
+                "must be a whole number of seconds",
+            )
+            _check(
+                since <= o.placed_s,
+                f"{where}.account_since_s",
+                since,
+                f"must be <= placed_s ({o.placed_s})",
+            )
         _check_point(o.merchant, g.kind, f"{where}.merchant")
         _check_point(o.customer, g.kind, f"{where}.customer")
 
@@ -311,7 +334,11 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
         }
         if o.max_in_bag_s is not None:
             item["max_in_bag_s"] = o.max_in_bag_s
-        for name in ("account", "merchant_id", "customer_id"):
+        if o.account:
+            item["account"] = o.account
+        if o.account_since_s is not None:
+            item["account_since_s"] = o.account_since_s
+        for name in ("merchant_id", "customer_id"):
             if getattr(o, name):
                 item[name] = getattr(o, name)
         orders.append(item)
@@ -508,6 +535,7 @@ def scenario_from_dict(doc: Any) -> Scenario:
                 account=_opt(o, "account", where, str, ""),
                 merchant_id=_opt(o, "merchant_id", where, str, ""),
                 customer_id=_opt(o, "customer_id", where, str, ""),
+                account_since_s=_int(o, "account_since_s", where, None),
             )
         )
     extra = _opt(doc, "extra", "", dict, {})

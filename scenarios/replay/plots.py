@@ -15,10 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from numpy.typing import NDArray
 
 from scenarios.model import Point
+from scenarios.replay.policies import STORM_LEVELS
 from scenarios.replay.simulate import OrderRecord, ReplayResult
 
 if TYPE_CHECKING:
@@ -135,14 +136,18 @@ def plot_kpis_over_time(
 ) -> Path:
     """Plot how the replays of one or more policies went, batch by batch, into one PNG.
 
-    Three panels share the time axis (minutes from the period start), one line per result in
-    one colour across panels:
+    Three panels (four with a storm guard's readings) share the time axis (minutes from the
+    period start), one line per result in one colour across panels:
 
     1. open orders at each batch (placed, not yet picked up: ``BatchRecord.open_orders``);
     2. cumulative on-time rate (%): orders settled on time so far over orders settled so far,
        an order settling at the earlier of its delivery and its promised time (see
        :func:`on_time_curve`); it ends at the ``on_time_rate`` KPI;
-    3. dispatch latency per batch (ms, log scale), crosses marking batches shed to greedy and
+    3. only when the storm guard of some replay raised the storm level or held orders
+       (``BatchRecord.storm_level`` > 0 or ``BatchRecord.held`` > 0): the storm level after
+       each batch (solid steps, 0 normal to 3 severe) and the orders each answer held (dashed,
+       right axis) — see :func:`_plot_guard`;
+    4. dispatch latency per batch (ms, log scale), crosses marking batches shed to greedy and
        red circles batches rejected without an answer.
 
     Parameters
@@ -167,8 +172,15 @@ def plot_kpis_over_time(
     """
     if not results:
         raise ValueError("plot_kpis_over_time: no replay results to plot")
-    fig = Figure(figsize=(10, 8), layout="constrained")
-    ax_open, ax_rate, ax_lat = fig.subplots(3, 1, sharex=True, height_ratios=(1.0, 1.0, 1.1))
+    guarded = any(b.storm_level > 0 or b.held > 0 for r in results for b in r.batches)
+    if guarded:
+        fig = Figure(figsize=(10, 10), layout="constrained")
+        ax_open, ax_rate, ax_guard, ax_lat = fig.subplots(
+            4, 1, sharex=True, height_ratios=(1.0, 1.0, 0.9, 1.1)
+        )
+    else:
+        fig = Figure(figsize=(10, 8), layout="constrained")
+        ax_open, ax_rate, ax_lat = fig.subplots(3, 1, sharex=True, height_ratios=(1.0, 1.0, 1.1))
     colours = [f"C{k % 10}" for k in range(len(results))]
     many = len(results) > 1
     t_end = 0.0
@@ -253,6 +265,10 @@ def plot_kpis_over_time(
     ax_rate.set_ylim(-2, 102)
     if rated:
         ax_rate.legend(loc="lower left", fontsize=9)
+    panels = [ax_open, ax_rate, ax_lat]
+    if guarded:
+        _plot_guard(ax_guard, results, colours)
+        panels.insert(2, ax_guard)
 
     ax_lat.set_yscale("log")
     ax_lat.set_ylabel("dispatch latency\nper batch (ms)")
@@ -260,12 +276,46 @@ def plot_kpis_over_time(
     ax_lat.yaxis.set_minor_formatter(FuncFormatter(partial(_minor_log_label, ax_lat)))
     ax_lat.set_xlabel("time from period start (min)")
     ax_lat.set_xlim(0, max(t_end, 1.0) * 1.03)
-    for ax in (ax_open, ax_rate, ax_lat):
+    for ax in panels:
         ax.grid(True, which="major", color="0.88", lw=0.7)
         ax.set_axisbelow(True)
     scenarios = list(dict.fromkeys(r.scenario for r in results))
     fig.suptitle(title or f"{', '.join(scenarios)}: KPIs over time", fontsize=13)
     return _save(fig, path)
+
+
+def _plot_guard(ax: Axes, results: Sequence[ReplayResult], colours: Sequence[str]) -> None:
+    """The storm guard's panel: each replay's storm level after every batch (solid steps on
+    0-3, a rejected batch keeping the last level) and the orders each answer held (dashed, on
+    a right-hand axis; no value at rejected batches), one colour per replay."""
+    held_ax = ax.twinx()
+    top = 0.0
+    for result, colour in zip(results, colours, strict=True):
+        batches = result.batches
+        t_s = np.array([b.t_s for b in batches], dtype=np.float64)
+        level = np.array([b.storm_level for b in batches], dtype=np.float64)
+        held = np.array([np.nan if b.rejected else b.held for b in batches], dtype=np.float64)
+        if len(held) and not np.all(np.isnan(held)):
+            top = max(top, float(np.nanmax(held)))
+        gap_t, gap_level, gap_held = _break_gaps(t_s, [level, held], result.batch_interval_s)
+        ax.step(gap_t / 60, gap_level, where="post", color=colour, lw=1.6)
+        held_ax.step(gap_t / 60, gap_held, where="post", color=colour, lw=1.1, ls="--")
+    ax.set_ylim(-0.2, 3.4)
+    ax.set_yticks(range(len(STORM_LEVELS)), STORM_LEVELS)
+    ax.set_ylabel("storm level")
+    scale = max(1.0, top) * 1.1 / 3  # the most held level with "severe", 0 with "normal"
+    held_ax.set_ylim(-0.2 * scale, 3.4 * scale)
+    held_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    held_ax.set_ylabel("orders held\n(quarantined)")
+    ax.legend(
+        [
+            Line2D([], [], color="0.3", lw=1.6),
+            Line2D([], [], color="0.3", lw=1.1, ls="--"),
+        ],
+        ["storm level", "orders held (right axis)"],
+        loc="upper left",
+        fontsize=9,
+    )
 
 
 # ---------------------------------------------------------------------------------- route map

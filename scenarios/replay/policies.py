@@ -26,11 +26,39 @@ from solver.spec import ProblemSpec
 @dataclass(frozen=True)
 class OrderSource:
     """Who placed an order, when, and at which merchant (a scenario order's account, placed
-    time in scenario seconds and merchant id)."""
+    time in scenario seconds and merchant id), and since when that account orders on the
+    platform (``account_since_s``: scenario seconds, negative before the period; ``None``:
+    unknown)."""
 
     account: str
     placed_s: int
     merchant_id: str = ""
+    account_since_s: int | None = None
+
+
+#: Storm levels a guard reports (``SolveStats.storm_level``), by number.
+STORM_LEVELS = ("normal", "elevated", "storm", "severe")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """What a storm guard said of one suspicious order in one answer.
+
+    Attributes
+    ----------
+    action
+        ``"flag"`` (reported only), ``"deprioritise"`` (served only by riders left over) or
+        ``"quarantine"`` (held until an operator releases it).
+    detector
+        Which detector found it: ``"customer_burst"``, ``"fresh_destination"``,
+        ``"confirmed_account"`` (``""``: not said).
+    evidence
+        The detector's explanation, in one sentence.
+    """
+
+    action: str
+    detector: str = ""
+    evidence: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,15 @@ class Decision:
         the plan they have.
     phase_s
         Seconds per phase reported by the engine or the service.
+    storm_level
+        The campus's storm level after this batch, 0 (normal) to 3 (severe), as the service's
+        storm guard reports it (0 for policies without a guard).
+    flagged
+        The orders of the snapshot the storm guard finds suspicious, by order id (empty
+        without a guard).
+    held
+        The orders the answer leaves unassigned as QUARANTINED (held by the storm guard until
+        an operator releases them; empty without a guard).
     """
 
     visits: Mapping[str, Sequence[Visit]]
@@ -94,6 +131,9 @@ class Decision:
     shed_reason: str = ""
     rejected: str = ""
     phase_s: Mapping[str, float] = field(default_factory=dict)
+    storm_level: int = 0
+    flagged: Mapping[str, Flag] = field(default_factory=dict)
+    held: frozenset[str] = frozenset()
 
 
 class Policy(Protocol):

@@ -8,13 +8,44 @@ import time
 from pathlib import Path
 
 from google.protobuf import json_format
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from api.client import DispatchClient, RpcError, status_name
 from api.codec import ENGINES, MODES, STOP_KINDS, duration_of, seconds_of, timestamp_at
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
-from scenarios.replay.policies import Decision, Snapshot
+from scenarios.replay.policies import Decision, Flag, Snapshot
 from solver.model import OrderState
 from solver.routes import Visit
+
+
+def _enum_name(enum: EnumTypeWrapper, number: int, prefix: str) -> str:
+    """The lower-case name of a proto enum number without its prefix (``GUARD_ACTION_FLAG``:
+    ``flag``); ``""`` for an UNSPECIFIED value, the number as text for one this code does not
+    know (a newer server)."""
+    try:
+        name = str(enum.Name(number))
+    except ValueError:
+        return str(number)
+    name = name.removeprefix(prefix).lower()
+    return "" if name == "unspecified" else name
+
+
+def guard_of_response(response: pb.SolveResponse) -> tuple[int, dict[str, Flag], frozenset[str]]:
+    """What the storm guard said in ``response``: the campus's storm level (0-3), the flagged
+    orders by id (:class:`~scenarios.replay.policies.Flag`; the first entry of an order named
+    twice) and the orders held (unassigned QUARANTINED)."""
+    flagged: dict[str, Flag] = {}
+    for f in response.flagged:
+        flagged.setdefault(
+            f.order_id,
+            Flag(
+                _enum_name(pb.GuardAction, f.action, "GUARD_ACTION_"),
+                _enum_name(pb.Detector, f.detector, "DETECTOR_"),
+                f.evidence,
+            ),
+        )
+    held = frozenset(u.order_id for u in response.unassigned if u.reason == pb.QUARANTINED)
+    return int(response.stats.storm_level), flagged, held
 
 
 def request_from_snapshot(
@@ -24,7 +55,10 @@ def request_from_snapshot(
 
     Times go on the real clock (``snapshot.epoch_s`` + scenario seconds); committed and
     onboard orders name their rider; riders carry position, mode, capacity, when they are free
-    and their shift end.
+    and their shift end. What the backend knows of who ordered
+    (:class:`~scenarios.replay.policies.OrderSource`) goes along: the account, when the order
+    was placed, the merchant, and since when the account orders on the platform
+    (``customer_since``, when known).
     """
     problem, points, epoch = snapshot.problem, snapshot.points, snapshot.epoch_s
 
@@ -66,6 +100,8 @@ def request_from_snapshot(
             out.customer_id = source.account
             out.merchant_id = source.merchant_id
             out.placed_time.CopyFrom(timestamp_at(epoch + source.placed_s))
+            if source.account_since_s is not None:
+                out.customer_since.CopyFrom(timestamp_at(epoch + source.account_since_s))
         if o.state is OrderState.ONBOARD:
             out.onboard_rider_id = o.rider_id or ""
         elif o.state is OrderState.COMMITTED:
@@ -120,6 +156,7 @@ class GrpcService:
             for route in response.routes
         }
         stats = response.stats
+        level, flagged, held = guard_of_response(response)
         return Decision(
             visits,
             ENGINES.from_proto(stats.engine).value
@@ -132,6 +169,9 @@ class GrpcService:
                 "solve": seconds_of(stats.solve_time),
                 "total": seconds_of(stats.total_time),
             },
+            storm_level=level,
+            flagged=flagged,
+            held=held,
         )
 
     def close(self) -> None:

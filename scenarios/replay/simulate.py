@@ -44,9 +44,24 @@ class Leg:
     departure_s: int
 
 
+#: Order ids of malicious orders start with this (the ground truth of storm scenarios).
+MALICIOUS_PREFIX = "storm-"
+
+
 @dataclass
 class OrderRecord:
-    """The life of one order in a replay (times in s from the period start)."""
+    """The life of one order in a replay (times in s from the period start).
+
+    Attributes
+    ----------
+    flagged_s
+        The first batch whose answer flagged the order as suspicious (storm guard), or ``None``.
+    flag_action, flag_detector, flag_evidence
+        What that first flag said (:class:`~scenarios.replay.policies.Flag`; ``""``: never
+        flagged).
+    held_s
+        The first batch whose answer held the order (unassigned QUARANTINED), or ``None``.
+    """
 
     id: str
     placed_s: int
@@ -56,11 +71,31 @@ class OrderRecord:
     first_planned_s: int | None = None
     picked_up_s: int | None = None
     delivered_s: int | None = None
+    flagged_s: int | None = None
+    flag_action: str = ""
+    flag_detector: str = ""
+    flag_evidence: str = ""
+    held_s: int | None = None
 
     @property
     def delivered(self) -> bool:
         """Whether the order reached its customer."""
         return self.delivered_s is not None
+
+    @property
+    def malicious(self) -> bool:
+        """Whether the order is part of a malicious storm (its id starts with ``storm-``)."""
+        return self.id.startswith(MALICIOUS_PREFIX)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the storm guard ever flagged the order."""
+        return self.flagged_s is not None
+
+    @property
+    def held(self) -> bool:
+        """Whether the storm guard ever held the order (unassigned QUARANTINED)."""
+        return self.held_s is not None
 
     @property
     def late_s(self) -> int:
@@ -104,7 +139,14 @@ class BatchRecord:
     engine, shed_reason, rejected
         As in :class:`~scenarios.replay.policies.Decision`.
     unplanned
-        Visible orders the plan left out.
+        Visible orders the plan left out (held orders among them).
+    storm_level
+        The campus's storm level after this batch (0 normal … 3 severe) as the answer said; a
+        rejected batch keeps the level of the last answer. Always 0 without a storm guard.
+    held
+        Orders the answer held (unassigned QUARANTINED); 0 for a rejected batch.
+    flagged
+        Orders the answer flagged as suspicious (any action); 0 for a rejected batch.
     """
 
     t_s: int
@@ -117,6 +159,9 @@ class BatchRecord:
     shed_reason: str = ""
     rejected: str = ""
     unplanned: int = 0
+    storm_level: int = 0
+    held: int = 0
+    flagged: int = 0
 
 
 @dataclass
@@ -240,6 +285,11 @@ class _RiderState:
 
 class Simulator:
     """Replays a scenario against a dispatch policy on a virtual clock.
+
+    An order a plan leaves out (unassigned for any reason, held by a storm guard included)
+    stays open: it is in every later snapshot until delivered, with no expiry. The replay ends
+    when every order is delivered, or once every order is placed, every shift is over and the
+    bags are empty (or ``drain_s`` after that); what is left then counts as undelivered.
 
     Parameters
     ----------
@@ -445,7 +495,10 @@ class Simulator:
         time_s, dist_m = self.travel.matrices(coords, modes)
         problem = build.problem(t, time_s, dist_m)
         xy = self.travel.planar(coords)
-        customers = {o.id: OrderSource(o.account, o.placed_s, o.merchant_id) for o in visible}
+        customers = {
+            o.id: OrderSource(o.account, o.placed_s, o.merchant_id, o.account_since_s)
+            for o in visible
+        }
         return Snapshot(
             problem, coords, modes, rider_modes, current, self.epoch_s, xy, customers=customers
         )
@@ -462,6 +515,9 @@ class Simulator:
         decision = self.policy.dispatch(snapshot)
         latency = time.perf_counter() - began
         problem = snapshot.problem
+        level = decision.storm_level
+        if decision.rejected:  # no answer: the campus is as the last answer said
+            level = self.batches[-1].storm_level if self.batches else 0
         batch = BatchRecord(
             t_s=t,
             open_orders=sum(1 for o in problem.orders if o.state is not OrderState.ONBOARD),
@@ -472,12 +528,31 @@ class Simulator:
             engine=decision.engine,
             shed_reason=decision.shed_reason,
             rejected=decision.rejected,
+            storm_level=level,
         )
         self.batches.append(batch)
         if decision.rejected:
             return
+        self._record_guard(t, decision, batch)
         batch.unplanned = self._apply(t, snapshot, decision)
         self._maybe_snapshot(t, snapshot, batch)
+
+    def _record_guard(self, t: int, decision: Decision, batch: BatchRecord) -> None:
+        """Record what the storm guard said in this answer: counts on the batch, the first
+        flag and the first hold on each order. A held order stays open: it is in the next
+        snapshots (and sent again) until delivered, like any order the plan leaves out."""
+        batch.flagged = sum(1 for k in decision.flagged if k in self.log)
+        batch.held = sum(1 for k in decision.held if k in self.log)
+        for order_id, flag in decision.flagged.items():
+            log = self.log.get(order_id)
+            if log is not None and log.flagged_s is None:
+                log.flagged_s = t
+                log.flag_action, log.flag_detector = flag.action, flag.detector
+                log.flag_evidence = flag.evidence
+        for order_id in decision.held:
+            log = self.log.get(order_id)
+            if log is not None and log.held_s is None:
+                log.held_s = t
 
     def _apply(self, t: int, snapshot: Snapshot, decision: Decision) -> int:
         """Hand each rider its timed itinerary; returns how many visible orders it left out."""

@@ -202,6 +202,85 @@ def test_whole_floats_and_nulls_of_optional_fields_are_read() -> None:
     assert scenario.orders[0].size == 1 and scenario.orders[0].max_in_bag_s is None
 
 
+# ------------------------------------------------------------------- account_since_s
+def _aged(*since: int | None) -> Scenario:
+    """The plane with these account ages on its orders (and accounts)."""
+    return plane(
+        orders=tuple(
+            dataclasses.replace(o, account=f"acc-{o.id}", account_since_s=s)
+            for o, s in zip(plane().orders, since, strict=True)
+        )
+    )
+
+
+def test_account_since_round_trips_and_is_written_only_when_set(tmp_path: Path) -> None:
+    scenario = _aged(-86_400 * 30, None, 60)  # 30 days before, unknown, at the order itself
+    doc = scenario_to_dict(scenario)
+    assert [o.get("account_since_s") for o in doc["orders"]] == [-2_592_000, None, 60]
+    assert "account_since_s" not in doc["orders"][1]
+    assert load_scenario(save_scenario(scenario, tmp_path / "aged.json")) == scenario
+    assert loads_scenario(dumps_scenario(scenario)) == scenario
+    line = dumps_scenario(scenario).splitlines()
+    assert '"account": "acc-a", "account_since_s": -2592000' in next(
+        row for row in line if '"id": "a"' in row
+    )
+
+
+def test_a_file_without_account_since_reads_it_as_unknown() -> None:
+    doc = scenario_to_dict(plane())
+    assert all("account_since_s" not in o for o in doc["orders"])
+    assert all(o.account_since_s is None for o in scenario_from_dict(doc).orders)
+    doc["orders"][0]["account_since_s"] = None  # null: unknown too
+    assert scenario_from_dict(doc).orders[0].account_since_s is None
+    doc["orders"][0]["account_since_s"] = -3600.0  # a whole float is read as an int
+    since = scenario_from_dict(doc).orders[0].account_since_s
+    assert since == -3600 and isinstance(since, int)
+
+
+def test_account_since_after_the_order_is_refused_naming_the_field() -> None:
+    with pytest.raises(ScenarioError) as info:
+        _aged(None, 61, None)  # order b is placed at 60
+    err = info.value
+    assert (err.field, err.value, err.reason) == (
+        "orders[1].account_since_s",
+        61,
+        "must be <= placed_s (60)",
+    )
+    assert str(err) == "orders[1].account_since_s=61: must be <= placed_s (60)"
+    text = dumps_scenario(_aged(None, 60, None)).replace(
+        '"account_since_s": 60', '"account_since_s": 600'
+    )
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text, source="aged.json")
+    line = next(k + 1 for k, row in enumerate(text.splitlines()) if '"id": "b"' in row)
+    assert str(info.value) == f"aged.json:{line}: orders[1].account_since_s=600: " + (
+        "must be <= placed_s (60)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("-60", "must be int or float"),
+        (True, "must be int or float"),
+        (-0.5, "must be a whole number of seconds"),
+    ],
+)
+def test_account_since_is_whole_seconds(value: object, reason: str) -> None:
+    doc = scenario_to_dict(plane())
+    doc["orders"][2]["account_since_s"] = value
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict(doc)
+    assert (info.value.field, info.value.value, info.value.reason) == (
+        "orders[2].account_since_s",
+        value,
+        reason,
+    )
+    with pytest.raises(ScenarioError) as info:  # built in code: an int or nothing
+        plane(orders=(dataclasses.replace(plane().orders[0], account_since_s=-0.5),))  # type: ignore[arg-type]
+    assert info.value.field == "orders[0].account_since_s"
+
+
 def _ids(*ids: str) -> Scenario:
     return plane(
         orders=tuple(dataclasses.replace(o, id=i) for o, i in zip(plane().orders, ids, strict=True))
@@ -328,6 +407,7 @@ def scenarios(
             account=draw(text),
             merchant_id=draw(text),
             customer_id=draw(text),
+            account_since_s=draw(st.none() | st.integers(-(10**8), at)),
         )
         for order_id, at in zip(order_ids, placed, strict=True)
     ]
@@ -504,6 +584,11 @@ MUTATIONS: dict[str, Mutation] = {
     "pickup service": _item("orders", "pickup_service_s", lambda doc, item, draw: draw(negative)),
     "dropoff service": _item("orders", "dropoff_service_s", lambda doc, item, draw: draw(negative)),
     "in bag": _item("orders", "max_in_bag_s", lambda doc, item, draw: draw(st.integers(-99, 0))),
+    "account since": _item(
+        "orders",
+        "account_since_s",
+        lambda doc, item, draw: item["placed_s"] + draw(st.integers(1, 10**6)),
+    ),
     "merchant": _item("orders", "merchant", _point),
     "customer": _item("orders", "customer", _point),
     "whole seconds": _item(
