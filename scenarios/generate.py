@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -25,7 +26,18 @@ from scenarios.model import (
 )
 
 #: Scenario variants (see :func:`generate_scenario`).
-VARIANTS = ("normal", "surge", "storm", "rain")
+VARIANTS = (
+    "normal",
+    "surge",
+    "storm",
+    "rain",
+    "storm-accounts",
+    "storm-slow",
+    "storm-surge",
+    "event",
+)
+#: Ground truth: the malicious orders of a scenario are exactly those whose id starts with this.
+MALICIOUS_PREFIX = "storm-"
 
 #: The day the scenario clocks are set on (a Wednesday in term).
 SCENARIO_DATE = date(2026, 10, 14)
@@ -34,8 +46,22 @@ SCENARIO_DATE = date(2026, 10, 14)
 DORM_SHARE = 0.75
 #: Zipf exponent of merchant popularity (rank 1 gets ``1 / 1``, rank k ``1 / k**s``).
 MERCHANT_ZIPF = 1.0
-#: Customer accounts per requested order (most accounts order once, a few twice or more).
+#: Customer accounts per requested order: the base stream's accounts (``a1 ..``), from which
+#: orders draw their accounts (most accounts order once, a few twice or three times).
 ACCOUNTS_PER_ORDER = 0.7
+#: No legitimate account places two orders less than this (s) apart: an order whose drawn
+#: account ordered within the gap goes to another account living at the same home (or a new one,
+#: ``MINTED_PREFIX``).
+MIN_REORDER_GAP_S = 3600
+#: Label prefix of the legitimate accounts minted when every account of a home ordered within
+#: ``MIN_REORDER_GAP_S`` (``b1, b2 ..``: never a storm's or an event's ``a<k>``).
+MINTED_PREFIX = "b"
+#: Account age (when the account first ordered on the platform): legitimate accounts between
+#: ``LEGIT_AGE_DAYS`` days before the period start, except ``NEW_ACCOUNT_SHARE`` of them, new
+#: ones, ``NEW_AGE_DAYS`` days before it (fresh for a 7-day rule).
+LEGIT_AGE_DAYS, NEW_ACCOUNT_SHARE, NEW_AGE_DAYS = (14.0, 1000.0), 0.02, (0.0, 3.0)
+#: A storm account first ordered this long (s) before its first storm order.
+STORM_ACCOUNT_AGE_S = (300, 10800)
 #: Share of two-unit orders (the rest are one unit).
 SIZE_TWO_SHARE = 0.15
 #: Food preparation: ``PREP_MIN_S + gamma(PREP_SHAPE, PREP_SCALE_S)``, capped at ``PREP_MAX_S``.
@@ -51,6 +77,13 @@ RIDER_AT_FOOD_SHARE = 0.6
 SURGE_FACTOR, SURGE_WINDOW_S = 3.0, 1200
 STORM_SHARE, STORM_MIN_ORDERS, STORM_WINDOW_S = 0.10, 8, 240
 RAIN_SPEED_FACTOR, RAIN_EXTRA_SHARE = 0.75, 0.20
+#: "storm-accounts": the storm's window, and storm orders per account (mean, and most).
+STORM_ACCOUNTS_WINDOW_S, STORM_ORDERS_PER_ACCOUNT, STORM_ACCOUNT_MAX_ORDERS = 600, 2, 3
+#: "storm-slow": the storm's window (its middle inside the peak).
+STORM_SLOW_WINDOW_S = 3600
+#: "event": extra orders (share of ``orders``, at least the minimum) within the window, and the
+#: share of them from existing accounts of the base stream (the rest from new accounts).
+EVENT_SHARE, EVENT_MIN_ORDERS, EVENT_WINDOW_S, EVENT_KNOWN_SHARE = 0.15, 8, 1200, 0.5
 
 
 @dataclass(frozen=True)
@@ -175,6 +208,24 @@ def _point(place: Place) -> Point:
     return Point(round(place.lat, 7), round(place.lng, 7))
 
 
+def _legit_since(rng: np.random.Generator, n: int) -> list[int]:
+    """First-order times (s from the period start, <= 0) of ``n`` legitimate accounts:
+    ``LEGIT_AGE_DAYS`` days before the period, but exactly ``round(NEW_ACCOUNT_SHARE * n)`` of
+    them (drawn at random) new, ``NEW_AGE_DAYS`` days before it."""
+    if n == 0:
+        return []
+    days = rng.uniform(*LEGIT_AGE_DAYS, size=n)
+    new = rng.choice(n, size=round(NEW_ACCOUNT_SHARE * n), replace=False)
+    days[new] = rng.uniform(*NEW_AGE_DAYS, size=len(new))
+    return [-round(float(d) * 86400) for d in days]
+
+
+def _free(times: Sequence[int], t: int) -> bool:
+    """Whether an account that ordered at ``times`` may order at ``t`` (no order within
+    :data:`MIN_REORDER_GAP_S` of it)."""
+    return all(abs(t - u) >= MIN_REORDER_GAP_S for u in times)
+
+
 @dataclass
 class _Draft:
     """An order before its promise is set: its places and its random draws."""
@@ -202,15 +253,28 @@ def generate_scenario(
     """A peak period on ``campus``: riders and an order stream drawn from its real places.
 
     The same arguments always give the same scenario (numpy ``Generator``\\ s seeded from
-    ``seed``: one stream for the base orders, one for the riders, one for the variant), so
-    every variant shares the ``normal`` scenario's riders and base orders ``o1 .. oN`` and only
-    adds its own.
+    ``seed``: one stream for the base orders, one for the riders, one for the variant, one for
+    the account ages, one for the accounts' relabelling), so every variant shares the
+    ``normal`` scenario's riders and base orders ``o1 .. oN`` (accounts and their ages included)
+    and only adds its own.
 
     Base stream (every variant): exactly ``orders`` orders, placed at whole seconds drawn from
     :func:`arrival_rate` of ``period``. Merchants are the campus's food places with Zipf-like
     popularity (exponent :data:`MERCHANT_ZIPF` over a seeded ranking); customers are accounts
-    (about 0.7 per order, so some order twice) living at a dorm (:data:`DORM_SHARE`) or another
-    named building. Preparation is 5 min plus a gamma draw (mean 10 min, capped at 15 min):
+    living at a dorm (:data:`DORM_SHARE`) or another named building, the drop-off place of
+    their orders: most accounts order once, a few twice (or three times), and none twice within
+    an hour (:data:`MIN_REORDER_GAP_S`). Each order draws one of ``0.7 * orders`` accounts
+    ``a1 ..`` (:data:`ACCOUNTS_PER_ORDER`), which decides its drop-off place; then, in placed
+    order, an order whose account already ordered within the hour goes to another account living
+    at the same place that did not (drawn at random), or if there is none to a new account
+    ``b1, b2 ..`` (:data:`MINTED_PREFIX`) living there. Only the accounts move: every order keeps
+    its times, places, merchant and size. A variant's legitimate extra orders are relabelled the
+    same way around the base stream's (which keeps its accounts: ``b<k>`` numbering continues
+    after the base stream's); storm orders keep their accounts. Every account has an age,
+    ``account_since_s`` on its orders (when it first ordered on the platform, s from the period
+    start): 14-1000 days before the period, except :data:`NEW_ACCOUNT_SHARE` (2 %) of the
+    accounts, new ones: 0-3 days before it (so fresh for a 7-day rule); the ``b<k>`` accounts
+    are aged the same way. Preparation is 5 min plus a gamma draw (mean 10 min, capped at 15 min):
     ``ready_s = placed_s + prep``. The quote grows linearly with the direct bike ride from
     merchant to customer, from ``quoted_min[0]`` minutes (a zero ride) to ``quoted_min[1]``
     (the campus's longest food-to-home ride), whole minutes, but never less than prep + ride +
@@ -221,7 +285,11 @@ def generate_scenario(
     the ramp (between a third of the ramp and 10 min before the peak) and 15 % leave 15-45 min
     after the peak. 60 % start at a food place, the others at any place.
 
-    Variants (extra orders come on top of the base stream; their ids name the variant):
+    Variants (extra orders come on top of the base stream; their ids name the variant). Ground
+    truth: the malicious orders of a scenario are exactly those whose id starts with ``storm-``
+    (:data:`MALICIOUS_PREFIX`); every other order (``o``, ``surge-``, ``rain-``, ``event-``) is
+    legitimate. Storm accounts are fresh and new (``a<N+1> ..``, N the base stream's accounts):
+    each first ordered 5 min to 3 h before its first storm order.
 
     * ``"normal"``: the base stream only.
     * ``"surge"``: 3x the arrival rate for 20 minutes inside the peak (a promotion): the
@@ -229,10 +297,33 @@ def generate_scenario(
       ``extra["surge"]`` holds the window and the count; ids ``surge-1 ..``.
     * ``"storm"``: a malicious ordering burst: 10 % of ``orders`` (at least 8) extra orders
       within 4 minutes of the peak, from 2-3 fresh accounts, all to ONE named non-dorm building
-      (a dorm if the campus has none). ``extra["storm"]`` holds the window, the accounts and the
-      building; ids ``storm-1 ..``.
+      (a dorm if the campus has none). ``extra["storm"]`` holds the window, the order count, the
+      accounts and the building; ids ``storm-1 ..``.
     * ``"rain"``: riders are slower (``speed_factor`` 0.75) and 20 % more orders come (drawn
       from the same curve; quotes are not adjusted); ids ``rain-1 ..``.
+    * ``"storm-accounts"``: a storm spread over many fresh accounts: 10 % of ``orders`` (at
+      least 8) within 10 minutes of the peak, from ``ceil(n / 2)`` fresh accounts (2 orders an
+      account on average: each 1-3), all to ONE named non-dorm building. ``extra["storm"]`` as
+      for ``"storm"``; ids ``storm-1 ..``.
+    * ``"storm-slow"``: a slow storm: 10 % of ``orders`` (at least 8) over 60 minutes (one in
+      each of ``n`` equal slots; the hour's middle inside the peak), from 2-3 fresh accounts,
+      all to ONE named non-dorm building. ``extra["storm"]`` as for ``"storm"``; ids
+      ``storm-1 ..``.
+    * ``"storm-surge"``: a storm hidden in a legitimate surge: the ``"surge"`` variant's extra
+      orders (the same ones, ``extra["surge"]``, ids ``surge-1 ..``) plus, inside the surge
+      window, a storm shaped as the ``"storm"`` variant's (4 minutes, 2-3 fresh accounts, one
+      building; ``extra["storm"]``, ids ``storm-1 ..``).
+    * ``"event"``: a legitimate surge to one building (a talk, a game): 15 % of ``orders`` (at
+      least 8) extra orders within 20 minutes of the peak, all to ONE named non-dorm building,
+      one each from as many distinct legitimate accounts with a history: half of them (rounded
+      down) accounts of the base stream, the others new accounts aged as the base stream's (so
+      about 2 % fresh). No account places more than one event order. An event order goes to the
+      event's building, not to its account's home; a base-stream account at the event may have
+      ordered home in the base stream, but at least an hour away from its event order (else
+      another base-stream account that did not stands in, drawn at random, or if none a new
+      ``b<k>`` account: a crowded campus may keep fewer known accounts). ``extra["event"]``
+      holds the window, the order count, the known (kept) and new account counts and the
+      building; ids ``event-1 ..``.
 
     Parameters
     ----------
@@ -278,7 +369,9 @@ def generate_scenario(
     if not food or not homes:
         raise ValueError(f"campus {campus.id!r} needs food places and dorms or buildings")
     everywhere = campus.places()
-    order_seq, rider_seq, variant_seq = np.random.SeedSequence(seed).spawn(3)
+    # five streams (spawn(5)'s first four are spawn(4)'s, whose first three are spawn(3)'s: the
+    # account ages, then the account relabelling came last, changing no earlier draw)
+    order_seq, rider_seq, variant_seq, age_seq, account_seq = np.random.SeedSequence(seed).spawn(5)
     rng = np.random.default_rng(order_seq)
 
     # merchant popularity: Zipf over a seeded ranking of the food places
@@ -317,8 +410,51 @@ def generate_scenario(
 
     drafts = draft(rng, "o", _draw_times(rng, p, orders))
 
+    # ---------------------------------------------------------------- account labels
+    # No legitimate account orders twice within MIN_REORDER_GAP_S. The base stream is settled
+    # first, in placed order (the same in every variant), then each variant's legitimate extras
+    # around it; the picks and the minted accounts' ages come from their own streams (children of
+    # the fifth), so no draw made before them shifts: only account labels and ages change.
+    base_ar, extra_ar = (np.random.default_rng(s) for s in account_seq.spawn(2))
+    ordered: dict[str, list[int]] = defaultdict(list)  # legitimate account -> its placed times
+    residents: dict[str, list[str]] = defaultdict(list)  # home id -> accounts living there
+    for k in range(n_accounts):
+        residents[homes[int(account_home[k])].id].append(f"a{k + 1}")
+    minted: list[str] = []  # accounts minted when no account of a home was free
+    minted_since: list[int] = []
+
+    def at_home(d: _Draft) -> list[str]:
+        return residents[d.customer.id]
+
+    def settle(
+        r: np.random.Generator, legit: list[_Draft], pool: Callable[[_Draft], list[str]]
+    ) -> None:
+        """Relabel the orders ``legit`` in placed order so that no account orders twice within
+        the gap: an order keeps its drawn account if free, else goes to a free account of
+        ``pool(order)`` drawn at random, else to a new account (``b<k>``, living at the order's
+        drop-off place, aged as the base stream's accounts)."""
+        first = len(minted)
+        for d in sorted(legit, key=lambda d: d.placed_s):  # (stable: ties in draft order)
+            if not _free(ordered[d.account], d.placed_s):
+                free = [a for a in pool(d) if _free(ordered[a], d.placed_s)]
+                if free:
+                    d.account = free[int(r.integers(len(free)))]
+                else:
+                    d.account = f"{MINTED_PREFIX}{len(minted) + 1}"
+                    minted.append(d.account)
+                    residents[d.customer.id].append(d.account)
+            ordered[d.account].append(d.placed_s)
+        minted_since.extend(_legit_since(r, len(minted) - first))
+
+    settle(base_ar, drafts, at_home)
+
     # ---------------------------------------------------------------- variant extras
+    # the variant stream of the first variants (surge, storm, rain), and each later variant's
+    # own child of it (so no two variants draw their extras alike; storm-surge's surge is the
+    # surge variant's, drawn from the variant stream, and its storm comes from its own); child
+    # k is VARIANTS[k]'s, so a new variant goes at the end of VARIANTS
     vr = np.random.default_rng(variant_seq)
+    own = np.random.default_rng(variant_seq.spawn(len(VARIANTS))[VARIANTS.index(variant)])
     extra: dict[str, Any] = {
         "generator": "scenarios.generate",
         "campus": campus.id,
@@ -332,12 +468,74 @@ def generate_scenario(
     speed_factor = 1.0
     peak_lo, peak_hi = p.peak
     note = ""
-    if variant == "surge":
-        start = peak_lo + 60 * int(vr.integers(0, (peak_hi - peak_lo - SURGE_WINDOW_S) // 60 + 1))
+    targets = buildings or dorms  # a storm's or an event's building: a non-dorm one if any
+    storm_accounts: list[str] = []  # fresh: aged from their first storm order
+    new_legit: list[str] = []  # legitimate accounts beyond the base stream's: aged as those
+
+    def window(r: np.random.Generator, lo: int, hi: int, window_s: int) -> int:
+        """A whole-minute start of a ``window_s`` window starting in ``[lo, hi - window_s]``."""
+        return lo + 60 * int(r.integers(0, max(0, hi - lo - window_s) // 60 + 1))
+
+    def building(target: Place) -> dict[str, Any]:
+        return {
+            "building_id": target.id,
+            "building_name": target.name,
+            "building": {"lat": _point(target).a, "lng": _point(target).b},
+        }
+
+    def storm(r: np.random.Generator, start: int, kind: str) -> str:
+        """Add a storm from ``start`` to ``drafts``, record it in ``extra["storm"]`` and return
+        its note. ``kind``: ``"burst"`` (the ``storm`` variant, its draws in their first order),
+        ``"accounts"`` (many accounts) or ``"slow"`` (an hour, evenly)."""
+        lengths = {"burst": STORM_WINDOW_S, "accounts": STORM_ACCOUNTS_WINDOW_S}
+        end = start + lengths.get(kind, STORM_SLOW_WINDOW_S)
+        n_storm = max(STORM_MIN_ORDERS, round(STORM_SHARE * orders))
+        target = targets[int(r.integers(len(targets)))]
+        if kind == "accounts":
+            n_acc = -(-n_storm // STORM_ORDERS_PER_ACCOUNT)
+        else:
+            n_acc = int(r.integers(2, 4))
+        accounts = [f"a{n_accounts + k + 1}" for k in range(n_acc)]
+        if kind == "slow":  # one order in each of n_storm equal slots of the window
+            slots = (np.arange(n_storm) + r.random(n_storm)) * ((end - start) / n_storm)
+            placed = start + np.floor(slots).astype(np.int64)
+        else:
+            placed = np.sort(r.integers(start, end, size=n_storm))
+        malicious = draft(r, "storm-", placed)
+        if kind == "accounts":  # one order each, the rest at most MAX - 1 more on an account
+            more = r.choice(
+                np.repeat(np.arange(n_acc), STORM_ACCOUNT_MAX_ORDERS - 1),
+                n_storm - n_acc,
+                replace=False,
+            )
+            who = r.permutation(np.concatenate([np.arange(n_acc), more]))
+        else:
+            who = r.integers(n_acc, size=n_storm)
+        for d, k in zip(malicious, who, strict=True):
+            d.customer, d.account = target, accounts[int(k)]
+        drafts.extend(malicious)
+        storm_accounts.extend(accounts)
+        extra["storm"] = {
+            "start_s": start,
+            "end_s": end,
+            "orders": n_storm,
+            "accounts": accounts,
+            **building(target),
+        }
+        shown = ", ".join(accounts) if n_acc <= 3 else f"{n_acc} accounts"
+        return (
+            f" Storm: {n_storm} orders {start // 60}-{end // 60} min from fresh accounts "
+            f"({shown}) all to {target.name} (ids storm-k)."
+        )
+
+    if variant in ("surge", "storm-surge"):
+        start = window(vr, peak_lo, peak_hi, SURGE_WINDOW_S)
         end = start + SURGE_WINDOW_S
         share = _second_weights(p, start, end).sum() / _second_weights(p).sum()
         n_extra = round((SURGE_FACTOR - 1) * orders * share)
-        drafts += draft(vr, "surge-", _draw_times(vr, p, n_extra, start, end))
+        surge = draft(vr, "surge-", _draw_times(vr, p, n_extra, start, end))
+        settle(extra_ar, surge, at_home)
+        drafts += surge
         extra["surge"] = {
             "start_s": start,
             "end_s": end,
@@ -348,39 +546,80 @@ def generate_scenario(
             f" Surge: {SURGE_FACTOR:g}x the arrival rate {start // 60}-{end // 60} min "
             f"({n_extra} extra orders, ids surge-k)."
         )
+        if variant == "storm-surge":  # the storm variant's burst, hidden in the surge
+            note += storm(own, window(own, start, end, STORM_WINDOW_S), "burst")
     elif variant == "storm":
-        start = peak_lo + 60 * int(vr.integers(0, (peak_hi - peak_lo - STORM_WINDOW_S) // 60 + 1))
-        end = start + STORM_WINDOW_S
-        n_storm = max(STORM_MIN_ORDERS, round(STORM_SHARE * orders))
-        targets = buildings or dorms
-        target = targets[int(vr.integers(len(targets)))]
-        n_acc = int(vr.integers(2, 4))
-        storm_accounts = [f"a{n_accounts + k + 1}" for k in range(n_acc)]
-        placed = np.sort(vr.integers(start, end, size=n_storm))
-        storm = draft(vr, "storm-", placed)
-        who = vr.integers(n_acc, size=n_storm)
-        for d, k in zip(storm, who, strict=True):
-            d.customer, d.account = target, storm_accounts[int(k)]
-        drafts += storm
-        extra["storm"] = {
+        note = storm(vr, window(vr, peak_lo, peak_hi, STORM_WINDOW_S), "burst")
+    elif variant == "storm-accounts":
+        note = storm(own, window(own, peak_lo, peak_hi, STORM_ACCOUNTS_WINDOW_S), "accounts")
+    elif variant == "storm-slow":  # the hour's middle in the peak (and the hour in the curve)
+        lo = max(0, peak_lo - STORM_SLOW_WINDOW_S // 2)
+        hi = min(p.last_order_s, peak_hi + STORM_SLOW_WINDOW_S // 2)
+        note = storm(own, window(own, lo, hi, STORM_SLOW_WINDOW_S), "slow")
+    elif variant == "event":
+        start = window(own, peak_lo, peak_hi, EVENT_WINDOW_S)
+        end = start + EVENT_WINDOW_S
+        n_event = max(EVENT_MIN_ORDERS, round(EVENT_SHARE * orders))
+        target = targets[int(own.integers(len(targets)))]
+        n_known = min(n_accounts, math.floor(EVENT_KNOWN_SHARE * n_event))
+        known = own.choice(n_accounts, size=n_known, replace=False)
+        new_legit = [f"a{n_accounts + k + 1}" for k in range(n_event - n_known)]
+        goers = [f"a{int(k) + 1}" for k in known] + new_legit  # one event order each
+        event = draft(own, "event-", np.sort(own.integers(start, end, size=n_event)))
+        for d, k in zip(event, own.permutation(n_event), strict=True):
+            d.customer, d.account = target, goers[int(k)]
+        # a base-stream goer that ordered within the gap of its event order gives its place to
+        # another base-stream account that did not (and is no goer): one event order each
+        base_labels = [f"a{k + 1}" for k in range(n_accounts)]
+        drawn = set(goers)
+
+        def stand_in(_: _Draft) -> list[str]:
+            going = {d.account for d in event}
+            return [a for a in base_labels if a not in drawn and a not in going]
+
+        settle(extra_ar, event, stand_in)
+        n_known = len({d.account for d in event} & set(base_labels))  # (fewer if any minted)
+        drafts += event
+        extra["event"] = {
             "start_s": start,
             "end_s": end,
-            "orders": n_storm,
-            "accounts": storm_accounts,
-            "building_id": target.id,
-            "building_name": target.name,
-            "building": {"lat": _point(target).a, "lng": _point(target).b},
+            "orders": n_event,
+            "known_accounts": n_known,
+            "new_accounts": n_event - n_known,
+            **building(target),
         }
         note = (
-            f" Storm: {n_storm} orders {start // 60}-{end // 60} min from accounts "
-            f"{', '.join(storm_accounts)} all to {target.name} (ids storm-k)."
+            f" Event: {n_event} orders {start // 60}-{end // 60} min all to {target.name}, one "
+            f"each from legitimate accounts ({n_known} of the base stream, {n_event - n_known} "
+            "new; ids event-k)."
         )
     elif variant == "rain":
         speed_factor = RAIN_SPEED_FACTOR
         n_extra = round(RAIN_EXTRA_SHARE * orders)
-        drafts += draft(vr, "rain-", _draw_times(vr, p, n_extra))
+        rain = draft(vr, "rain-", _draw_times(vr, p, n_extra))
+        settle(extra_ar, rain, at_home)
+        drafts += rain
         extra["rain"] = {"speed_factor": speed_factor, "extra_orders": n_extra}
         note = f" Rain: riders {speed_factor:g}x as fast, {n_extra} extra orders (ids rain-k)."
+
+    # ---------------------------------------------------------------- account ages
+    # (their own stream: adding them changed no order of the variants made before them)
+    ar = np.random.default_rng(age_seq)
+    since = dict(
+        zip(
+            [f"a{k + 1}" for k in range(n_accounts)] + new_legit + minted,
+            _legit_since(ar, n_accounts) + _legit_since(ar, len(new_legit)) + minted_since,
+            strict=True,
+        )
+    )
+    first_storm: dict[str, int] = {}
+    for d in drafts:
+        if d.id.startswith(MALICIOUS_PREFIX):
+            first_storm[d.account] = min(d.placed_s, first_storm.get(d.account, d.placed_s))
+    lo_s, hi_s = STORM_ACCOUNT_AGE_S
+    for account in storm_accounts:
+        if account in first_storm:  # (an account of a storm may have drawn no order)
+            since[account] = first_storm[account] - int(ar.integers(lo_s, hi_s + 1))
 
     # ---------------------------------------------------------------- promises (one matrix)
     index = {pl.id: i for i, pl in enumerate(food + homes)}
@@ -407,6 +646,7 @@ def generate_scenario(
                 account=d.account,
                 merchant_id=merchant.id,
                 customer_id=d.customer.id,
+                account_since_s=since[d.account],
             )
         )
     scenario_orders.sort(key=lambda o: (o.placed_s, o.id))
@@ -474,6 +714,26 @@ SHIPPED: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "northwestern-lunch-rain.json",
         "northwestern",
         {"orders": 600, "riders": 40, "seed": 1, "variant": "rain"},
+    ),
+    (
+        "northwestern-lunch-storm-accounts.json",
+        "northwestern",
+        {"orders": 600, "riders": 40, "seed": 1, "variant": "storm-accounts"},
+    ),
+    (
+        "northwestern-lunch-storm-slow.json",
+        "northwestern",
+        {"orders": 600, "riders": 40, "seed": 1, "variant": "storm-slow"},
+    ),
+    (
+        "northwestern-lunch-storm-surge.json",
+        "northwestern",
+        {"orders": 600, "riders": 40, "seed": 1, "variant": "storm-surge"},
+    ),
+    (
+        "northwestern-lunch-event.json",
+        "northwestern",
+        {"orders": 600, "riders": 40, "seed": 1, "variant": "event"},
     ),
     ("uce_quito-lunch.json", "uce_quito", {"orders": 300, "riders": 20, "seed": 1}),
     ("tiny-lunch.json", "tiny", {"orders": 40, "riders": 6, "seed": 1}),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -150,6 +152,8 @@ def test_storm_is_a_burst_to_one_building_from_few_accounts(tiny: Campus) -> Non
     assert not {o.account for o in _base(s)} & set(info["accounts"])
     assert info["end_s"] - info["start_s"] <= 300
     assert all(info["start_s"] <= o.placed_s < info["end_s"] for o in storm)
+    # fresh accounts (a 7-day rule), unlike the base stream's but for a few
+    assert all(o.placed_s - o.account_since_s < 7 * 86400 for o in storm)  # type: ignore[operator]
 
 
 def test_rain_is_slower_with_more_orders(tiny: Campus) -> None:
@@ -175,7 +179,7 @@ SHIPPED_FILES = sorted(DATA_DIR.glob("*.json"))
 
 def test_every_shipped_scenario_is_listed_and_present() -> None:
     assert {p.name for p in SHIPPED_FILES} == {name for name, _, _ in SHIPPED}
-    assert sum(p.stat().st_size for p in SHIPPED_FILES) < 1_500_000
+    assert sum(p.stat().st_size for p in SHIPPED_FILES) < 2_500_000
 
 
 @pytest.mark.parametrize("path", SHIPPED_FILES, ids=lambda p: p.name)
@@ -201,3 +205,27 @@ def test_shipped_tiny_file_is_up_to_date(tiny: Campus) -> None:
     _, campus_id, kwargs = next(item for item in SHIPPED if item[0] == "tiny-lunch.json")
     assert campus_id == "tiny"
     assert load_scenario(DATA_DIR / "tiny-lunch.json") == generate_scenario(tiny, **kwargs)
+
+
+@functools.cache
+def _campus(campus_id: str) -> Campus:
+    return load_campus(campus_id)
+
+
+@pytest.mark.parametrize("item", SHIPPED, ids=lambda item: item[0])
+def test_every_shipped_file_is_what_the_generator_writes(
+    item: tuple[str, str, dict[str, Any]],
+) -> None:
+    name, campus_id, kwargs = item
+    path = DATA_DIR / name
+    generated = generate_scenario(_campus(campus_id), **kwargs)
+    assert path.read_text(encoding="utf-8") == dumps_scenario(generated), (
+        f"{name} is stale: regenerate with .venv/bin/python -m scenarios.generate"
+    )
+
+
+def test_every_variant_is_shipped_for_northwestern() -> None:
+    shipped = {k.get("variant", "normal") for _, c, k in SHIPPED if c == "northwestern"}
+    assert shipped == set(VARIANTS)
+    sizes = {(k["orders"], k["riders"], k["seed"]) for _, c, k in SHIPPED if c == "northwestern"}
+    assert sizes == {(600, 40, 1)}
