@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm bench-campuses load load-cluster load-capacity load-record clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm bench-storm-guard bench-campuses load load-cluster load-capacity load-record clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -89,7 +89,7 @@ check-monitoring: venv $(PROMTOOL) $(AMTOOL)  ## validate monitoring/ with promt
 	$(AMTOOL) check-config monitoring/alertmanager.yml
 	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q tests/monitoring/test_monitoring.py
 
-bench: bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm bench-campuses  ## all benchmarks (SHARED=path to the shared data folder)
+bench: bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm bench-storm-guard bench-campuses  ## all benchmarks (SHARED=path to the shared data folder)
 
 bench-maps: venv  ## travel tables on Northwestern: cold/warm load, 300x300 matrix vs networkx Dijkstra
 	$(PY) bench/bench_maps.py --campus $(CAMPUS)
@@ -108,6 +108,9 @@ bench-solver: $(VENV)/.installed-bench  ## ours vs VROOM vs PyVRP on Li & Lim an
 
 bench-storm: venv protos  ## order storms: 1,000 / 2,000-order requests through the service, partitioned vs not vs a 30 s reference (QUICK=1: smoke)
 	$(PY) bench/bench_storm.py --campus $(CAMPUS) $(if $(QUICK),--quick)
+
+bench-storm-guard: venv protos  ## storm guard off vs on: lunch, event, surge and four storms replayed through the service; precision/recall, flagged share, legit on-time (QUICK=1: lunch + storm)
+	$(PY) bench/bench_storm_guard.py $(if $(QUICK),--quick)
 
 bench-campuses: venv protos  ## onboarding a campus cold, and one server over 100 onboarded campuses vs one (QUICK=1: 20)
 	$(PY) bench/bench_campuses.py $(if $(QUICK),--quick)

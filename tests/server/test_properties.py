@@ -139,6 +139,9 @@ def valid_requests(draw: st.DrawFn, pools: dict[str, PointPool]) -> pb.SolveRequ
             o.merchant_id = draw(st.sampled_from(["m-1", "商户", ""]))
             _at(o.placed_time, min(now, due) - draw(st.integers(0, 3600)))
             o.max_time_in_bag.FromSeconds(draw(st.sampled_from([1, 60, 600, 1800, 86400])))
+            if draw(st.booleans()):  # when the account first ordered: now to decades ago
+                ago = draw(st.sampled_from([0, 60, 3 * 86400, 400 * 86400, 30 * 365 * 86400]))
+                _at(o.customer_since, now - ago)
         state = draw(st.sampled_from(["open", "open", "committed", "onboard"]))
         if state != "open" and capacity:
             rider = draw(st.sampled_from(sorted(capacity)))
@@ -388,6 +391,15 @@ def edge_timestamp(draw: st.DrawFn, req: pb.SolveRequest) -> str:
     return where
 
 
+def future_customer(draw: st.DrawFn, req: pb.SolveRequest) -> str:
+    """An account whose first order is after the request's now (or not a Timestamp)."""
+    k = draw(st.integers(0, len(req.orders) - 1))
+    base = req.now.seconds if req.HasField("now") else int(time.time())
+    seconds, nanos = draw(st.sampled_from([(base + 3600, 0), (base + 86400 * 30, 0), (HI + 1, 0)]))
+    req.orders[k].customer_since.seconds, req.orders[k].customer_since.nanos = seconds, nanos
+    return f"orders[{k}].customer_since"
+
+
 def bad_now(draw: st.DrawFn, req: pb.SolveRequest) -> str:
     req.now.seconds, req.now.nanos = draw(
         st.sampled_from([(HI + 1, 0), (LO - 1, 0), (NOW, -5), (NOW, 2 * 10**9)])
@@ -467,6 +479,7 @@ MUTATIONS: list[tuple[Mutation, int, int]] = [
     (due_before_ready, 0, 1),
     (edge_timestamp, 1, 0),
     (bad_now, 0, 0),
+    (future_customer, 0, 1),
     (bad_duration, 0, 0),
     (bad_size, 1, 0),
     (bad_mode, 1, 0),
