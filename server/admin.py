@@ -289,7 +289,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         else:
             judge = guard.release if release else guard.confirm
             outcome = judge(request.order_ids, request.customer_ids, who)
-            self.metrics.guard_held.labels(campus_id).set(guard.held_count())
+            self.metrics.show_held(campus_id, guard.held_by_state())
         if outcome.order_ids:
             self.metrics.guard_reviews.labels(campus_id, verdict).inc(len(outcome.order_ids))
         LOG.info(

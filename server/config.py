@@ -9,10 +9,10 @@ import dataclasses
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from campus_maps import MODES
 from solver.params import (
@@ -261,6 +261,25 @@ def _normalized(table: str, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+T = TypeVar("T")
+
+
+def _nested(
+    data: Mapping[str, Any],
+    name: str,
+    current: Mapping[str, Any],
+    build: Callable[[Mapping[str, Any]], T],
+) -> T:
+    """The ``[name]`` table of ``data`` over ``current``, built and validated by ``build``
+    (its errors as :class:`ConfigError` naming ``name.key``)."""
+    try:
+        return build({**current, **_normalized(name, _table(data, name))})
+    except (ParamsError, GuardSettingsError) as exc:
+        raise ConfigError(f"{name}.{exc.field}", exc.value, exc.reason) from exc
+    except TypeError as exc:
+        raise ConfigError(name, data.get(name), str(exc)) from exc
+
+
 def merge_config(
     base: ServerConfig, data: Mapping[str, Any], env: Mapping[str, str] | None = None
 ) -> ServerConfig:
@@ -283,20 +302,8 @@ def merge_config(
         if not isinstance(campuses, list | tuple) or not all(isinstance(c, str) for c in campuses):
             raise ConfigError("server.campuses", campuses, "must be a list of campus ids")
         server["campuses"] = tuple(campuses)
-    try:
-        table = _normalized("solver", _table(data, "solver"))
-        solver = SolverParams.from_mapping({**base.solver.to_dict(), **table})
-    except ParamsError as exc:
-        raise ConfigError(f"solver.{exc.field}", exc.value, exc.reason) from exc
-    except TypeError as exc:
-        raise ConfigError("solver", data.get("solver"), str(exc)) from exc
-    try:
-        table = _normalized("guard", _table(data, "guard"))
-        guard = GuardSettings.from_mapping({**base.guard.to_dict(), **table})
-    except GuardSettingsError as exc:
-        raise ConfigError(f"guard.{exc.field}", exc.value, exc.reason) from exc
-    except TypeError as exc:
-        raise ConfigError("guard", data.get("guard"), str(exc)) from exc
+    solver = _nested(data, "solver", base.solver.to_dict(), SolverParams.from_mapping)
+    guard = _nested(data, "guard", base.guard.to_dict(), GuardSettings.from_mapping)
     try:
         return base.replace(**server, solver=solver, guard=guard)
     except TypeError as exc:

@@ -66,13 +66,16 @@ class Metrics:
     guard_flagged
         ``dispatch_guard_flagged_orders_total{campus,detector}``: orders flagged (each once).
     guard_held
-        ``dispatch_guard_held_orders{campus}``: orders held for review now.
+        ``dispatch_guard_held_orders{campus,state}``: orders held now, ``awaiting_review`` (no
+        one has judged them) or ``confirmed`` (malicious, kept held until the backend stops
+        sending them).
     guard_reviews
         ``dispatch_guard_reviews_total{campus,verdict}``: operators' verdicts (release,
         confirm), one per order.
     guard_volume_ratio
         ``dispatch_guard_volume_ratio{campus}``: orders of the last volume window over the
-        normal for this time of day (0 until learned).
+        normal for this time of day, as it counts for the level (0 until learned, and with
+        fewer than ``volume_min_orders`` orders in the window).
     guard_mode
         ``dispatch_guard_mode{campus,mode}``: 1 for the guard mode in force, 0 for the others.
     guard_errors
@@ -157,7 +160,10 @@ class Metrics:
             registry=r,
         )
         self.guard_held = Gauge(
-            "dispatch_guard_held_orders", "Orders held for review", ["campus"], registry=r
+            "dispatch_guard_held_orders",
+            "Orders held by the storm guard (awaiting_review, confirmed)",
+            ["campus", "state"],
+            registry=r,
         )
         self.guard_reviews = Counter(
             "dispatch_guard_reviews",
@@ -182,13 +188,24 @@ class Metrics:
         )
 
     def show_guard(
-        self, campus: str, level: int, held: int, volume_ratio: float, mode: str, modes: list[str]
+        self,
+        campus: str,
+        level: int,
+        held: dict[str, int],
+        volume_ratio: float,
+        mode: str,
+        modes: list[str],
     ) -> None:
-        """Set a campus's storm guard gauges."""
+        """Set a campus's storm guard gauges (``held``: orders by state)."""
         self.storm_level.labels(campus).set(level)
-        self.guard_held.labels(campus).set(held)
+        self.show_held(campus, held)
         self.guard_volume_ratio.labels(campus).set(volume_ratio)
         self.show_guard_mode(campus, mode, modes)
+
+    def show_held(self, campus: str, held: dict[str, int]) -> None:
+        """Set a campus's held orders by state (a missing state: 0)."""
+        for state in ("awaiting_review", "confirmed"):
+            self.guard_held.labels(campus, state).set(held.get(state, 0))
 
     def show_guard_mode(self, campus: str, mode: str, modes: list[str]) -> None:
         """Set a campus's guard mode gauge (1 for ``mode``, 0 for the other ``modes``)."""

@@ -312,7 +312,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             orders = guard_orders(request, conversion.now)
             review = self.guards.review(campus_id, orders, conversion.now, config.guard)
             guard = self.guards.existing(campus_id)
-            held = guard.held_count() if guard is not None else 0
+            held = guard.held_by_state() if guard is not None else {}
         except Exception:
             LOG.exception("storm guard failed for request %s", request.request_id)
             self.metrics.guard_errors.inc()
@@ -323,7 +323,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             campus_id,
             int(review.level),
             held,
-            review.volume.ratio,
+            review.volume.counted_ratio(config.guard),
             review.mode.value,
             [m.value for m in GuardMode],
         )

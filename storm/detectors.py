@@ -14,6 +14,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from river import stats
 
@@ -35,6 +36,16 @@ class Finding:
     detector: Detector
     order_ids: tuple[str, ...]
     evidence: str
+
+
+def _forget_before(windows: dict[str, deque[Any]], cutoff_s: float) -> None:
+    """Drop the entries (placed time first) older than ``cutoff_s``, and the empty windows."""
+    for key in list(windows):
+        window = windows[key]
+        while window and window[0][0] < cutoff_s:
+            window.popleft()
+        if not window:
+            del windows[key]
 
 
 def _minutes(seconds: float) -> str:
@@ -88,12 +99,7 @@ class CustomerBurst:
 
     def forget_before(self, cutoff_s: float) -> None:
         """Drop orders placed before ``cutoff_s`` (and accounts left with none)."""
-        for customer in list(self._orders):
-            window = self._orders[customer]
-            while window and window[0][0] < cutoff_s:
-                window.popleft()
-            if not window:
-                del self._orders[customer]
+        _forget_before(self._orders, cutoff_s)
 
 
 class FreshDestination:
@@ -142,12 +148,7 @@ class FreshDestination:
 
     def forget_before(self, cutoff_s: float) -> None:
         """Drop orders placed before ``cutoff_s`` (and destinations left with none)."""
-        for key in list(self._orders):
-            window = self._orders[key]
-            while window and window[0][0] < cutoff_s:
-                window.popleft()
-            if not window:
-                del self._orders[key]
+        _forget_before(self._orders, cutoff_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,11 @@ class VolumeReading:
     def ratio(self) -> float:
         """Orders over normal (0 when not learned)."""
         return 0.0 if self.normal is None else self.orders / max(self.normal, 1.0)
+
+    def counted_ratio(self, settings: GuardSettings) -> float:
+        """:attr:`ratio`, or 0 with fewer than ``volume_min_orders`` orders in the window (a
+        few orders in a quiet slot say nothing): what raises the level."""
+        return self.ratio if self.orders >= settings.volume_min_orders else 0.0
 
 
 class CampusVolume:

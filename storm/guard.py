@@ -335,7 +335,7 @@ class StormGuard:
             1 for placed, order_id in self._flagged_at if placed > since and order_id in self._flags
         )
         volume = self._volume.reading(now, settings)
-        ratio = volume.ratio if volume.orders >= settings.volume_min_orders else 0.0
+        ratio = volume.counted_ratio(settings)
         window = f"{settings.level_window_s / 60:.0f} min"
         steps = (
             (StormLevel.SEVERE, settings.severe_orders, settings.volume_severe_ratio),
@@ -386,19 +386,25 @@ class StormGuard:
                 continue
             action = self._action(finding, mode, level, o.open, settings)
             if action is Action.QUARANTINE:
-                record = self._records[o.id]
-                self._held[o.id] = HeldOrder(
-                    o.id,
-                    record.customer,
-                    finding.detector,
-                    finding.evidence,
-                    record.placed_s,
-                    now,
-                    record.destination_name,
-                    now,
-                )
+                self._hold(o.id, now)
             verdicts.append(OrderVerdict(o.id, action, finding.detector, finding.evidence))
         return tuple(verdicts)
+
+    def _hold(self, order_id: str, now: float) -> HeldOrder:
+        """Hold a flagged order from ``now`` on (with its finding's evidence)."""
+        record, finding = self._records[order_id], self._flags[order_id]
+        held = HeldOrder(
+            order_id,
+            record.customer,
+            finding.detector,
+            finding.evidence,
+            record.placed_s,
+            now,
+            record.destination_name,
+            record.last_seen_s,
+        )
+        self._held[order_id] = held
+        return held
 
     @staticmethod
     def _action(
@@ -460,6 +466,12 @@ class StormGuard:
         """Orders held now."""
         return len(self._held)
 
+    def held_by_state(self) -> dict[str, int]:
+        """Orders held now: ``awaiting_review`` and ``confirmed``."""
+        with self._lock:
+            confirmed = sum(1 for h in self._held.values() if h.confirmed)
+            return {"awaiting_review": len(self._held) - confirmed, "confirmed": confirmed}
+
     def status(self, settings: GuardSettings) -> tuple[StormLevel, str, int]:
         """The level and its reason at the last batch's clock, and the orders flagged within
         ``level_window_s``."""
@@ -505,33 +517,24 @@ class StormGuard:
     def confirm(
         self, order_ids: Iterable[str], customers: Iterable[str], who: str
     ) -> ReviewOutcome:
-        """Malicious: the orders (and every flagged order of ``customers``) stay held as
-        confirmed; later orders of those accounts are held at once."""
+        """Malicious: the orders (and every held or flagged order of ``customers``) stay held
+        as confirmed; later orders of those accounts are held at once. Orders confirmed before
+        are not counted again."""
         with self._lock:
             accounts = set(customers)
             named = list(dict.fromkeys(order_ids))
             now = self._now or 0.0
-            targets = list(self._judged(named, accounts))
+            judged = self._judged(named, accounts)
+            targets = [  # those already confirmed stay as they are
+                o for o in judged if not (o in self._held and self._held[o].confirmed)
+            ]
             for order_id in targets:
-                held = self._held.get(order_id)
-                if held is None:
-                    record, finding = self._records[order_id], self._flags[order_id]
-                    held = HeldOrder(
-                        order_id,
-                        record.customer,
-                        finding.detector,
-                        finding.evidence,
-                        record.placed_s,
-                        now,
-                        record.destination_name,
-                        record.last_seen_s,
-                    )
-                    self._held[order_id] = held
+                held = self._held.get(order_id) or self._hold(order_id, now)
                 held.confirmed, held.reviewed_by = True, who
             for account in accounts:
                 self._confirmed_accounts[account] = who
                 self._trusted.discard(account)
-            unknown = tuple(o for o in named if o not in targets)
+            unknown = tuple(o for o in named if o not in judged)
             return ReviewOutcome(tuple(targets), unknown)
 
 

@@ -96,7 +96,8 @@ def test_a_storm_is_quarantined_with_the_evidence_and_every_order_answered_once(
         "dispatch_guard_flagged_orders_total", {"campus": "tiny", "detector": "customer_burst"}
     )
     assert flagged == 12
-    assert scrape("dispatch_guard_held_orders", {"campus": "tiny"}) == 12
+    held_now = {"campus": "tiny", "state": "awaiting_review"}
+    assert scrape("dispatch_guard_held_orders", held_now) == 12
     assert scrape("dispatch_storm_level", {"campus": "tiny"}) == 2
     assert scrape("dispatch_unassigned_orders_total", {"reason": "quarantined"}) == 12 * 11
 
@@ -137,6 +138,7 @@ def test_held_orders_are_listed_released_and_confirmed_over_the_admin_api(
     held = [u for u in response.unassigned if u.reason == pb.QUARANTINED]
     assert len(held) == 10 and "confirmed malicious by token oncall" in held[0].detail
     scrape = guarded.metrics.registry.get_sample_value
+    assert scrape("dispatch_guard_held_orders", {"campus": "tiny", "state": "confirmed"}) == 10
     assert scrape("dispatch_guard_reviews_total", {"campus": "tiny", "verdict": "release"}) == 2
     assert scrape("dispatch_guard_reviews_total", {"campus": "tiny", "verdict": "confirm"}) == 10
 

@@ -149,3 +149,13 @@ def test_fresh_orders_to_a_building_are_quarantined_in_a_storm_and_others_dispat
     review = g.review(storm + legit, T0 + 200, s)
     assert review.level is StormLevel.STORM
     assert review.ids(Action.QUARANTINE) == {f"s{k}" for k in range(12)}
+
+
+def test_confirming_twice_counts_each_order_once() -> None:
+    g, s = guard()
+    g.review(burst("o", "x", 6, T0), T0 + 200, s)
+    assert len(g.confirm(["o0"], [], who="a").order_ids) == 1
+    again = g.confirm(["o0"], ["x"], who="b")
+    assert "o0" not in again.order_ids and len(again.order_ids) == 5
+    assert again.unknown_order_ids == ()
+    assert g.held_by_state() == {"awaiting_review": 0, "confirmed": 6}
