@@ -1,8 +1,10 @@
-"""The monitoring files: every alert has a severity (warning or critical) and a summary, every
-expression of the rules and of the Grafana dashboard names only metrics the service exports
-(or recording rules, or ``up``), a live server exports them, and, where promtool is at hand
-(``make check-monitoring`` fetches it), the rules, their unit tests and the dashboard's queries
-pass promtool."""
+"""The monitoring files: every alert has a severity (warning or critical) and a summary, and
+unit tests in alerts.test.yml where it fires (at each of its severities) and where it stays
+silent; the storm-guard alerts name the campus and point to the README's on-call section;
+every expression of the rules and of the Grafana dashboard names only metrics the service
+exports (or recording rules, or ``up``), a live server exports them, and, where promtool is at
+hand (``make check-monitoring`` fetches it), the rules, their unit tests and the dashboard's
+queries pass promtool."""
 
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ from server.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
+#: The README section the storm-guard alerts send the on-call person to.
+STORM_RUNBOOK = "On call: order storms"
+#: Series of the storm guard.
+STORM_METRIC = re.compile(r"\bdispatch_(storm|guard)_")
+#: The states of ``dispatch_guard_held_orders`` (server/metrics.py, ``Metrics.show_held``).
+HELD_STATES = ("awaiting_review", "confirmed")
 #: PromQL functions, aggregations and keywords the files use.
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "count", "rate", "increase", "delta", "changes", "scalar",
@@ -69,8 +77,9 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
     text = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", text)  # grouping labels
     text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
+    text = re.sub(r"\b\d+(ms|[smhdwy])\b", "", text)  # durations (offset 25h)
     tokens = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text))
-    return {t for t in tokens if t not in PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]", t)}
+    return {t for t in tokens if t not in PROMQL_WORDS}
 
 
 def test_every_alert_has_a_severity_a_summary_and_a_description() -> None:
@@ -101,6 +110,84 @@ def test_every_alert_has_a_severity_a_summary_and_a_description() -> None:
         assert needed in by_name
 
 
+def test_every_alert_has_unit_tests_that_fire_and_stay_silent() -> None:
+    tests = yaml.safe_load((MONITORING / "alerts.test.yml").read_text())["tests"]
+    cases = [case for test in tests for case in test.get("alert_rule_test", ())]
+    fired: set[tuple[str, str]] = set()
+    silent: set[str] = set()
+    for case in cases:
+        if not case.get("exp_alerts"):
+            silent.add(case["alertname"])
+        for alert in case.get("exp_alerts") or ():
+            fired.add((case["alertname"], alert["exp_labels"]["severity"]))
+    rules = {(r["alert"], r["labels"]["severity"]) for r in _rules() if "alert" in r}
+    assert rules <= fired, sorted(rules - fired)
+    assert {name for name, _ in rules} <= silent, sorted({n for n, _ in rules} - silent)
+
+
+def test_storm_guard_alerts_name_the_campus_and_point_to_the_runbook() -> None:
+    storm = [r for r in _rules() if "alert" in r and STORM_METRIC.search(r["expr"])]
+    names = {r["alert"] for r in storm}
+    assert {
+        "DispatchStorm",  # warning at level 1 (elevated), critical at level 2 (storm)
+        "DispatchStormSevere",
+        "DispatchHeldOrdersAwaitingReview",
+        "DispatchGuardOffDuringSurge",
+        "DispatchGuardErrors",
+    } <= names
+    for rule in storm:
+        text = rule["annotations"]["summary"] + rule["annotations"]["description"]
+        # per instance (the guard's state lives in each server's memory) and per campus (but
+        # dispatch_guard_errors_total, which has no campus)
+        assert "{{ $labels.instance }}" in text, rule["alert"]
+        if "dispatch_guard_errors" not in rule["expr"]:
+            assert not re.search(r"\b(sum|max|min|avg|count)\b", rule["expr"]), rule["alert"]
+            assert "{{ $labels.campus }}" in text, rule["alert"]
+        assert f'README "{STORM_RUNBOOK}"' in " ".join(text.split()), rule["alert"]
+    readme = (ROOT / "README.md").read_text()
+    assert f"\n### {STORM_RUNBOOK}\n" in readme
+    section = readme.split(f"### {STORM_RUNBOOK}\n", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
+    for name in names:
+        assert name in section, name
+    for command in ("admin held", "admin release", "admin confirm", "admin guard-mode"):
+        assert command in section, command
+
+
+def test_held_orders_are_read_by_state() -> None:
+    """``dispatch_guard_held_orders`` counts awaiting-review and confirmed orders apart: the
+    reminder reads only those awaiting review, the dashboard shows each state, and the unit
+    tests feed series with a state as the service exports them."""
+    metrics = Metrics()
+    metrics.show_held("tiny", {"awaiting_review": 2})
+    exported = {
+        (sample.labels["state"], sample.value)
+        for family in metrics.guard_held.collect()
+        for sample in family.samples
+    }
+    assert exported == {("awaiting_review", 2), ("confirmed", 0)}
+    held = re.compile(r"\bdispatch_guard_held_orders(\{[^}]*\})?")
+    reminder = next(r for r in _rules() if r.get("alert") == "DispatchHeldOrdersAwaitingReview")
+    assert reminder["expr"].strip() == 'dispatch_guard_held_orders{state="awaiting_review"} > 0'
+    for rule in _rules():
+        for match in held.finditer(rule["expr"]):
+            assert "state=" in (match.group(1) or ""), rule.get("alert") or rule.get("record")
+    shown: set[str] = set()
+    for expr in _dashboard_exprs():
+        for match in held.finditer(expr):
+            found = re.search(r'state="(\w+)"', match.group(1) or "")
+            assert found, expr
+            shown.add(found.group(1))
+    assert shown == set(HELD_STATES)
+    tests = yaml.safe_load((MONITORING / "alerts.test.yml").read_text())["tests"]
+    series = [s["series"] for t in tests for s in t.get("input_series", ())]
+    fed = [s for s in series if held.match(s)]
+    assert fed
+    for name in fed:
+        found = re.search(r'state="(\w+)"', name)
+        assert found and found.group(1) in HELD_STATES, name
+
+
 def test_rules_and_dashboard_read_only_exported_metrics() -> None:
     exported = Metrics().exported_names()
     recorded = {r["record"] for r in _rules() if "record" in r}
@@ -125,8 +212,9 @@ def test_metric_names_parser() -> None:
     expr = (
         'histogram_quantile(0.99, sum by (engine, le) (rate(x_bucket{code="OK", a=~"b|c"}[5m])))'
         " / scalar(sum(rate(y_total[$__rate_interval]))) > 0.5"
+        " or z_total offset 25h - z_total offset 1d"
     )
-    assert metric_names(_grafana_to_promql(expr)) == {"x_bucket", "y_total"}
+    assert metric_names(_grafana_to_promql(expr)) == {"x_bucket", "y_total", "z_total"}
 
 
 def test_dashboard_panels_are_well_formed() -> None:
