@@ -115,7 +115,8 @@ def cmd_admin(args: argparse.Namespace) -> int:
                     timeout_s=args.timeout,
                 )
                 done = ", ".join(reviewed.order_ids) or "no held order"
-                print(f"{args.verb}d: {done} (by {reviewed.reviewed_by})")
+                past = "released" if args.verb == "release" else "confirmed"
+                print(f"{past}: {done} (by {reviewed.reviewed_by})")
                 if reviewed.unknown_order_ids:
                     missing = ", ".join(reviewed.unknown_order_ids)
                     print(f"not held or flagged (nothing done): {missing}", file=sys.stderr)

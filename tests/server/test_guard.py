@@ -6,6 +6,7 @@ riders left over."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from api.client import AdminClient, DispatchClient, format_held, format_response
 from api.pb.campus_dispatch.v1 import admin_pb2 as apb
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
+from campus_dispatch.cli import main
 from campus_maps import Campus
 from server.app import Service, create_server
 from server.auth import AdminAuth, AdminToken
@@ -204,3 +206,50 @@ def test_deprioritised_orders_get_only_riders_left_over(
         assert "only riders left over" in later["d-s3"].detail
     finally:
         admin.set_guard_mode(apb.GUARD_MODE_AUTO)
+
+
+def test_admin_guard_commands(
+    tiny_campus: Campus,
+    guarded: Service,
+    dispatch: DispatchClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"oncall {TOKEN}\n")
+    common = ["--server", guarded.address, "--token-file", str(token_file)]
+    dispatch.solve(storm_request(tiny_campus, prefix="c", account="bot-5", now=NOW + 30000))
+    assert main(["admin", "held", *common]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("campus tiny: guard mode auto, storm level 2")
+    assert "c-s6  account bot-5" in out and "customer_burst: account bot-5 placed 12" in out
+    assert main(["admin", "release", *common, "c-s6", "--reason", "known"]) == 0
+    assert capsys.readouterr().out.startswith("released: c-s6 (by token oncall, client cli")
+    assert main(["admin", "confirm", *common, "--customer", "bot-5"]) == 0
+    assert "confirmed: c-s7, c-s8" in capsys.readouterr().out
+    assert main(["admin", "release", *common]) == 2
+    assert "name held orders" in capsys.readouterr().err
+    assert main(["admin", "guard-mode", *common, "quarantine", "--reason", "drill"]) == 0
+    assert capsys.readouterr().out == "campus tiny: guard mode auto -> quarantine\n"
+    assert main(["admin", "guard-mode", *common, "auto"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["admin", "guard-mode", *common, "panic"])
+    assert "invalid choice: 'panic'" in capsys.readouterr().err
+    assert main(["admin", "held", *common, "--campus", "harvard"]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
+
+
+def test_a_restarted_guard_evaluates_the_re_sent_orders_again(
+    tiny_campus: Campus, dispatch: DispatchClient
+) -> None:
+    request = storm_request(tiny_campus, prefix="x", account="bot-6", now=NOW + 40000)
+    auth = AdminAuth([AdminToken("oncall", TOKEN.encode())])
+    restarted = create_server(make_config(), campuses={"tiny": tiny_campus}, auth=auth, env={})
+    try:
+        with DispatchClient(restarted.address) as fresh:
+            answer = fresh.solve(request)
+        held = {u.order_id for u in answer.unassigned if u.reason == pb.QUARANTINED}
+        assert held == {f"x-s{k}" for k in range(6, 18)}
+    finally:
+        restarted.stop(0.5)
