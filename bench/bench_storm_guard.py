@@ -26,9 +26,10 @@ Also the guard's own time on 1,000 and 2,000 new orders in one batch (and re-sen
 snapping the same points, in the same run: at most 2.5 % of the request's budget (1 s, 2 s).
 
 Targets (guard on; the command exits 1 when one is missed): precision and recall >= 0.9 on
-every storm scenario; at most 0.5 % of orders flagged on the lunch and on the event; on every
-storm scenario, legitimate on-time rate within 2 points of the same lunch without the storm
-(``lunch``, or ``surge`` for ``storm-surge``) in the same run.
+every storm scenario; at most 0.5 % of orders flagged on the lunch, the event and the surge
+(all legitimate); on every storm scenario, legitimate on-time rate within 2 points of the same
+lunch without the storm (``lunch``, or ``surge`` for ``storm-surge``) in the same run; the
+guard's time as above.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ SCENARIOS = {
     "storm-surge": ("northwestern-lunch-storm-surge.json", "surge"),
 }
 #: Scenarios where at most FLAG_SHARE of the orders may be flagged.
-CLEAN = ("lunch", "event")
+CLEAN = ("lunch", "event", "surge")
 FLAG_SHARE = 0.005
 PRECISION = RECALL = 0.9
 ON_TIME_POINTS = 0.02
