@@ -70,7 +70,42 @@ class ScenarioError(ProblemError):
         1-based line in the file, or ``None`` (a scenario not read from a file).
     source
         The file name, or ``""``.
+
+    The message reads ``<source>:<line>: <field>=<value>: <reason>``; without a line it still
+    names the file (``<source>: <field>=<value>: <reason>``) unless the value already does.
     """
+
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        reason: str,
+        *,
+        line: int | None = None,
+        source: str = "",
+    ) -> None:
+        super().__init__(field, value, reason, line=line, source=source)
+        message = str(self.args[0])
+        if source and not line and source not in message:
+            self.args = (f"{source}: {message}",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its parts (the default would call the class with the message alone),
+        # so that an error in a worker process reaches the command as itself.
+        return _rebuild_error, (
+            type(self),
+            self.field,
+            self.value,
+            self.reason,
+            self.line,
+            self.source,
+        )
+
+
+def _rebuild_error(
+    kind: type[ScenarioError], field: str, value: object, reason: str, line: int | None, source: str
+) -> ScenarioError:
+    return kind(field, value, reason, line=line, source=source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,11 +430,19 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises
     ------
     ScenarioError
-        The file is not JSON, not this format or version, or a field is missing or invalid;
-        the error names the field and the line.
+        The file cannot be read, is not JSON, not this format or version, or a field is
+        missing or invalid; the error names the file, the field and the line.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            "(file)", str(path), f"not UTF-8 text (byte {exc.start})", source=str(path)
+        ) from None
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or exc
+        raise ScenarioError("(file)", str(path), f"cannot read it: {reason}") from None
     return loads_scenario(text, source=str(path))
 
 

@@ -307,7 +307,9 @@ class TuneReport:
         lines.append("-" * len(lines[0]))
         lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         front = " vs ".join(_SHORT[k] for k in self.front_kpis)
-        lines.append(f"* Pareto front on {front};  < chosen: {self.note}")
+        lines.append(
+            f"* Pareto front on {front} (values as shown; equal ones tie);  < chosen: {self.note}"
+        )
         return "\n".join(lines)
 
     def chosen_toml(self) -> str:
@@ -343,12 +345,34 @@ def _cell(kpi: str, value: float) -> str:
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 
+def shown(kpi: str, value: float) -> float:
+    """``value`` as the table shows it (percentages to 0.1 %, values from 10 up to 0.1, below
+    10 to 0.01; a percentage stays in %): what the front and the choice compare, so that sets
+    the table shows equal are ties, treated alike."""
+    return float(_cell(kpi, value))
+
+
+def mark_front(results: Sequence[TuneResult], front_kpis: Sequence[str]) -> None:
+    """Set ``on_front`` of every result: the Pareto front on ``front_kpis``, compared as the
+    table shows them (:func:`shown`). Tie rule: sets the table shows equal on every front KPI
+    are ties, and are all on the front or all off it (starred alike)."""
+    senses = [KPI_INFO[k][2] for k in front_kpis]
+    marks = pareto_front([[shown(k, r.kpis[k]) for k in front_kpis] for r in results], senses)
+    for r, mark in zip(results, marks, strict=True):
+        r.on_front = mark
+
+
 def choose(
     results: Sequence[TuneResult], *, max_latency_ms: float | None = None
 ) -> tuple[TuneResult, str]:
     """The set to ship and why: on the front, the best on-time rate within the latency cap
-    (ties: lower latency p99, then lower click-to-door p90); with no set under the cap, the
-    one with the lowest latency p99."""
+    (ties: lower latency p99, then lower click-to-door p90, then the lower set number); with
+    no set under the cap, the one with the lowest latency p99. Values are compared as the
+    table shows them (:func:`shown`)."""
+
+    def kpi(r: TuneResult, name: str) -> float:
+        return shown(name, r.kpis[name])
+
     front = [r for r in results if r.on_front] or list(results)
     within = [
         r
@@ -356,14 +380,14 @@ def choose(
         if max_latency_ms is None or r.kpis["solver_latency_p99_ms"] <= max_latency_ms
     ]
     if not within:
-        best = min(front, key=lambda r: r.kpis["solver_latency_p99_ms"])
+        best = min(front, key=lambda r: kpi(r, "solver_latency_p99_ms"))
         return best, f"no set has latency p99 <= {max_latency_ms:g} ms: the fastest"
-    best = max(
+    best = min(  # the first of equals: the lowest set number
         within,
         key=lambda r: (
-            round(r.kpis["on_time_rate"], 6),
-            -r.kpis["solver_latency_p99_ms"],
-            -r.kpis["click_to_door_p90_min"],
+            -kpi(r, "on_time_rate"),
+            kpi(r, "solver_latency_p99_ms"),
+            kpi(r, "click_to_door_p90_min"),
         ),
     )
     cap = "" if max_latency_ms is None else f" with latency p99 <= {max_latency_ms:g} ms"
@@ -423,10 +447,7 @@ def tune(
         if bar is not None:
             bar.close()
     results = _collect(candidates, names, replays)
-    senses = [KPI_INFO[k][2] for k in front_kpis]
-    marks = pareto_front([[r.kpis[k] for k in front_kpis] for r in results], senses)
-    for r, mark in zip(results, marks, strict=True):
-        r.on_front = mark
+    mark_front(results, front_kpis)
     chosen, note = choose(results, max_latency_ms=max_latency_ms)
     return TuneReport(names, results, tuple(front_kpis), chosen, note)
 

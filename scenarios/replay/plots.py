@@ -392,6 +392,7 @@ def plot_route_map(
     *,
     campus: Campus | None = None,
     title: str = "",
+    frame_with: Sequence[ReplayResult] = (),
 ) -> Path:
     """Draw where everything was at the replay's snapshot moment, into one PNG.
 
@@ -414,6 +415,10 @@ def plot_route_map(
         The campus the replay ran on, for its roads; ``None``: no roads.
     title
         Figure title above the standard one (scenario, policy, time from the period start).
+    frame_with
+        Other replays of the same scenario whose snapshots the frame also covers: maps drawn
+        with the same ``frame_with`` (e.g. one per policy) share their frame and their rider
+        colours, and compare.
 
     Returns
     -------
@@ -452,7 +457,15 @@ def plot_route_map(
     routes = [line_xy(snap.riders[r][1]) for r in rider_ids]
     merchants = xy(_unique(snap.merchants))
     customers = xy(_unique(snap.customers))
-    everything = np.vstack([positions, merchants, customers, *routes])
+    framed = [positions, merchants, customers, *routes]
+    for other in frame_with:
+        if other.snapshot is None or other.geometry != result.geometry:
+            continue
+        o = other.snapshot
+        framed.append(xy([here for here, _ in o.riders.values()]))
+        framed += [line_xy(line) for _, line in o.riders.values()]
+        framed += [xy(_unique(o.merchants)), xy(_unique(o.customers))]
+    everything = np.vstack(framed)
 
     fig = Figure(figsize=(9, 9), layout="constrained")
     ax = fig.add_subplot()
@@ -482,9 +495,12 @@ def plot_route_map(
                 autolim=False,
             )
     palette = _rider_palette()
+    # a rider keeps its colour on every map drawn with the same ``frame_with``
+    ids = {r for other in frame_with if other.snapshot is not None for r in other.snapshot.riders}
+    colour_of = {r: k for k, r in enumerate(sorted(ids | set(rider_ids)))}
     count = len(rider_ids)
     for k, (rider_id, route, here) in enumerate(zip(rider_ids, routes, positions, strict=True)):
-        rgba = palette[k % len(palette)]
+        rgba = palette[colour_of[rider_id] % len(palette)]
         # earlier routes wider, so a route running along another one still shows at its sides
         width = 4.0 - 2.4 * k / max(1, count - 1) if count > 1 else 2.5
         ax.plot(route[:, 0], route[:, 1], color=rgba, lw=width, alpha=0.9, zorder=3)
@@ -587,6 +603,194 @@ def plot_route_map(
 
 
 # ---------------------------------------------------------------------- tuning trade-off
+#: Points closer than this on the picture (pixels) share one label ("3*, 7").
+LABEL_MERGE_PX = 9.0
+#: A group label lists at most this many sets ("1*, 3, 5, 9, 11, … +4").
+LABEL_MAX_SETS = 6
+
+
+def _label_groups(px: NDArray[np.float64], radius: float) -> list[list[int]]:
+    """Points (rows of ``px``, pixels) in groups: a point closer than ``radius`` to one of a
+    group's points is in it (single linkage); groups and members in first-seen order."""
+    parent = list(range(len(px)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a in range(len(px)):
+        for b in range(a + 1, len(px)):
+            if float(np.hypot(*(px[a] - px[b]))) < radius:
+                parent[root(b)] = root(a)
+    groups: dict[int, list[int]] = {}
+    for k in range(len(px)):
+        groups.setdefault(root(k), []).append(k)
+    return list(groups.values())
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Area shared by two boxes ``(x0, y0, x1, y1)``."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, w) * max(0.0, h)
+
+
+def place_labels(
+    anchors: NDArray[np.float64],
+    sizes: NDArray[np.float64],
+    obstacles: Sequence[Sequence[float]],
+    area: Sequence[float],
+    *,
+    gap: float = 5.0,
+    rings: int = 5,
+) -> list[tuple[float, float]]:
+    """Where to put each label: the lower-left corner of its box relative to its anchor
+    (pixels), chosen in turn among eight places around the anchor (right above first), then
+    the same farther out, as the first that overlaps no other label, no obstacle box and stays
+    inside ``area``; when none is free, the one overlapping least. A simple, deterministic
+    stand-in for adjustText.
+
+    Parameters
+    ----------
+    anchors
+        Label anchors, ``(n, 2)`` pixels, in placement order (the important ones first).
+    sizes
+        Width and height of each label, ``(n, 2)`` pixels.
+    obstacles
+        Boxes labels must not cover (the markers).
+    area
+        The box labels must stay in (the axes).
+    """
+    placed: list[tuple[float, float, float, float]] = []
+    offsets: list[tuple[float, float]] = []
+    for (x, y), (w, h) in zip(anchors, sizes, strict=True):
+        best: tuple[float, tuple[float, float]] | None = None
+        for ring in range(rings):
+            r = gap + ring * (h + 2 * gap)
+            for dx, dy in (
+                (r, r * 0.6),
+                (r, -r * 0.6 - h),
+                (-r - w, r * 0.6),
+                (-r - w, -r * 0.6 - h),
+                (-w / 2, r + 2),
+                (-w / 2, -r - 2 - h),
+                (r + 2, -h / 2),
+                (-r - 2 - w, -h / 2),
+            ):
+                box = (x + dx, y + dy, x + dx + w, y + dy + h)
+                outside = w * h - _overlap(box, area)
+                cost = sum(_overlap(box, other) for other in [*placed, *obstacles])
+                cost += 10 * outside
+                if best is None or cost < best[0]:
+                    best = (cost, (dx, dy))
+                if cost == 0:
+                    break
+            if best is not None and best[0] == 0:
+                break
+        assert best is not None
+        dx, dy = best[1]
+        offsets.append((dx, dy))
+        placed.append((x + dx, y + dy, x + dx + w, y + dy + h))
+    return offsets
+
+
+def tradeoff_figure(
+    labels: Sequence[int | str],
+    on_time_rate: Sequence[float],
+    latency_p99_ms: Sequence[float],
+    on_front: Sequence[bool],
+    chosen: int,
+    *,
+    title: str = "",
+) -> Figure:
+    """The figure :func:`plot_tradeoff` writes (drawn once, its layout fixed, so that the
+    label boxes can be measured)."""
+    if not labels:
+        raise ValueError("plot_tradeoff: no parameter sets to plot")
+    rate = 100 * np.asarray(on_time_rate, dtype=np.float64)
+    latency = np.asarray(latency_p99_ms, dtype=np.float64)
+    front = np.asarray(on_front, dtype=bool)
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained", dpi=DPI)
+    ax = fig.subplots()
+    ax.scatter(latency[~front], rate[~front], s=36, color="#9a9a9a", label="dominated", zorder=2)
+    ax.scatter(latency[front], rate[front], s=48, color="C0", label="Pareto front (*)", zorder=3)
+    order = np.argsort(latency[front])
+    ax.step(latency[front][order], rate[front][order], where="post", color="C0", lw=1.2, zorder=1)
+    ax.scatter(
+        [latency[chosen]],
+        [rate[chosen]],
+        s=220,
+        facecolors="none",
+        edgecolors="C3",
+        linewidths=2.0,
+        label="chosen",
+        zorder=4,
+    )
+    ax.margins(x=0.1, y=0.15)
+    low, high = ax.get_ylim()
+    if high > 100:  # no rate above 100 %: room for labels above a point at 100 only
+        ax.set_ylim(low, min(high, 100 + 0.12 * (100 - low) + 0.5))
+    ax.set_xlabel("dispatch latency p99 (ms)")
+    ax.set_ylabel("on-time rate (%)")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "on-time rate vs latency", fontsize=10)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # the layout, then frozen: the labels are placed in pixels
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+
+    px = ax.transData.transform(np.column_stack([latency, rate]))
+    groups = _label_groups(px, LABEL_MERGE_PX)
+    # the chosen set's group first, then the front's, then left to right
+    groups.sort(key=lambda g: (chosen not in g, not front[g].any(), float(px[g, 0].min())))
+    style: dict[str, Any] = {
+        "fontsize": 8,
+        "zorder": 6,
+        "ha": "left",
+        "va": "bottom",
+        "bbox": {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+    }
+    texts, anchors, sizes = [], [], []
+    for group in groups:
+        names = [f"{labels[k]}{'*' if front[k] else ''}" for k in group]
+        if len(names) > LABEL_MAX_SETS:
+            names = [*names[: LABEL_MAX_SETS - 1], f"… +{len(names) - LABEL_MAX_SETS + 1}"]
+        probe = ax.text(0, 0, ", ".join(names), **style)
+        extent = probe.get_window_extent(renderer)
+        probe.remove()
+        texts.append(", ".join(names))
+        anchors.append(px[group].mean(axis=0))
+        sizes.append((extent.width, extent.height))
+    marker = 6.0
+    obstacles = [(x - marker, y - marker, x + marker, y + marker) for x, y in px]
+    cx, cy = px[chosen]
+    obstacles.append((cx - 10, cy - 10, cx + 10, cy + 10))
+    box = ax.get_window_extent(renderer)
+    offsets = place_labels(
+        np.array(anchors).reshape(-1, 2),
+        np.array(sizes).reshape(-1, 2),
+        obstacles,
+        (box.x0, box.y0, box.x1, box.y1),
+    )
+    to_data = ax.transData.inverted()
+    for text, anchor, (w, h), (dx, dy) in zip(texts, anchors, sizes, offsets, strict=True):
+        far = math.hypot(dx + w / 2, dy + h / 2) > 3 * h  # pushed away: a leader line
+        ax.annotate(
+            text,
+            tuple(to_data.transform(anchor)),
+            xytext=(dx, dy),
+            textcoords="offset pixels",
+            arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6, "shrinkB": 4}
+            if far
+            else None,
+            **style,
+        )
+    return fig
+
+
 def plot_tradeoff(
     labels: Sequence[int | str],
     on_time_rate: Sequence[float],
@@ -599,6 +803,11 @@ def plot_tradeoff(
 ) -> Path:
     """The trade-off of a tuning run as a PNG: on-time rate (%) against dispatch latency p99
     (ms) per parameter set, the Pareto front joined by a step line, the chosen set ringed.
+
+    Each point is labelled with its set number, ``*`` on the front as in the table; points
+    that fall together (within :data:`LABEL_MERGE_PX` pixels, ties among them) share one
+    label (``"1*, 3*, 5"``); labels are placed around their points so that none covers
+    another or a point (:func:`place_labels`), with a leader line when pushed away.
 
     Parameters
     ----------
@@ -622,32 +831,5 @@ def plot_tradeoff(
     Path
         ``path``.
     """
-    if not labels:
-        raise ValueError("plot_tradeoff: no parameter sets to plot")
-    rate = 100 * np.asarray(on_time_rate, dtype=np.float64)
-    latency = np.asarray(latency_p99_ms, dtype=np.float64)
-    front = np.asarray(on_front, dtype=bool)
-    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
-    ax = fig.subplots()
-    ax.scatter(latency[~front], rate[~front], s=36, color="#9a9a9a", label="dominated", zorder=2)
-    ax.scatter(latency[front], rate[front], s=48, color="C0", label="Pareto front", zorder=3)
-    order = np.argsort(latency[front])
-    ax.step(latency[front][order], rate[front][order], where="post", color="C0", lw=1.2, zorder=1)
-    ax.scatter(
-        [latency[chosen]],
-        [rate[chosen]],
-        s=220,
-        facecolors="none",
-        edgecolors="C3",
-        linewidths=2.0,
-        label="chosen",
-        zorder=4,
-    )
-    for x, y, label in zip(latency, rate, labels, strict=True):
-        ax.annotate(str(label), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
-    ax.set_xlabel("dispatch latency p99 (ms)")
-    ax.set_ylabel("on-time rate (%)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(title or "on-time rate vs latency", fontsize=10)
+    fig = tradeoff_figure(labels, on_time_rate, latency_p99_ms, on_front, chosen, title=title)
     return _save(fig, path)

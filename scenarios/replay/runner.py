@@ -4,6 +4,7 @@ parallel processes, or through a server), then the KPI table, JSON, CSV and pict
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
@@ -15,9 +16,41 @@ from campus_maps import Campus, default_maps_dir, load_campus
 from scenarios.model import Scenario, load_scenario
 from scenarios.replay.kpis import compute_kpis, format_table, write_kpis, write_orders_csv
 from scenarios.replay.policies import POLICIES, Policy, make_policy
-from scenarios.replay.simulate import ReplayConfig, ReplayResult, Simulator
+from scenarios.replay.simulate import ReplayConfig, ReplayResult, Simulator, busiest_moment
 from scenarios.replay.travel import travel_for_scenario
 from solver.params import SolverParams
+
+
+class ReplayError(Exception):
+    """A replay that cannot run as asked (a policy name, the settings): the message says what
+    and what to do."""
+
+
+class ServerUnreachableError(ReplayError):
+    """``replay --server``: no dispatch service answered at the address, or it does not plan
+    on the scenario's campus (checked once before the replay, not batch after batch)."""
+
+
+def check_server(address: str, campus_id: str, *, timeout_s: float = 5.0) -> None:
+    """Ask the service at ``address`` for its campuses; raise :class:`ServerUnreachableError`
+    when none answers or ``campus_id`` is not among them."""
+    from api.client import DispatchClient, RpcError, status_name
+
+    with DispatchClient(address, client_id="replay") as client:
+        try:
+            listed = client.list_campuses(timeout_s=timeout_s).campuses
+        except RpcError as err:
+            raise ServerUnreachableError(
+                f"no dispatch service answered at --server {address} ({status_name(err)}): "
+                "start one with `campus-dispatch serve`, or give its host:port"
+            ) from None
+    served = [c.id for c in listed]
+    if campus_id not in served:
+        raise ServerUnreachableError(
+            f"the service at {address} does not plan on campus {campus_id!r} (it plans on "
+            f"{', '.join(served) or 'none'}): add the campus to its configuration, or replay "
+            "a scenario on one of those"
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +134,7 @@ def run_job(job: ReplayJob) -> ReplayResult:
         from tqdm import tqdm
 
         bar = tqdm(
-            total=1,
+            total=1,  # set by the first call: the minutes of the period, then the end
             desc=f"{policy.name:>8}",
             unit="min",
             position=job.position,
@@ -114,8 +147,10 @@ def run_job(job: ReplayJob) -> ReplayResult:
         )
 
         def progress(t: int, end: int) -> None:
-            bar.total = round(end / 60)
-            bar.update(round(t / 60) - bar.n)
+            # ``end`` is where the replay expects to stop (the last shift end or order), and
+            # the end itself on the last call: the bar ends at 100 %
+            bar.total = max(1, round(end / 60))
+            bar.update(min(bar.total, round(t / 60)) - bar.n)
 
     try:
         simulator = Simulator(
@@ -161,8 +196,11 @@ def report_replays(
     campus: Campus | None = None,
 ) -> str:
     """The KPI table of ``results``; with ``out_dir``, also kpis.json, kpis.csv, one orders
-    CSV per policy, ``kpis.png`` (KPIs over the period) and ``routes-<policy>.png`` (the
-    moment with the most open orders, on ``campus``'s roads when given)."""
+    CSV per policy, ``kpis.png`` (KPIs over the period) and a ``routes-<policy>.png`` per
+    policy (``map_policy`` alone when given): each replay's route snapshot on ``campus``'s
+    roads when given, all in the same frame so the maps compare (and at the same moment when
+    the replays were run with the same ``ReplayConfig.snapshot_at_s``, as
+    :func:`replay_scenario` does)."""
     kpis = {r.policy: compute_kpis(r) for r in results}
     table = format_table(kpis)
     if out_dir is None or not results:
@@ -175,12 +213,16 @@ def report_replays(
         from scenarios.replay.plots import plot_kpis_over_time, plot_route_map
 
         written.append(plot_kpis_over_time(results, Path(out_dir) / "kpis.png", title=scenario))
-        chosen = [r for r in results if r.policy == map_policy] or [results[-1]]
-        for r in chosen:
-            if r.snapshot is None:
-                continue
+        mapped = [
+            r
+            for r in results
+            if r.snapshot is not None and (map_policy is None or r.policy == map_policy)
+        ]
+        for r in mapped:
             written.append(
-                plot_route_map(r, Path(out_dir) / f"routes-{r.policy}.png", campus=campus)
+                plot_route_map(
+                    r, Path(out_dir) / f"routes-{r.policy}.png", campus=campus, frame_with=mapped
+                )
             )
     return table + "\n\nwritten: " + ", ".join(str(p) for p in written)
 
@@ -200,11 +242,36 @@ def replay_scenario(
     pictures: bool = True,
 ) -> tuple[list[ReplayResult], str]:
     """Replay one scenario against each policy (or the server) and report; returns the
-    results and the printed report."""
+    results and the printed report.
+
+    Every policy's route map shows the same moment: the scenario's demand peak
+    (:func:`~scenarios.replay.simulate.busiest_moment`) unless ``config.snapshot_at_s`` says
+    otherwise.
+
+    Raises
+    ------
+    ReplayError
+        An unknown policy, none, or (:class:`ServerUnreachableError`) no service answering at
+        ``server`` or not planning on the scenario's campus.
+    """
     scenario = load_scenario(scenario_path)
     params = params or SolverParams()
     config = config or ReplayConfig()
-    names = ["service"] if server else list(policies)
+    if config.snapshot_at_s is None:
+        at = busiest_moment(scenario, config.batch_interval_s)
+        config = dataclasses.replace(config, snapshot_at_s=at)
+    unknown = [p for p in policies if p not in POLICIES]
+    if not server and (unknown or not policies):
+        what = f"unknown policy {unknown[0]!r}" if unknown else "no policy to replay"
+        raise ReplayError(f"{what}: choose from {', '.join(POLICIES)}")
+    if server:
+        if scenario.geometry.kind != "campus":
+            raise ReplayError(
+                f"{scenario_path}: --server needs a campus scenario "
+                f"(this one is {scenario.geometry.kind})"
+            )
+        check_server(server, scenario.geometry.campus_id)
+    names = ["service"] if server else list(dict.fromkeys(policies))
     jobs = [
         ReplayJob(
             scenario_path,

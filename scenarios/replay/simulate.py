@@ -304,7 +304,9 @@ class Simulator:
     config
         Batch interval, real-time speed, checks.
     progress
-        Called after every batch with (virtual time, end time).
+        Called after every batch with (virtual time, expected end): the end is the last
+        shift end or order, or the next batch once the replay runs past it (riders still
+        delivering); and once when the replay ends, with (end, end).
     record
         Called with every snapshot before it is dispatched (e.g. to write the requests).
     """
@@ -347,18 +349,21 @@ class Simulator:
         t = (first // interval) * interval
         last_shift = max(r.shift_end_s for r in self.scenario.riders)
         last_order = max([o.placed_s for o in self.scenario.orders], default=0)
-        stop_at = max(last_shift, last_order) + self.config.drain_s
+        expected_end = max(last_shift, last_order)
+        stop_at = expected_end + self.config.drain_s
         while True:
             self.advance(t)
             if self._finished(t, last_shift, last_order) or t >= stop_at:
                 break
             self.dispatch(t)
             if self.progress is not None:
-                self.progress(t, stop_at)
+                self.progress(t, max(expected_end, t + interval))
             if self.config.realtime_speed > 0:
                 due = began + (t + interval - first) / self.config.realtime_speed
                 time.sleep(max(0.0, due - time.perf_counter()))
             t += interval
+        if self.progress is not None:
+            self.progress(t, t)  # the end: the period actually replayed
         return ReplayResult(
             scenario=self.scenario.name,
             policy=self.policy.name,
@@ -668,6 +673,23 @@ class Simulator:
             [o.merchant for o in visible if self.log[o.id].picked_up_s is None],
             [o.customer for o in visible],
         )
+
+
+def busiest_moment(scenario: Scenario, batch_interval_s: int) -> int | None:
+    """The batch time with the most orders placed and not yet promised (``placed_s <= t <
+    promised_s``): the peak of the demand, the same whichever policy dispatches (so route maps
+    of several policies show the same moment); the first such batch on a tie, ``None`` without
+    orders."""
+    if not scenario.orders or batch_interval_s <= 0:
+        return None
+    placed = np.array([o.placed_s for o in scenario.orders], dtype=np.int64)
+    promised = np.array([o.promised_s for o in scenario.orders], dtype=np.int64)
+    first = int(placed.min()) // batch_interval_s * batch_interval_s
+    times = np.arange(first, int(placed.max()) + batch_interval_s, batch_interval_s)
+    counts = np.searchsorted(np.sort(placed), times, side="right") - np.searchsorted(
+        np.sort(promised), times, side="right"
+    )
+    return int(times[int(np.argmax(counts))])
 
 
 def replay(

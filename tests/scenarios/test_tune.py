@@ -14,17 +14,22 @@ import pytest
 
 from campus_dispatch.cli import main
 from scenarios.model import load_scenario, save_scenario
+from scenarios.replay.kpis import KPI_INFO
 from scenarios.replay.simulate import ReplayConfig
 from scenarios.tune import (
+    FRONT_KPIS,
     Candidate,
     ParamAxis,
     TuneError,
+    TuneReport,
     TuneResult,
     choose,
     grid_candidates,
+    mark_front,
     pareto_front,
     parse_axis,
     search_candidates,
+    shown,
     tune,
     write_tuning,
 )
@@ -189,3 +194,36 @@ def test_tune_on_a_scenario_whose_points_sit_on_osm_nodes(tmp_path: Path) -> Non
     axes = [parse_axis("solver.lateness_cost_per_s=10")]
     report = tune([path], grid_candidates(SolverParams(default_budget_s=0.03), axes))
     assert [r.kpis["orders"] for r in report.results] == [6]
+
+
+def _result(index: int, on_time: float, latency_ms: float, c2d: float = 30.0) -> TuneResult:
+    kpis = {kpi: 0.0 for kpi in KPI_INFO}
+    kpis |= {
+        "on_time_rate": on_time,
+        "solver_latency_p99_ms": latency_ms,
+        "click_to_door_p90_min": c2d,
+    }
+    return TuneResult(_candidate(index), kpis, {})
+
+
+def test_sets_the_table_shows_equal_are_ties_starred_alike() -> None:
+    # 1 and 2 show as 95.0 % and 120.0 ms; raw, 2 is a hair better on both (noise below the
+    # table's precision): both are on the front, not 2 alone
+    results = [
+        _result(1, 0.95, 120.04),
+        _result(2, 0.950001, 120.01),
+        _result(3, 0.90, 80.0),
+        _result(4, 0.90, 80.04),  # shows as 80.0 too: tied with 3
+        _result(5, 0.90, 95.0),  # dominated by 3 and 4 alike
+    ]
+    mark_front(results, FRONT_KPIS)
+    assert [r.on_front for r in results] == [True, True, True, True, False]
+    report = TuneReport(["s"], results, FRONT_KPIS, results[0], "note")
+    starred = [line.split()[0] for line in report.table().splitlines()[2:] if "*" in line[-4:]]
+    assert starred == ["1", "2", "3", "4"]
+    # a tie on everything shown: the lower set number is chosen
+    best, _ = choose(results)
+    assert best.candidate.index == 1
+    assert shown("on_time_rate", 0.950001) == shown("on_time_rate", 0.95) == 95.0
+    assert shown("solver_latency_p99_ms", 120.04) == 120.0
+    assert shown("orders_per_trip", 1.234) == 1.23
