@@ -10,7 +10,7 @@ CAMPUS     ?= northwestern
 export CAMPUS
 
 .DEFAULT_GOAL := help
-.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm bench-storm-guard bench-campuses load load-cluster load-capacity load-record clean
+.PHONY: help venv constraints protos run info solve-example replay test test-slow fuzz lint check-monitoring bench bench-maps bench-greedy bench-meal bench-solver bench-service bench-replay bench-storm bench-storm-guard bench-campuses load load-cluster load-capacity load-record wheel clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,9 @@ $(PROTO_GEN) &: $(PROTO) $(VENV)/.installed
 		--pyi_out=. $(PROTO)
 
 protos: $(PROTO_GEN)  ## generate the gRPC code from protos/ into api/pb/
+
+wheel: venv  ## build the wheel into dist/ (the build generates the gRPC code itself)
+	$(PY) -m pip wheel --no-deps -w dist .
 
 run: venv protos  ## serve the bundled campuses on 127.0.0.1:50051 (PORT, METRICS_PORT, CAMPUS override)
 	$(PY) -m campus_dispatch serve
@@ -146,4 +149,4 @@ constraints: venv  ## re-pin constraints.txt to what .venv has now (after a deli
 	mv constraints.txt.new constraints.txt
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache build dist

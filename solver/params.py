@@ -38,8 +38,10 @@ METAHEURISTICS = (
     "GENERIC_TABU_SEARCH",
 )
 OBJECTIVES = ("delivery", "hierarchical")
-#: The shipped configuration file (``[solver]`` and ``[server]`` tables).
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "dispatch.toml"
+#: The shipped configuration file (``[solver]``, ``[server]`` and ``[guard]`` tables): package
+#: data of :mod:`campus_dispatch` (``config/dispatch.toml`` in the repository links to it), so an
+#: installed wheel finds it next to this package as a source tree does.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "campus_dispatch" / "data" / "dispatch.toml"
 
 
 class ParamsError(ValueError):
