@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PIP_INSTALL) -e '.[dev]' --config-settings editable_mode=compat
+	touch $@
+
+# numba's cache of the kernel, compiled again whenever kernel.py changes (not inside a solve)
+$(VENV)/.kernel: $(VENV)/.installed solver/engines/kernel.py
 	@echo "compiling the solver kernel (numba, once: under a minute)"
 	$(PY) -c "from solver.engines.kernel import warm_up; warm_up()"
 	touch $@
@@ -31,7 +35,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[dev,bench]' --config-settings editable_mode=compat
 	touch $@
 
-venv: $(VENV)/.installed  ## create .venv and install the project
+venv: $(VENV)/.kernel  ## create .venv, install the project, compile the solver kernel
 
 PROTO     := protos/campus_dispatch/v1/dispatch.proto protos/campus_dispatch/v1/admin.proto
 PROTO_GEN := $(patsubst protos/%.proto,api/pb/%_pb2.py,$(PROTO))

@@ -231,10 +231,10 @@ class Problem:
     ) -> Problem:
         """Validate and freeze a problem. ``distance_m`` defaults to zeros."""
         times = _as_matrix("time_s", time_s, np.int64)
-        dists = (
-            np.zeros(times.shape, dtype=np.float64)
-            if distance_m is None
-            else _as_matrix("distance_m", distance_m, np.float64)
+        dists = _as_matrix(
+            "distance_m",
+            np.zeros(times.shape, dtype=np.float64) if distance_m is None else distance_m,
+            np.float64,
         )
         if dists.shape != times.shape:
             raise ProblemError("distance_m", dists.shape, f"must match time_s {times.shape}")

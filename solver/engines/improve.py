@@ -96,7 +96,7 @@ class _Search:
         self.p = k.compile_problem(problem, params)
         self.s = k.new_state(self.p)
         self.snap = k.new_snap(self.s)
-        k.seed_rng(seed)
+        k.seed_rng(int(seed))  # a Python int: one kernel signature whatever the caller passes
         orders = problem.orders
         n_o = len(orders)
         self.best_rows = np.full_like(self.s[0], -1)
@@ -116,7 +116,8 @@ class _Search:
         self.best_objective = self.objective()
         has_pickups = any(o.pickup is not None for o in orders)
         self.cfg = np.array(
-            [config.c_bar, float(config.max_string), config.blink, 2.0 if has_pickups else 1.0]
+            [config.c_bar, config.max_string, config.blink, 2.0 if has_pickups else 1.0],
+            dtype=np.float64,
         )
         self.config = config
         # Order-to-order closeness for the ruin: pickups to pickups plus drop-offs to drop-offs
@@ -128,9 +129,12 @@ class _Search:
             [o.dropoff if o.pickup is None else o.pickup for o in orders], dtype=np.intp
         )
         closeness = t[np.ix_(pick, pick)] + t[np.ix_(drop, drop)]
-        self.neigh = np.ascontiguousarray(np.argsort(closeness, axis=1, kind="stable"))
+        # fixed dtypes and layout: the kernel is compiled for these types only (see its docstring)
+        self.neigh = np.ascontiguousarray(
+            np.argsort(closeness, axis=1, kind="stable"), dtype=np.int64
+        )
         depot = problem.riders[0].location if problem.riders else 0
-        self.far = t[depot, drop] if n_o else np.zeros(0)
+        self.far = np.ascontiguousarray(t[depot, drop] if n_o else np.zeros(0), dtype=np.float64)
         self.iterations = 0
 
     def objective(self) -> float:
@@ -235,7 +239,7 @@ class _Search:
         span = max(deadline - start, 1e-6)
 
         def run(n: int) -> bool:
-            temp = t0 * (tf / t0) ** ((time.perf_counter() - start) / span)
+            temp = float(t0 * (tf / t0) ** ((time.perf_counter() - start) / span))
             k.anneal_run(
                 self.p,
                 self.s,
@@ -301,6 +305,7 @@ def improve_visits(
         The best visits found (never worse than ``visits`` by the objective) and stats:
         ``eliminate`` / ``anneal`` seconds and ``iterations``.
     """
+    k.ensure_warm()  # the kernel is loaded (or compiled) once per process, not per deadline
     cfg = config or ImproveConfig(
         c_bar=params.ruin_orders, t0=params.anneal_start_temp, tf=params.anneal_end_temp
     )

@@ -50,6 +50,23 @@ search running the old timing, silently. In one file, any edit recompiles the wh
 (about 40 s; ``make venv`` does it, and :func:`ensure_warm` before a server reports ready).
 The near-duplicate loops of :func:`best_in_route` are kept on purpose: one shared helper
 measured 2.5x slower there (the comment at the loops says so).
+
+One signature, compiled before any clock starts
+-----------------------------------------------
+numba compiles a function once per *type* of its arguments, and an array's type is its dtype,
+dimensions, layout and whether it is writable. The kernel is compiled for one type of each
+argument: :func:`compile_problem` makes every table and matrix the same type whatever the
+problem was built from (Python lists, int32 / float32 / float64 arrays, 2-D or 3-D, Fortran
+order, views, writable or not; the matrices always flat, C-contiguous and read-only), and the
+engines make their own arrays with fixed dtypes. So :func:`warm_up` (``make venv``, a server
+and each worker before they report ready) compiles, or loads from numba's cache, every
+specialisation a solve will call, and no solve compiles inside its budget
+(``tests/solver/engines/test_kernel_signatures.py`` checks it for every way of building a
+problem). The cache lives next to this file (``solver/engines/__pycache__``; numba's user
+cache directory if that is not writable, ``NUMBA_CACHE_DIR`` if set). A process loads it in
+about 0.5 s on its first solve (:func:`ensure_warm`, which ``solve``, the greedy and the
+search call before their clocks start); without a cache (a new machine, or this file changed
+since ``make venv``) that first solve compiles for 40-50 s, also before its clock starts.
 """
 
 from __future__ import annotations
@@ -149,9 +166,24 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
     w[W_VEH] = params.vehicle_fixed_cost
     w[W_PEN] = params.unassigned_penalty
     w[W_NOW] = problem.now_s
-    t = np.ascontiguousarray(problem.time_s.reshape(-1), dtype=np.int64)
-    d = np.ascontiguousarray(problem.distance_m.reshape(-1), dtype=np.float64)
+    t = _flat_matrix(problem.time_s, np.int64)
+    d = _flat_matrix(problem.distance_m, np.float64)
     return (od, rd, w, t, d, np.int64(n_loc))
+
+
+def _flat_matrix(matrix: NDArray[Any], dtype: type) -> NDArray[Any]:
+    """``matrix`` as the kernel's one matrix type: flat, ``dtype``, C-contiguous, read-only.
+
+    numba compiles one specialisation per argument type, and an array's type includes its
+    dtype, dimensions, layout and whether it is writable: a problem whose distances were
+    writable (``Problem.build`` without ``distance_m``) once made every kernel function compile
+    again inside a solve's budget (measured: 8-15 s in the greedy, then 4-20 s in the search,
+    against 0.2 s). Whatever the problem holds (any dtype or order, a view, writable or not),
+    this is the type :func:`warm_up` compiled.
+    """
+    flat: NDArray[Any] = np.ascontiguousarray(matrix, dtype=dtype).reshape(-1)  # ours: a view
+    flat.setflags(write=False)
+    return flat
 
 
 def new_state(p: Compiled) -> State:
@@ -1162,7 +1194,9 @@ _warm = False
 
 def ensure_warm() -> None:
     """:func:`warm_up` once per process (free afterwards): solves call it before they start
-    their clock, so a first solve never spends its budget on loading the kernel."""
+    their clock, so a first solve never spends its budget on loading the kernel. That first
+    solve pays the load (about 0.5 s) or, with no cache on disk, the compile (40-50 s) before
+    its budget starts."""
     if not _warm:
         warm_up()
 
