@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -203,8 +205,15 @@ def response_to_dict(response: pb.SolveResponse) -> dict[str, Any]:
     return json_format.MessageToDict(response, preserving_proto_field_name=True)
 
 
-def format_response(response: pb.SolveResponse) -> str:
-    """A readable table of the plan: one line per stop, then unassigned orders and stats."""
+def clock_time(stamp: Timestamp, tz: tzinfo | None = None) -> str:
+    """``12:05:00 CDT``: the time of day of ``stamp`` in ``tz`` (default UTC), with the zone's
+    abbreviation (``UTC`` for UTC)."""
+    return stamp.ToDatetime(tzinfo=UTC).astimezone(tz or UTC).strftime("%H:%M:%S %Z")
+
+
+def format_response(response: pb.SolveResponse, tz: tzinfo | None = None) -> str:
+    """A readable table of the plan: one line per stop, then unassigned orders and stats;
+    times of day in ``tz`` (e.g. the campus's ``ZoneInfo``; default UTC), each with its zone."""
     lines = []
     for route in response.routes:
         if not route.stops:
@@ -217,8 +226,8 @@ def format_response(response: pb.SolveResponse) -> str:
             late = seconds_of(stop.lateness)
             lines.append(
                 f"  {pb.StopKind.Name(stop.kind):<8} {stop.order_id:<12} "
-                f"arrive {stop.arrival_time.ToDatetime():%H:%M:%S}  "
-                f"leave {stop.departure_time.ToDatetime():%H:%M:%S}"
+                f"arrive {clock_time(stop.arrival_time, tz)}  "
+                f"leave {clock_time(stop.departure_time, tz)}"
                 + (f"  late {late:.0f} s" if late > 0 else "")
             )
     idle = [r.rider_id for r in response.routes if not r.stops]

@@ -106,8 +106,16 @@ def cmd_campus_remove(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``campus`` (``add``, ``check``, ``list``, ``remove``) to the subcommands."""
-    campus = sub.add_parser("campus", help="onboard, check, list and remove campus maps")
-    verbs = campus.add_subparsers(dest="verb", required=True)
+    campus = sub.add_parser(
+        "campus",
+        help="onboard, check, list and remove campus maps",
+        description="Bring a campus from an OpenStreetMap extract (add), re-run its onboarding "
+        "report (check), list the bundled and onboarded campuses, remove an onboarded one. "
+        "Exit status: 0 done, 2 a bad map, campus id or setting (one 'error:' line).",
+    )
+    verbs = campus.add_subparsers(
+        dest="verb", required=True, metavar="VERB", help="what to do (VERB --help: its options)"
+    )
 
     def common(parser: argparse.ArgumentParser, *, tables: bool) -> None:
         parser.add_argument(
@@ -135,7 +143,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     add = verbs.add_parser("add", help="onboard an OSM extract (.osm[.xz|.bz2|.gz] or .osm.pbf)")
     add.add_argument("campus", help="new campus id: a lowercase slug such as my_campus")
-    add.add_argument("--osm", type=Path, required=True, help="the OSM file to read")
+    add.add_argument("--osm", type=Path, required=True, help="the OSM file to read (required)")
     add.add_argument("--name", default=None, help="display name (default: the id)")
     add.add_argument("--timezone", default="UTC", help="IANA timezone, e.g. America/Chicago")
     where = add.add_mutually_exclusive_group()

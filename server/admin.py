@@ -113,10 +113,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         try:
             name = self.auth.check(metadata)
         except AuthError as exc:
-            who = caller(metadata, context.peer())
-            LOG.warning(
-                json.dumps({"event": "admin_denied", "rpc": rpc, "who": who, "error": str(exc)})
-            )
+            self._audit("admin_denied", rpc, caller(metadata, context.peer()), "denied", str(exc))
             if rpc != "GetConfig":
                 self.metrics.config_updates.labels(rpc, "denied").inc()
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
@@ -153,6 +150,19 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         who = self._authorize("UpdateConfig", context, request.reason)
         try:
             document = update_document(request)
+        except ConfigError as exc:  # unreadable settings: the live config never saw them
+            self._audit(
+                "config_refused",
+                "UpdateConfig",
+                who,
+                "invalid",
+                str(exc),
+                source="UpdateConfig",
+                settings=dict(request.settings),
+                version=self.live.version,
+            )
+            self._invalid("UpdateConfig", context, exc)
+        try:
             change = self.live.update(
                 document,
                 who=who,
@@ -186,7 +196,9 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         who = self._authorize("LoadCampus", context, request.reason)
         registry = self.campuses
         if registry is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no campus registry")
+            message = "this server has no campus registry"
+            self._audit("admin_refused", "LoadCampus", who, "unimplemented", message)
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
             raise AssertionError("abort returned")  # it raises
         campus_id = request.campus_id
         line: dict[str, object] = {
@@ -216,16 +228,22 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         )
 
     # ------------------------------------------------------------------ storm guard
-    def _guard_campus(self, requested: str, context: grpc.ServicerContext) -> tuple[str, Guards]:
+    def _guard_campus(
+        self, rpc: str, who: str, requested: str, context: grpc.ServicerContext
+    ) -> tuple[str, Guards]:
         """The campus a guard call is about (empty: the default) and the guards, or abort
-        (NOT_FOUND for a campus this server does not have)."""
+        (NOT_FOUND for a campus this server does not have), audited."""
         campus_id = requested or self.live.current.default_campus
         if self.guards is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no storm guard")
+            message = "this server has no storm guard"
+            self._audit("admin_refused", rpc, who, "unimplemented", message, campus=campus_id)
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
             raise AssertionError("abort returned")  # it raises
         known = sorted(self.campuses.known()) if self.campuses is not None else [campus_id]
         if campus_id not in known:
-            context.abort_with_status(rpc_status.to_status(unknown_campus_status(campus_id, known)))
+            status = unknown_campus_status(campus_id, known)
+            self._audit("admin_refused", rpc, who, "not_found", status.message, campus=campus_id)
+            context.abort_with_status(rpc_status.to_status(status))
             raise AssertionError("abort_with_status returned")  # it raises
         return campus_id, self.guards
 
@@ -233,8 +251,8 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
         self, request: apb.ListHeldOrdersRequest, context: grpc.ServicerContext
     ) -> apb.ListHeldOrdersResponse:
         """A campus's guard: mode, level and the orders it holds, with the evidence."""
-        self._authorize("ListHeldOrders", context)
-        campus_id, guards = self._guard_campus(request.campus_id, context)
+        who = self._authorize("ListHeldOrders", context)
+        campus_id, guards = self._guard_campus("ListHeldOrders", who, request.campus_id, context)
         settings = self.live.current.guard
         mode = guards.mode_of(campus_id, settings)
         response = apb.ListHeldOrdersResponse(campus_id=campus_id, mode=GUARD_MODES.to_proto(mode))
@@ -264,7 +282,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
     ) -> apb.ReviewOrdersResponse:
         """Release or confirm held orders (and accounts)."""
         who = self._authorize("ReviewOrders", context, request.reason)
-        campus_id, guards = self._guard_campus(request.campus_id, context)
+        campus_id, guards = self._guard_campus("ReviewOrders", who, request.campus_id, context)
         problems = []
         if request.verdict not in (apb.VERDICT_RELEASE, apb.VERDICT_CONFIRM):
             problems.append(("verdict", "must be VERDICT_RELEASE or VERDICT_CONFIRM"))
@@ -278,6 +296,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
                 ]
             )
             message = "; ".join(f"{f}: {d}" for f, d in problems)
+            self._audit("admin_refused", "ReviewOrders", who, "invalid", message, campus=campus_id)
             status = _status(code_pb2.INVALID_ARGUMENT, message, detail)
             context.abort_with_status(rpc_status.to_status(status))
             raise AssertionError("abort_with_status returned")  # it raises
@@ -317,7 +336,7 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
     ) -> apb.SetGuardModeResponse:
         """Set a campus's guard mode (in memory, until the next change or a restart)."""
         who = self._authorize("SetGuardMode", context, request.reason)
-        campus_id, guards = self._guard_campus(request.campus_id, context)
+        campus_id, guards = self._guard_campus("SetGuardMode", who, request.campus_id, context)
         if not GUARD_MODES.has_proto(request.mode):
             names = ", ".join(apb.GuardMode.Name(GUARD_MODES.to_proto(m)) for m in GuardMode)
             detail = error_details_pb2.BadRequest(
@@ -327,9 +346,9 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
                     )
                 ]
             )
-            status = _status(
-                code_pb2.INVALID_ARGUMENT, f"mode: {request.mode} is not one of {names}", detail
-            )
+            message = f"mode: {request.mode} is not one of {names}"
+            self._audit("admin_refused", "SetGuardMode", who, "invalid", message, campus=campus_id)
+            status = _status(code_pb2.INVALID_ARGUMENT, message, detail)
             context.abort_with_status(rpc_status.to_status(status))
             raise AssertionError("abort_with_status returned")  # it raises
         mode = GUARD_MODES.from_proto(request.mode)
@@ -354,6 +373,13 @@ class AdminServicer(apb_grpc.AdminServiceServicer):
             mode=GUARD_MODES.to_proto(mode),
             changed_by=who,
         )
+
+    def _audit(
+        self, event: str, rpc: str, who: str, result: str, error: str, **fields: object
+    ) -> None:
+        """The audit line of a refused admin call (a warning, like every refusal)."""
+        line = {"event": event, "rpc": rpc, "who": who, "result": result, "error": error}
+        LOG.warning(json.dumps({**line, **fields}, default=str))
 
     def _done(self, rpc: str, change: ConfigChange) -> apb.ConfigChangeResponse:
         applied = change.changes and not change.dry_run

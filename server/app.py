@@ -7,11 +7,13 @@ server and reads its configuration and answers only through the names in ``__all
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
+import json
 import logging
 import signal
-import sys
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -27,7 +29,8 @@ from grpc_reflection.v1alpha import reflection
 from api.pb.campus_dispatch.v1 import admin_pb2_grpc as apb_grpc
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
-from campus_maps import Campus, load_campus, preload_campuses
+from campus_maps import Campus, campus_ids, load_campus, preload_campuses
+from campus_maps.config import campus_folders
 from campus_maps.matrices import set_max_loaded
 from server.admin import ADMIN_SERVICE_NAME, AdminServicer
 from server.admission import Admission
@@ -38,12 +41,14 @@ from server.config import (
     ENV_OVERRIDES,
     ConfigError,
     ServerConfig,
+    StartError,
     config_from_mapping,
     load_config,
 )
 from server.convert import plan_from_response, problem_from_request
 from server.guard import DecodeGuard
 from server.live import ConfigChange, LiveConfig
+from server.logs import configure_logging
 from server.metrics import Metrics
 from server.servicer import DispatchServicer
 from solver.engines.kernel import ensure_warm
@@ -60,6 +65,7 @@ __all__ = [
     "ConfigError",
     "ServerConfig",
     "Service",
+    "StartError",
     "config_from_mapping",
     "create_server",
     "load_config",
@@ -67,6 +73,51 @@ __all__ = [
     "problem_from_request",
     "serve",
 ]
+
+
+def check_default_campus(config: ServerConfig) -> None:
+    """Refuse a default campus the server would not serve (``CAMPUS`` or
+    ``server.default_campus`` naming no bundled, onboarded or listed campus), naming the known
+    ones: :class:`ConfigError` (key ``server.default_campus``)."""
+    known = campus_folders(maps_dir_of(config)) | set(config.campuses)
+    if config.serve_bundled:
+        known |= set(campus_ids())
+    if config.default_campus not in known:
+        raise ConfigError(
+            "server.default_campus",
+            config.default_campus,
+            f"unknown campus; known campuses: {', '.join(sorted(known)) or 'none'} (set CAMPUS "
+            "or [server] default_campus to one of them, or onboard it with "
+            "`campus-dispatch campus add`)",
+        )
+
+
+def _check_free(host: str, port: int, what: str, fix: str) -> None:
+    """Refuse at once a ``host:port`` that is taken or cannot be listened on (gRPC's own bind
+    error is a vague RuntimeError, with a C-level log line before it)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        raise StartError(f"{what} {host}:{port}: cannot resolve the host ({exc}); {fix}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            raise StartError(f"{what} {host}:{port}: cannot listen ({reason}); {fix}") from None
+
+
+GRPC_PORT_FIX = "stop what holds it or choose another with --port or PORT (0: any free port)"
+METRICS_PORT_FIX = (
+    "stop what holds it or choose another with --metrics-port or METRICS_PORT (0: any free "
+    "port, -1: no metrics endpoint)"
+)
 
 
 def load_campuses(config: ServerConfig) -> dict[str, Campus]:
@@ -110,6 +161,8 @@ class Service:
     admin: AdminServicer
     campuses: CampusRegistry | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
+    _drain_cut: threading.Event = field(default_factory=threading.Event)
+    _done: threading.Event = field(default_factory=threading.Event)
 
     @property
     def config(self) -> ServerConfig:
@@ -142,22 +195,39 @@ class Service:
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.health.set(ADMIN_SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
 
-    def stop(self, grace_s: float | None = None) -> None:
-        """Drain, let in-flight RPCs finish within ``grace_s``, stop workers and metrics."""
+    def stop(self, grace_s: float | None = None, *, drain_s: float = 0.0) -> None:
+        """Drain, let in-flight RPCs finish within ``grace_s``, stop workers and metrics.
+
+        ``drain_s``: for that long first, health checks answer NOT_SERVING while the server
+        still takes calls (so that a load balancer polling health sees it and moves traffic
+        away); :meth:`cut_drain` ends that wait early (a second SIGTERM)."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         self.drain()
+        if drain_s > 0:
+            self._drain_cut.wait(drain_s)
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
         self.server.stop(grace).wait()
         if self.campuses is not None:
             self.campuses.close()
         self.pool.close()
         self.metrics.close()
+        self._done.set()
 
-    def wait(self) -> None:
-        """Block until :meth:`stop` has been called."""
-        self._stopped.wait()
+    def cut_drain(self) -> None:
+        """End a :meth:`stop`'s drain period now."""
+        self._drain_cut.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` has been called."""
+        return self._stopped.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until :meth:`stop` has stopped everything (or ``timeout_s`` passed); whether
+        it has."""
+        return self._done.wait(timeout_s)
 
 
 def create_server(
@@ -185,56 +255,10 @@ def create_server(
         Environment overrides re-applied on reload (default ``os.environ``, as at start).
     """
     given = campuses is not None
-    campuses = campuses if campuses is not None else load_campuses(config)
-    if given and config.default_campus not in campuses:
-        config = config.replace(default_campus=sorted(campuses)[0])
+    if not given:
+        check_default_campus(config)
     metrics = Metrics()
-    live_ref: list[LiveConfig] = []
-    registry = CampusRegistry(
-        lambda: live_ref[0].current if live_ref else config,
-        metrics,
-        extra=(*config.campuses, *campuses),
-    )
-    known = registry.known()
-    if config.default_campus not in known:
-        config = config.replace(default_campus=sorted(campuses)[0])
-    live = LiveConfig(config, path=config_path, env=env, campuses=known)
-    live_ref.append(live)
-    ensure_warm()  # the compiled kernel (greedy answers are computed here too)
-    # the campuses and imports live as long as the server: keep them out of the garbage
-    # collector's full passes, which storm-sized answers (thousands of stops) set off
-    gc.collect()
-    gc.freeze()
-    for campus in campuses.values():
-        registry.add(campus)
-    # workers build the travel matrices: they load the campuses loaded at start (memory-mapped)
-    # when they start, any other on its first request, and keep max_loaded_campuses of them
-    tables = [(c.config, c.cache_dir.parent) for c in registry.loaded().values()]
-    pool = SolverPool(
-        config.solver_workers,
-        nice=config.worker_nice,
-        initializer=functools.partial(
-            prepare_worker,
-            functools.partial(set_max_loaded, config.max_loaded_campuses),
-            functools.partial(preload_campuses, tables),
-        ),
-    ).start()
-
-    def show(current: ServerConfig) -> None:
-        metrics.config_version.set(live.version)
-        metrics.default_budget.set(current.solver.default_budget_s)
-
-    show(config)
-    live.subscribe(show)
-    live.subscribe(lambda _: registry.trim())  # caps lowered live apply at once
-    admission = Admission(live)
-    # read at every scrape, so they stay right when traffic stops (an open breaker, a restart)
-    metrics.queue_depth.set_function(lambda: pool.queue_depth)
-    metrics.worker_restarts.set_function(lambda: pool.restarts)
-    metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
-    guards = Guards(lambda campus_id: named_places(registry.get(campus_id)))
-    servicer = DispatchServicer(live, registry, pool, admission, metrics, guards)
-    admin = AdminServicer(live, auth or AdminAuth(), metrics, registry, guards)
+    # the ports first: one in use is refused before minutes of loading campuses and workers
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="rpc"),
         # past this many calls gRPC answers RESOURCE_EXHAUSTED at once: without it, calls
@@ -247,6 +271,81 @@ def create_server(
             ("grpc.so_reuseport", 0),
         ],
     )
+    _check_free(config.host, config.port, "gRPC port", GRPC_PORT_FIX)
+    try:
+        port = server.add_insecure_port(f"{config.host}:{config.port}")
+    except RuntimeError:  # taken between the check and the bind
+        port = 0
+    if port == 0:
+        raise StartError(f"gRPC port {config.host}:{config.port}: cannot listen; {GRPC_PORT_FIX}")
+    metrics_port = None
+    pool: SolverPool | None = None
+    registry: CampusRegistry | None = None
+    try:
+        if config.metrics_port >= 0:
+            _check_free(config.host, config.metrics_port, "metrics port", METRICS_PORT_FIX)
+            metrics_port = metrics.serve(config.host, config.metrics_port)
+        campuses = campuses if campuses is not None else load_campuses(config)
+        if given and config.default_campus not in campuses:
+            config = config.replace(default_campus=sorted(campuses)[0])
+        live_ref: list[LiveConfig] = []
+        registry = CampusRegistry(
+            lambda: live_ref[0].current if live_ref else config,
+            metrics,
+            extra=(*config.campuses, *campuses),
+        )
+        known = registry.known()
+        if config.default_campus not in known:
+            config = config.replace(default_campus=sorted(campuses)[0])
+        live = LiveConfig(config, path=config_path, env=env, campuses=known)
+        live_ref.append(live)
+        ensure_warm()  # the compiled kernel (greedy answers are computed here too)
+        # the campuses and imports live as long as the server: keep them out of the garbage
+        # collector's full passes, which storm-sized answers (thousands of stops) set off
+        gc.collect()
+        gc.freeze()
+        for campus in campuses.values():
+            registry.add(campus)
+        # workers build the travel matrices: they load the campuses loaded at start
+        # (memory-mapped) when they start, any other on its first request, and keep
+        # max_loaded_campuses of them
+        tables = [(c.config, c.cache_dir.parent) for c in registry.loaded().values()]
+        pool = SolverPool(
+            config.solver_workers,
+            nice=config.worker_nice,
+            initializer=functools.partial(
+                prepare_worker,
+                functools.partial(set_max_loaded, config.max_loaded_campuses),
+                functools.partial(preload_campuses, tables),
+            ),
+        ).start()
+    except BaseException:
+        server.stop(None)
+        if registry is not None:
+            registry.close()
+        if pool is not None:
+            pool.close()
+        metrics.close()
+        raise
+
+    assert registry is not None and pool is not None
+    campus_registry, workers = registry, pool
+
+    def show(current: ServerConfig) -> None:
+        metrics.config_version.set(live.version)
+        metrics.default_budget.set(current.solver.default_budget_s)
+
+    show(config)
+    live.subscribe(show)
+    live.subscribe(lambda _: campus_registry.trim())  # caps lowered live apply at once
+    admission = Admission(live)
+    # read at every scrape, so they stay right when traffic stops (an open breaker, a restart)
+    metrics.queue_depth.set_function(lambda: workers.queue_depth)
+    metrics.worker_restarts.set_function(lambda: workers.restarts)
+    metrics.breaker_open.set_function(lambda: 1 if admission.breaker_open else 0)
+    guards = Guards(lambda campus_id: named_places(campus_registry.get(campus_id)))
+    servicer = DispatchServicer(live, registry, pool, admission, metrics, guards)
+    admin = AdminServicer(live, auth or AdminAuth(), metrics, registry, guards)
     pb_grpc.add_DispatchServiceServicer_to_server(servicer, server)
     apb_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.HealthServicer()
@@ -260,18 +359,15 @@ def create_server(
         ),
         server,
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
-    if port == 0:
-        registry.close()
-        pool.close()
-        raise OSError(f"cannot listen on {config.host}:{config.port}")
     server.start()
-    metrics_port = None
-    if config.metrics_port >= 0:
-        metrics_port = metrics.serve(config.host, config.metrics_port)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set(ADMIN_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    health_servicer.set("", serving)
+    health_servicer.set(SERVICE_NAME, serving)
+    # the admin API without a token answers every call UNAUTHENTICATED: not a service to use
+    health_servicer.set(
+        ADMIN_SERVICE_NAME,
+        serving if admin.auth.enabled else health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
     return Service(
         live, server, port, metrics_port, pool, health_servicer, servicer, metrics, admin, registry
     )
@@ -280,9 +376,13 @@ def create_server(
 def serve(
     config: ServerConfig, *, config_path: str | Path | None = None, auth: AdminAuth | None = None
 ) -> int:
-    """Run until SIGTERM/SIGINT: then NOT_SERVING, finish in-flight within the grace, exit 0.
-    SIGHUP reads ``config_path`` again and applies it (a bad file changes nothing)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    """Run until SIGTERM/SIGINT: then NOT_SERVING in health checks for ``drain_s`` while still
+    answering (a second signal cuts it short), then finish in-flight calls within
+    ``shutdown_grace_s``, exit 0. SIGHUP reads ``config_path`` again and applies it (a bad file
+    changes nothing). Every log line is a JSON object with ``time`` and ``level`` on stderr
+    (:mod:`server.logs`); admin tokens never appear in it."""
+    auth = auth or AdminAuth()
+    configure_logging(token.secret.decode() for token in auth.tokens)
     started = time.perf_counter()
     service = create_server(config, config_path=config_path, auth=auth)
     registry = service.servicer.registry
@@ -296,9 +396,29 @@ def serve(
     )
 
     # handlers before the ready line: a supervisor may signal as soon as it reads it
+    signalled = threading.Event()
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        LOG.info('{"event": "shutdown", "signal": "%s"}', signal.Signals(signum).name)
-        threading.Thread(target=service.stop, name="shutdown").start()
+        name = signal.Signals(signum).name
+        if signalled.is_set():  # a second signal: no more draining
+            LOG.info(json.dumps({"event": "shutdown_now", "signal": name}))
+            service.cut_drain()
+            return
+        signalled.set()
+        current = service.config
+        LOG.info(
+            json.dumps(
+                {
+                    "event": "shutdown",
+                    "signal": name,
+                    "drain_s": current.drain_s,
+                    "grace_s": current.shutdown_grace_s,
+                }
+            )
+        )
+        threading.Thread(
+            target=functools.partial(service.stop, drain_s=current.drain_s), name="shutdown"
+        ).start()
 
     def on_hangup(signum: int, frame: FrameType | None) -> None:
         # off the signal handler: the reload takes a lock and logs
@@ -319,5 +439,5 @@ def serve(
     )
 
     service.wait()
-    service.server.wait_for_termination()
+    LOG.info(json.dumps({"event": "stopped"}))
     return 0

@@ -63,6 +63,11 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r}: {reason}")
 
 
+class StartError(RuntimeError):
+    """The server cannot start as configured (a port in use, an unknown default campus): the
+    message names the setting and what to do."""
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything the service needs; see ``config/dispatch.toml`` for each key's meaning.
@@ -122,8 +127,12 @@ class ServerConfig:
         to greedy for the cooldown.
     rate_limit_per_s, rate_limit_burst
         Token bucket per ``client-id`` metadata value (0: no rate limit).
+    drain_s
+        On SIGTERM, how long the server reports NOT_SERVING in health checks while it still
+        answers (health checks and requests) before it stops taking calls: a load balancer
+        polling health sees NOT_SERVING and moves traffic away (0: stop at once).
     shutdown_grace_s
-        On SIGTERM, time given to in-flight requests before the server stops.
+        On SIGTERM, after the drain, time given to in-flight requests before the server stops.
     retry_after_s
         Retry hint sent with RESOURCE_EXHAUSTED.
     solver
@@ -162,6 +171,7 @@ class ServerConfig:
     breaker_cooldown_s: float = 30.0
     rate_limit_per_s: float = 0.0
     rate_limit_burst: int = 20
+    drain_s: float = 1.0
     shutdown_grace_s: float = 5.0
     retry_after_s: float = 0.5
     solver: SolverParams = field(default_factory=SolverParams)
@@ -189,6 +199,7 @@ class ServerConfig:
                 if value < floor:
                     raise ConfigError(f"server.{spec.name}", value, f"must be >= {floor}")
         for name in (
+            "default_capacity",
             "grpc_threads",
             "max_orders",
             "max_riders",

@@ -26,7 +26,7 @@ from api.codec import (
 )
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from campus_maps import MODES as MODE_ORDER
-from campus_maps import Campus, CampusMatrices, SnappedPoints
+from campus_maps import Campus, CampusMatrices, OutsideServiceAreaError, SnappedPoints
 from server.config import ServerConfig
 from server.validate import InvalidRequestError, Violation
 from solver.model import OrderState, Problem
@@ -203,12 +203,24 @@ def problem_from_request(
             detail = err.describe()
             if "network" in detail:
                 detail = detail.replace("rider network", f"{mode} network")
+            if isinstance(err, OutsideServiceAreaError):
+                detail += f" (limit 0 m: {service_area_extent(campus)})"
             for field in build.users(err.index):
                 violations.append(Violation(field, f"({err.lat:.6f}, {err.lng:.6f}) {detail}"))
     if violations:
         raise InvalidRequestError(sorted(violations, key=lambda v: v.field))
     source = CampusMatrices(campus, modes, snapped, points=points)
     return Conversion(build.spec(0, source), now, points, modes, time.perf_counter() - started)
+
+
+def service_area_extent(campus: Campus) -> str:
+    """Where the points of a request must lie, for messages: the campus and the bounding box of
+    its service area."""
+    west, south, east, north = campus.service_area.bounds  # (lng, lat) polygon
+    return (
+        f"every point must lie inside the service area of campus {campus.id!r}, within lat "
+        f"{south:.5f} to {north:.5f}, lng {west:.5f} to {east:.5f}"
+    )
 
 
 def response_from_plan(

@@ -233,6 +233,9 @@ class LiveConfig:
                     "event": "config_refused",
                     "source": source,
                     "who": who,
+                    "result": "version_conflict"
+                    if isinstance(exc, VersionConflictError)
+                    else "invalid",
                     "version": self.version,
                     "error": str(exc),
                 }

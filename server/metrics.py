@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from server.config import StartError
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 #: Buckets of latency / budget: 1 is exactly the budget; above 1 the answer came late.
 BUDGET_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0)
+#: Prefixes of the series the default collectors add (process, platform, garbage collector).
+DEFAULT_COLLECTOR_PREFIXES = ("process_", "python_")
+
+
+class FunctionCounter(Collector):
+    """A counter whose value is read from a function at every scrape (``name_total``), for
+    counts another object keeps (e.g. the worker pool's restarts): a Gauge with
+    ``set_function`` would be typed as a gauge."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name, self.documentation = name, documentation
+        self._read: Callable[[], float] = lambda: 0.0
+        registry.register(self)
+
+    def set_function(self, read: Callable[[], float]) -> None:
+        """Read the count from ``read`` (it must only go up while the process runs)."""
+        self._read = read
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=float(self._read()))
 
 
 class Metrics:
@@ -37,8 +75,8 @@ class Metrics:
     inflight, queue_depth
         Requests being worked on; searches waiting for a worker.
     worker_restarts
-        Worker processes replaced after a timeout or a crash (only goes up while the server
-        runs).
+        ``dispatch_worker_restarts_total``: worker processes replaced after a timeout or a
+        crash (a counter read from the pool; it starts at 0 with the process).
     breaker_open
         1 while the circuit breaker sends every request to greedy.
 
@@ -81,11 +119,18 @@ class Metrics:
     guard_errors
         ``dispatch_guard_errors_total``: batches the guard failed on (dispatched unguarded; a
         bug, logged).
+
+    The registry also holds prometheus_client's default collectors: ``process_*`` (CPU,
+    resident memory, open file descriptors, start time) and ``python_*`` (version, garbage
+    collector) of the server process.
     """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.latency = Histogram(
             "dispatch_solve_latency_seconds",
             "Solve RPC latency",
@@ -116,7 +161,7 @@ class Metrics:
         self.orders = Counter("dispatch_orders", "Orders in answered Solve RPCs", registry=r)
         self.inflight = Gauge("dispatch_inflight_requests", "Requests in flight", registry=r)
         self.queue_depth = Gauge("dispatch_queue_depth", "Solves waiting for a worker", registry=r)
-        self.worker_restarts = Gauge(
+        self.worker_restarts = FunctionCounter(
             "dispatch_worker_restarts", "Solver workers replaced so far", registry=r
         )
         self.breaker_open = Gauge(
@@ -212,9 +257,10 @@ class Metrics:
         for name in modes:
             self.guard_mode.labels(campus, name).set(1 if name == mode else 0)
 
-    def exported_names(self) -> set[str]:
+    def exported_names(self, *, defaults: bool = True) -> set[str]:
         """Every series name ``/metrics`` can show (``_total``, ``_bucket`` ... included), also
-        for labelled metrics that have seen no value yet."""
+        for labelled metrics that have seen no value yet; ``defaults=False``: without those of
+        the default collectors (``process_*``, ``python_*``)."""
         suffixes = {
             "counter": ("_total", "_created"),
             "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -223,12 +269,27 @@ class Metrics:
         return {
             family.name + suffix
             for family in self.registry.collect()
+            if defaults or not family.name.startswith(DEFAULT_COLLECTOR_PREFIXES)
             for suffix in suffixes.get(family.type, ("",))
         }
 
     def serve(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` on ``host:port`` (0: any free port); returns the port."""
-        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        """Serve ``/metrics`` on ``host:port`` (0: any free port); returns the port.
+
+        Raises
+        ------
+        StartError
+            The address is in use or cannot be listened on (the message names it and says
+            what to do).
+        """
+        try:
+            server, _ = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise StartError(
+                f"metrics port {host}:{port}: cannot listen ({exc.strerror or exc}); stop what "
+                "holds it or choose another with --metrics-port or METRICS_PORT (0: any free "
+                "port, -1: no metrics endpoint)",
+            ) from None
         self._http = server
         return int(server.server_port)
 

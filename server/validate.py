@@ -210,7 +210,8 @@ def validate_request(
             first[rider.id] = k
         _check_latlng(out, f"{where}.position", rider.position, rider.HasField("position"))
         if rider.mode not in pb.TravelMode.values():
-            out.append(Violation(f"{where}.mode", f"{rider.mode} is not a TravelMode"))
+            names = ", ".join(f"{n}={v}" for n, v in pb.TravelMode.items())
+            out.append(Violation(f"{where}.mode", f"{rider.mode} is not a TravelMode ({names})"))
         if rider.capacity < 0:
             out.append(Violation(f"{where}.capacity", f"{rider.capacity} is negative"))
         available = instant(
@@ -229,6 +230,9 @@ def validate_request(
         return rider.capacity or config.default_capacity
 
     largest = max((capacity(r) for r in riders.values() if r.capacity >= 0), default=0)
+    # a rider's bad capacity is reported once: no order is then said to exceed every rider's
+    # (the bad rider might have carried it)
+    capacities_known = all(r.capacity >= 0 for r in request.riders)
     onboard_load = dict.fromkeys(riders, 0)
     seen: set[str] = set()
     for k, order in enumerate(request.orders):
@@ -308,7 +312,7 @@ def validate_request(
                 )
             elif onboard:
                 onboard_load[pinned] += size
-        elif riders and largest and size > largest:
+        elif riders and largest and capacities_known and size > largest:
             out.append(
                 Violation(
                     f"{where}.size", f"{size} exceeds every rider's capacity (largest {largest})"

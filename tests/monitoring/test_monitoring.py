@@ -202,8 +202,11 @@ def test_rules_and_dashboard_read_only_exported_metrics() -> None:
         names = metric_names(_grafana_to_promql(expr))
         assert names and names <= exported, (expr, names - exported)
         used |= names
-    # every metric the service exports is watched somewhere
-    families = {re.sub(r"_(total|bucket|sum|count|created)$", "", n) for n in exported}
+    # every metric of the service's own is watched somewhere (not every process_* / python_*
+    # series of the default collectors)
+    own = Metrics().exported_names(defaults=False)
+    assert own < exported and not {n for n in own if not n.startswith("dispatch_")}
+    families = {re.sub(r"_(total|bucket|sum|count|created)$", "", n) for n in own}
     watched = {re.sub(r"_(total|bucket|sum|count|created)$", "", n) for n in used}
     assert families <= watched, families - watched
 
@@ -239,12 +242,24 @@ def test_a_running_server_exports_what_the_alerts_read(service: Service) -> None
     text = urllib.request.urlopen(url).read().decode()
     for line in (
         "dispatch_queue_depth 0.0",
-        "dispatch_worker_restarts 0.0",
+        "# TYPE dispatch_worker_restarts_total counter",
+        "dispatch_worker_restarts_total 0.0",
         "dispatch_breaker_open 0.0",
         "dispatch_config_version 1.0",
         f"dispatch_default_budget_seconds {service.config.solver.default_budget_s}",
     ):
         assert line in text.splitlines(), line
+    assert "dispatch_worker_restarts " not in text  # no gauge of that name any more
+    # the default collectors: the process (CPU, memory, descriptors) and the interpreter
+    for family in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "python_info",
+        "python_gc_collections_total",
+    ):
+        assert re.search(rf"^{family}(\{{[^}}]*\}})? \S+$", text, re.MULTILINE), family
 
 
 PROMTOOL = _promtool()

@@ -4,6 +4,8 @@ SIGHUP) that keep the running config when the file is bad, and the ``admin`` com
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import signal
 import time
@@ -320,3 +322,63 @@ def test_admin_commands(
     wrong.write_text("x" * 20)
     assert main(["admin", "get", "--server", service.address, "--token-file", str(wrong)]) == 1
     assert "UNAUTHENTICATED: wrong admin token" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- audit
+def test_every_refusal_is_audited_without_the_token(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each refused admin call writes one warning line naming the call, who asked, the result
+    and the error; the README's `admin update solver.lateness_cost_per_s=abc` among them."""
+    caplog.set_level(logging.INFO, logger="campus_dispatch.admin")
+    token_file = tmp_path / "token"
+    token_file.write_text(f"ops {TOKEN}\n")
+    common = ["--server", service.address, "--token-file", str(token_file)]
+
+    logged: list[str] = []
+
+    def audited() -> dict[str, object]:
+        records = [r for r in caplog.records if r.name == "campus_dispatch.admin"]
+        assert records and records[-1].levelno == logging.WARNING
+        logged.extend(r.getMessage() for r in caplog.records)
+        line = json.loads(records[-1].getMessage())
+        caplog.clear()
+        return line
+
+    assert main(["admin", "update", *common, "solver.lateness_cost_per_s=abc"]) == 1
+    line = audited()
+    assert (line["event"], line["rpc"], line["result"]) == (
+        "config_refused",
+        "UpdateConfig",
+        "invalid",
+    )
+    assert "solver.lateness_cost_per_s" in str(line["error"]) and "token ops" in str(line["who"])
+    version = service.live.version
+    with AdminClient(service.address, TOKEN) as client:
+        for call, event, result in (
+            (lambda: client.update_config({"solver.max_lateness_s": "-5"}), "config_refused", ""),
+            (
+                lambda: client.update_config({"solver.waiting_cost_per_s": "1"}, if_version=99),
+                "config_refused",
+                "version_conflict",
+            ),
+            (lambda: client.list_held("harvard"), "admin_refused", "not_found"),
+            (lambda: client.review_orders(apb.VERDICT_RELEASE), "admin_refused", "invalid"),
+            (lambda: client.set_guard_mode(99), "admin_refused", "invalid"),  # type: ignore[arg-type]
+            (lambda: client.load_campus("harvard"), "campus_load", "not_found"),
+        ):
+            with pytest.raises(grpc.RpcError):
+                call()
+            line = audited()
+            assert line["event"] == event and line["result"] == (result or "invalid"), line
+            assert "token ops" in str(line["who"]), line
+    with (
+        AdminClient(service.address, "wrong-token-0123456789") as wrong,
+        pytest.raises(grpc.RpcError),
+    ):
+        wrong.get_config()
+    line = audited()
+    assert (line["event"], line["rpc"], line["result"]) == ("admin_denied", "GetConfig", "denied")
+    assert service.live.version == version  # nothing applied
+    assert len(logged) >= 8
+    assert not [m for m in logged if TOKEN in m or "wrong-token-0123456789" in m]

@@ -54,6 +54,8 @@ def test_env_overrides(tmp_path: Path) -> None:
         ("[server]\nwokers = 2\n", "server.wokers"),
         ("[server]\ncampuses = 'tiny'\n", "server.campuses"),
         ("[server]\nworker_nice = 20\n", "server.worker_nice"),
+        ("[server]\ndefault_capacity = 0\n", "server.default_capacity"),
+        ("[server]\ndrain_s = -1\n", "server.drain_s"),
         ("[server]\nmax_inflight = 16\ngrpc_threads = 16\n", "server.max_inflight"),
         ("[solver]\ndelivery_time_cost_per_s = -1\n", "solver.delivery_time_cost_per_s"),
         ("[solver]\nlateness_cost_per_s = -3\n", "solver.lateness_cost_per_s"),

@@ -4,12 +4,15 @@ becomes an answer with its typed shed reason, zones and ETAs, and back."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
+import pytest
 
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from campus_maps import Campus, CampusMatrices
 from server.convert import plan_from_response, problem_from_request, response_from_plan
+from server.validate import InvalidRequestError
 from solver.plan import Shed, ShedReason
 from solver.runtime.dispatch import solve
 from tests.server.conftest import NOW, make_config, make_request
@@ -65,3 +68,19 @@ def test_max_time_in_bag_reaches_the_solver_and_binds_the_plan(tiny_campus: Camp
 
     plan = solve(conversion.problem, config.solver, budget_s=0.1)
     assert check_plan(conversion.problem, plan, config.solver).ok
+
+
+def test_a_point_off_campus_names_the_limit_and_the_area(tiny_campus: Campus) -> None:
+    request = make_request(tiny_campus, orders=2, riders=1)
+    request.orders[1].dropoff.lat, request.orders[1].dropoff.lng = 42.05, -87.68
+    with pytest.raises(InvalidRequestError) as err:
+        problem_from_request(request, tiny_campus, make_config())
+    [violation] = err.value.violations
+    assert violation.field == "orders[1].dropoff"
+    west, south, east, north = tiny_campus.service_area.bounds
+    assert re.fullmatch(
+        r"\(42\.050000, -87\.680000\) is outside the campus service area by \d+ m "
+        r"\(limit 0 m: every point must lie inside the service area of campus 'tiny', "
+        rf"within lat {south:.5f} to {north:.5f}, lng {west:.5f} to {east:.5f}\)",
+        violation.description,
+    ), violation.description

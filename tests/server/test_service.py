@@ -124,6 +124,9 @@ def test_killed_worker_still_answers_and_pool_heals(tiny_campus: Campus) -> None
             assert "crash" in box[0].stats.shed_reason
             assert svc.pool.wait_idle(60.0)  # the pool heals: a fresh worker, warm and idle
             assert svc.pool.restarts == 1
+            url = f"http://127.0.0.1:{svc.metrics_port}/metrics"
+            text = urllib.request.urlopen(url).read().decode()
+            assert "dispatch_worker_restarts_total 1.0" in text.splitlines()
             again = stub.Solve(make_request(tiny_campus, budget_ms=300, seed=4), timeout=10)
             assert again.stats.engine in SEARCHED
     finally:

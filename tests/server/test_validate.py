@@ -147,3 +147,36 @@ def test_max_time_in_bag_is_positive_and_at_most_a_day(seconds: int, words: str)
     req = request()
     req.orders[0].max_time_in_bag.FromSeconds(seconds)
     assert words in fields(req)["orders[0].max_time_in_bag"]
+
+
+def test_a_negative_capacity_is_reported_alone() -> None:
+    """The root cause only: no order is said to exceed every rider's capacity because one
+    rider's capacity is unusable."""
+    req = request(orders=2, riders=2)
+    req.riders[0].capacity = -1
+    req.riders[1].capacity = 1
+    req.orders[0].size = 2
+    assert fields(req) == {"riders[0].capacity": "-1 is negative"}
+    req.riders[0].capacity = 1
+    assert fields(req) == {"orders[0].size": "2 exceeds every rider's capacity (largest 1)"}
+
+
+def test_time_order_messages_name_both_values() -> None:
+    req = request()
+    req.orders[0].due_time.FromSeconds(NOW - 60)
+    req.orders[1].placed_time.FromSeconds(NOW + 3600)
+    req.riders[0].available_time.FromSeconds(NOW + 600)
+    req.riders[0].shift_end.FromSeconds(NOW)
+    bad = fields(req)
+    assert bad["orders[0].due_time"] == (
+        "2023-11-14T22:12:20+00:00 is before ready_time 2023-11-14T22:13:20+00:00"
+    )
+    assert bad["orders[1].placed_time"] == (
+        "2023-11-14T23:13:20+00:00 is after due_time 2023-11-14T22:43:20+00:00"
+    )
+    assert bad["riders[0].shift_end"] == (
+        "2023-11-14T22:13:20+00:00 is before available_time 2023-11-14T22:23:20+00:00"
+    )
+    req = request()
+    req.riders[0].mode = 9
+    assert fields(req)["riders[0].mode"].startswith("9 is not a TravelMode (")
