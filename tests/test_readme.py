@@ -131,6 +131,7 @@ def server(scratch: Path) -> Iterator[str]:
 
 
 def run_block(block: Block, scratch: Path, address: str = "") -> subprocess.CompletedProcess[str]:
+    """Run the block's code in ``scratch`` (10 min at most; 40 for a slow one)."""
     code = block.code
     if address:
         code = code.replace("127.0.0.1:50051", address).replace("HOST:50051", address)
@@ -139,7 +140,12 @@ def run_block(block: Block, scratch: Path, address: str = "") -> subprocess.Comp
     else:
         argv = ["bash", "-euo", "pipefail", "-c", code]
     return subprocess.run(
-        argv, cwd=scratch, env=_env(scratch), capture_output=True, text=True, timeout=600
+        argv,
+        cwd=scratch,
+        env=_env(scratch),
+        capture_output=True,
+        text=True,
+        timeout=2400 if block.mode == "slow" else 600,
     )
 
 
