@@ -35,6 +35,13 @@ KPI_INFO: dict[str, tuple[str, str, int]] = {
     "held_orders": ("orders held by the storm guard (quarantined)", "", 0),
     "flagged_orders": ("orders flagged by the storm guard", "", 0),
     "max_storm_level": ("highest storm level (0 normal, 3 severe)", "", 0),
+    "reassigned_share": ("orders reassigned (moved to another rider before pickup)", "%", -1),
+    "moves_per_order": ("rider moves per order", "", -1),
+    "max_moves": ("rider moves of the most moved order", "", -1),
+    "eta_churn_mean_min": ("ETA churn per order (sum of ETA changes), mean", "min", -1),
+    "eta_churn_p90_min": ("ETA churn per order, p90", "min", -1),
+    "first_eta_error_mean_min": ("first ETA error (|first ETA - delivery|), mean", "min", -1),
+    "first_eta_error_p90_min": ("first ETA error, p90", "min", -1),
     "batches": ("dispatch calls", "", 0),
     "replay_wall_s": ("replay wall time", "s", -1),
 }
@@ -64,6 +71,7 @@ _COUNTS = frozenset(
         "held_orders",
         "flagged_orders",
         "max_storm_level",
+        "max_moves",
         "malicious_orders",
         "legit_undelivered",
     }
@@ -109,6 +117,32 @@ def storm_kpis(orders: Sequence[OrderRecord]) -> dict[str, float]:
     }
 
 
+def churn_kpis(orders: Sequence[OrderRecord]) -> dict[str, float]:
+    """How stable the plans were for ``orders`` (the ``OrderRecord.note_plan`` records).
+
+    A move is an answer planning an order, before its pickup, on a rider other than the one
+    the last answer routing it had (an order left out of some answers and planned again on
+    another rider counts). ``reassigned_share`` is the share of all orders moved at least
+    once, ``moves_per_order`` the mean moves over all orders, ``max_moves`` the most.
+    An order's ETA churn sums ``|ETA_k - ETA_(k-1)|`` over the consecutive drop-off ETAs it
+    was quoted (every answer routing it, until delivery): mean and p90 over orders quoted at
+    least one ETA. The first ETA error is ``|first ETA - delivery|`` over delivered orders
+    quoted an ETA. All 0 without such orders.
+    """
+    n = len(orders)
+    quoted = [o.eta_churn_s / 60 for o in orders if o.etas]
+    errors = [e / 60 for o in orders if (e := o.first_eta_error_s) is not None]
+    return {
+        "reassigned_share": sum(1 for o in orders if o.moves) / n if n else 0.0,
+        "moves_per_order": sum(o.moves for o in orders) / n if n else 0.0,
+        "max_moves": float(max((o.moves for o in orders), default=0)),
+        "eta_churn_mean_min": float(np.mean(quoted)) if quoted else 0.0,
+        "eta_churn_p90_min": _percentile(quoted, 90),
+        "first_eta_error_mean_min": float(np.mean(errors)) if errors else 0.0,
+        "first_eta_error_p90_min": _percentile(errors, 90),
+    }
+
+
 def compute_kpis(result: ReplayResult) -> dict[str, float]:
     """The KPIs of one replay (see :data:`KPI_INFO`; times in minutes, rates in [0, 1]), and
     those of :data:`STORM_KPI_INFO` when the scenario has malicious orders
@@ -125,6 +159,8 @@ def compute_kpis(result: ReplayResult) -> dict[str, float]:
     (unassigned QUARANTINED; a held order never released is also ``undelivered``),
     ``flagged_orders`` the distinct orders any answer flagged, ``max_storm_level`` the
     highest storm level of any batch; all 0 for a policy without a guard.
+
+    Plan stability (reassignments, ETA churn, first ETA error): :func:`churn_kpis`.
     """
     orders = result.orders
     done = [o for o in orders if o.delivered_s is not None]
@@ -159,6 +195,7 @@ def compute_kpis(result: ReplayResult) -> dict[str, float]:
         "held_orders": float(sum(1 for o in orders if o.held)),
         "flagged_orders": float(sum(1 for o in orders if o.flagged)),
         "max_storm_level": float(max((b.storm_level for b in result.batches), default=0)),
+        **churn_kpis(orders),
         "batches": float(batches),
         "replay_wall_s": result.wall_s,
         **storm_kpis(orders),
@@ -229,7 +266,8 @@ def write_kpis(kpis: dict[str, dict[str, float]], out_dir: str | Path, scenario:
 
 def write_orders_csv(result: ReplayResult, path: str | Path) -> Path:
     """Every order's life in one CSV (times in s from the period start; empty: never), with
-    the storm guard's first flag and first hold."""
+    the storm guard's first flag and first hold, and its plan stability: rider moves before
+    pickup, ETAs quoted, first ETA, ETA churn (s) and first ETA error (s)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -249,6 +287,11 @@ def write_orders_csv(result: ReplayResult, path: str | Path) -> Path:
                 "flag_action",
                 "flag_detector",
                 "held_s",
+                "moves",
+                "etas",
+                "first_eta_s",
+                "eta_churn_s",
+                "first_eta_error_s",
                 "flag_evidence",
             ]
         )
@@ -268,6 +311,11 @@ def write_orders_csv(result: ReplayResult, path: str | Path) -> Path:
                     o.flag_action,
                     o.flag_detector,
                     "" if o.held_s is None else o.held_s,
+                    o.moves,
+                    o.etas,
+                    "" if o.first_eta_s is None else o.first_eta_s,
+                    o.eta_churn_s,
+                    "" if (e := o.first_eta_error_s) is None else e,
                     o.flag_evidence,
                 ]
             )

@@ -16,7 +16,7 @@ from solver.engines.greedy import solve_greedy
 from solver.engines.search import plan_visits
 from solver.model import OrderState, Problem
 from solver.params import SolverParams
-from solver.plan import Engine, StopKind
+from solver.plan import Engine, Plan, StopKind
 from solver.routes import Visit, build_plan
 from solver.runtime.dispatch import solve
 from solver.runtime.workers import SolverPool
@@ -124,6 +124,11 @@ class Decision:
     held
         The orders the answer leaves unassigned as QUARANTINED (held by the storm guard until
         an operator releases them; empty without a guard).
+    eta_s
+        The drop-off ETA the plan quotes for each order it routes, by order id: its planned
+        arrival at the customer, seconds on the scenario clock (what the student is shown).
+        Optional: the simulator times the visits itself for any routed order missing here
+        (the ``nearest`` baseline gives none).
     """
 
     visits: Mapping[str, Sequence[Visit]]
@@ -134,6 +139,17 @@ class Decision:
     storm_level: int = 0
     flagged: Mapping[str, Flag] = field(default_factory=dict)
     held: frozenset[str] = frozenset()
+    eta_s: Mapping[str, int] = field(default_factory=dict)
+
+
+def plan_etas(plan: Plan) -> dict[str, int]:
+    """The planned drop-off arrival of every order a plan routes (scenario seconds)."""
+    return {
+        stop.order_id: stop.arrival_s
+        for route in plan.routes
+        for stop in route.stops
+        if stop.kind is StopKind.DROPOFF
+    }
 
 
 class Policy(Protocol):
@@ -224,7 +240,12 @@ class GreedyInsertion:
 
     def dispatch(self, snapshot: Snapshot) -> Decision:
         plan = solve_greedy(snapshot.problem, self.params, initial=snapshot.current)
-        return Decision(plan_visits(plan), plan.stats.engine.value, phase_s=plan.stats.phase_s)
+        return Decision(
+            plan_visits(plan),
+            plan.stats.engine.value,
+            phase_s=plan.stats.phase_s,
+            eta_s=plan_etas(plan),
+        )
 
     def close(self) -> None:
         return None
@@ -269,6 +290,7 @@ class DispatchSearch:
             plan.stats.engine.value,
             shed_reason=plan.stats.shed_reason,
             phase_s=plan.stats.phase_s,
+            eta_s=plan_etas(plan),
         )
 
     def close(self) -> None:

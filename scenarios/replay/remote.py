@@ -11,10 +11,11 @@ from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from api.client import DispatchClient, RpcError, status_name
-from api.codec import ENGINES, MODES, STOP_KINDS, duration_of, seconds_of, timestamp_at
+from api.codec import ENGINES, MODES, STOP_KINDS, duration_of, epoch_of, seconds_of, timestamp_at
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from scenarios.replay.policies import Decision, Flag, Snapshot
 from solver.model import OrderState
+from solver.plan import StopKind
 from solver.routes import Visit
 
 
@@ -155,6 +156,12 @@ class GrpcService:
             route.rider_id: [(s.order_id, STOP_KINDS.from_proto(s.kind)) for s in route.stops]
             for route in response.routes
         }
+        eta_s = {  # the service's drop-off ETAs, back on the scenario clock
+            s.order_id: round(epoch_of(s.arrival_time) - snapshot.epoch_s)
+            for route in response.routes
+            for s in route.stops
+            if s.HasField("arrival_time") and STOP_KINDS.from_proto(s.kind) is StopKind.DROPOFF
+        }
         stats = response.stats
         level, flagged, held = guard_of_response(response)
         return Decision(
@@ -172,6 +179,7 @@ class GrpcService:
             storm_level=level,
             flagged=flagged,
             held=held,
+            eta_s=eta_s,
         )
 
     def close(self) -> None:

@@ -61,6 +61,18 @@ class OrderRecord:
         flagged).
     held_s
         The first batch whose answer held the order (unassigned QUARANTINED), or ``None``.
+    planned_rider
+        The rider the last answer that routed the order planned it on (``None``: never).
+    moves
+        Answers that planned the order, before its pickup, on a rider other than
+        ``planned_rider`` (an answer leaving it out does not count, nor reset the rider).
+    first_eta_s, last_eta_s
+        The first and the latest drop-off ETA quoted for it (planned arrival at the customer,
+        s from the period start), or ``None``.
+    etas
+        Answers that quoted it an ETA (every answer routing it until delivery).
+    eta_churn_s
+        Sum of ``|ETA_k - ETA_(k-1)|`` over consecutive quoted ETAs.
     """
 
     id: str
@@ -76,6 +88,37 @@ class OrderRecord:
     flag_detector: str = ""
     flag_evidence: str = ""
     held_s: int | None = None
+    planned_rider: str | None = None
+    moves: int = 0
+    first_eta_s: int | None = None
+    last_eta_s: int | None = None
+    etas: int = 0
+    eta_churn_s: int = 0
+
+    def note_plan(self, rider_id: str, eta_s: int | None) -> None:
+        """Record one answer that routes the order on ``rider_id`` with drop-off ETA
+        ``eta_s`` (``None``: no drop-off in the route)."""
+        if self.picked_up_s is None:
+            if self.planned_rider is not None and rider_id != self.planned_rider:
+                self.moves += 1
+            self.planned_rider = rider_id
+        elif self.planned_rider is None:
+            self.planned_rider = rider_id
+        if eta_s is None:
+            return
+        if self.last_eta_s is None:
+            self.first_eta_s = eta_s
+        else:
+            self.eta_churn_s += abs(eta_s - self.last_eta_s)
+        self.last_eta_s = eta_s
+        self.etas += 1
+
+    @property
+    def first_eta_error_s(self) -> int | None:
+        """``|first ETA - delivery|`` of a delivered order quoted an ETA, else ``None``."""
+        if self.delivered_s is None or self.first_eta_s is None:
+            return None
+        return abs(self.first_eta_s - self.delivered_s)
 
     @property
     def delivered(self) -> bool:
@@ -290,6 +333,12 @@ class Simulator:
     stays open: it is in every later snapshot until delivered, with no expiry. The replay ends
     when every order is delivered, or once every order is placed, every shift is over and the
     bags are empty (or ``drain_s`` after that); what is left then counts as undelivered.
+
+    Every answer that routes an order is recorded on it (:meth:`OrderRecord.note_plan`): the
+    rider it is planned on (moves count before pickup) and the drop-off ETA quoted to the
+    student: the policy's own (:attr:`Decision.eta_s`: the solver plan's, or the service's
+    ``arrival_time``), else the planned arrival of this simulator's timing of the visits (the
+    same :func:`solver.routes.build_plan` timing on the same problem, used for ``nearest``).
 
     Parameters
     ----------
@@ -613,6 +662,8 @@ class Simulator:
                 log = self.log[stop.order_id]
                 if log.first_planned_s is None:
                     log.first_planned_s = t
+                if stop.kind is StopKind.DROPOFF:  # ETA: the policy's, else this timing
+                    log.note_plan(route.rider_id, decision.eta_s.get(stop.order_id, stop.arrival_s))
                 if self.policy.keeps_assignments and stop.kind is StopKind.PICKUP:
                     self.committed[stop.order_id] = route.rider_id
         return sum(1 for o in problem.orders if o.id not in routed)
