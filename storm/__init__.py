@@ -17,7 +17,6 @@ from storm.guard import (
     ReviewOutcome,
     StormGuard,
     StormLevel,
-    UnknownOrdersError,
 )
 from storm.settings import GuardMode, GuardSettings, GuardSettingsError
 
@@ -37,6 +36,5 @@ __all__ = [
     "ReviewOutcome",
     "StormGuard",
     "StormLevel",
-    "UnknownOrdersError",
     "named_places",
 ]

@@ -141,10 +141,6 @@ class ReviewOutcome:
     unknown_order_ids: tuple[str, ...]
 
 
-class UnknownOrdersError(ValueError):
-    """A review named nothing the guard holds or flagged."""
-
-
 @dataclass(slots=True)
 class _Record:
     id: str
@@ -203,13 +199,12 @@ class StormGuard:
             new = self._count_new(orders, now, settings)
             for record in new:
                 self._detect(record, settings, newly, flagging=mode is not GuardMode.OFF)
-            level, reason = self._level(now, settings)
+            volume = self._volume.reading(now, settings)
+            level, reason = self._level(now, settings, volume)
             verdicts = self._verdicts(orders, now, mode, level, settings)
             if now - self._pruned_s >= _PRUNE_EVERY_S:
                 self._prune(now, settings)
-            return GuardReview(
-                level, reason, verdicts, newly, self._volume.reading(now, settings), mode
-            )
+            return GuardReview(level, reason, verdicts, newly, volume, mode)
 
     def _follow(self, settings: GuardSettings) -> None:
         """Take live changes of the settings the state depends on."""
@@ -328,13 +323,17 @@ class StormGuard:
                 self._flags[order_id] = finding
 
     # --------------------------------------------------------------------------- level
-    def _level(self, now: float, settings: GuardSettings) -> tuple[StormLevel, str]:
-        """The level of the conditions now, held ``level_hold_s`` after they ease."""
+    def _suspicious(self, now: float, settings: GuardSettings) -> int:
+        """Flagged orders placed within ``level_window_s`` of ``now``."""
         since = now - settings.level_window_s
-        suspicious = sum(
-            1 for placed, order_id in self._flagged_at if placed > since and order_id in self._flags
-        )
-        volume = self._volume.reading(now, settings)
+        return sum(1 for placed, o in self._flagged_at if placed > since and o in self._flags)
+
+    def _level(
+        self, now: float, settings: GuardSettings, volume: VolumeReading
+    ) -> tuple[StormLevel, str]:
+        """The level of the conditions now (the suspicious orders of the level window, the
+        ``volume`` reading), held ``level_hold_s`` after they ease."""
+        suspicious = self._suspicious(now, settings)
         ratio = volume.counted_ratio(settings)
         window = f"{settings.level_window_s / 60:.0f} min"
         steps = (
@@ -478,10 +477,9 @@ class StormGuard:
         with self._lock:
             if self._now is None:
                 return StormLevel.NORMAL, "no batch seen yet", 0
-            level, why = self._level(self._now, settings)
-            since = self._now - settings.level_window_s
-            flagged = sum(1 for p, o in self._flagged_at if p > since and o in self._flags)
-            return level, why, flagged
+            volume = self._volume.reading(self._now, settings)
+            level, why = self._level(self._now, settings, volume)
+            return level, why, self._suspicious(self._now, settings)
 
     def _judged(self, named: Sequence[str], accounts: set[str]) -> dict[str, None]:
         """The held or flagged orders a verdict applies to: those named, then every held or
