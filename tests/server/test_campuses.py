@@ -183,6 +183,7 @@ def test_a_campus_not_built_yet_is_unavailable_with_a_retry_hint_then_served(
             retry = error_details_pb2.RetryInfo()
             assert any(d.Unpack(retry) for d in status.details)
             assert retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9 > 0
+        wait_until(lambda: bool(builds))  # the build runs on its own thread: it may start late
         assert builds == ["tiny4"]
         health = health_pb2_grpc.HealthStub(channel)
         for name in ("", SERVICE_NAME):
