@@ -15,10 +15,16 @@ Interpretations fixed here (the model docstring leaves them open):
 * A closed route's end arrival must be no later than the rider's ``shift_end_s`` when the route
   serves at least one open order (a route of pinned orders only is reported, not rejected).
 * A start-loaded order's time in bag runs from the rider's departure from its start.
+* An open order assigned to a rider of the problem (``assigned_rider_id``) whose planned pickup
+  (``assigned_pickup_s``, else ``max(ready_s, now_s)``) is within ``params.freeze_horizon_s``
+  of now is held to the rules of a committed order on that rider (the freeze). Every assigned
+  order not served by its assigned rider (another rider, or none) costs
+  ``params.reassignment_cost``: the ``reassignment`` term.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -40,6 +46,7 @@ TERM_NAMES = (
     "delivery",
     "unassigned",
     "vehicles",
+    "reassignment",
 )
 """Objective terms, named as in :func:`solver.routes.objective_terms`."""
 
@@ -56,7 +63,7 @@ class PlanCheck:
         The objective recomputed from the problem (in the parameters' cost units).
     terms
         The recomputed objective split by term (``travel``, ``distance``, ``waiting``,
-        ``lateness``, ``delivery``, ``unassigned``, ``vehicles``).
+        ``lateness``, ``delivery``, ``unassigned``, ``vehicles``, ``reassignment``).
     late_orders
         Routed orders whose recomputed drop-off service starts after ``due_s``.
     """
@@ -321,6 +328,50 @@ def _check_coverage(
     return not_routed
 
 
+def _frozen(problem: Problem, params: SolverParams) -> Problem:
+    """The problem with its frozen assigned orders committed to their riders (module notes)."""
+    horizon = problem.now_s + params.freeze_horizon_s
+    riders = set(problem.rider_index)
+    changed = False
+    orders: list[Order] = []
+    for order in problem.orders:
+        planned = order.assigned_pickup_s
+        if planned is None:
+            planned = max(order.ready_s, problem.now_s)
+        if (
+            params.freeze_horizon_s > 0
+            and order.state is OrderState.OPEN
+            and order.assigned_rider_id in riders
+            and planned <= horizon
+        ):
+            order = dataclasses.replace(
+                order, state=OrderState.COMMITTED, rider_id=order.assigned_rider_id
+            )
+            changed = True
+        orders.append(order)
+    if not changed:
+        return problem
+    return Problem.build(
+        now_s=problem.now_s,
+        orders=orders,
+        riders=problem.riders,
+        time_s=problem.time_s,
+        distance_m=problem.distance_m,
+    )
+
+
+def _moved(problem: Problem, visits: dict[str, list[tuple[str, StopKind, int]]]) -> int:
+    """Assigned orders whose drop-off is not on their assigned rider."""
+    moved = 0
+    for order in problem.orders:
+        if order.assigned_rider_id is None:
+            continue
+        riders = {v[0] for v in visits.get(order.id, []) if v[1] is StopKind.DROPOFF}
+        if riders != {order.assigned_rider_id}:
+            moved += 1
+    return moved
+
+
 def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
     """Recompute ``plan`` from ``problem`` and list every broken rule.
 
@@ -339,6 +390,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         Violations (empty when the plan is valid), the recomputed objective and its terms, and
         the recomputed number of late orders.
     """
+    problem = _frozen(problem, params)
     violations: list[str] = []
     visits: dict[str, list[tuple[str, StopKind, int]]] = {}
     seen_riders: set[str] = set()
@@ -373,6 +425,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         "delivery": params.delivery_time_weight * delivery,
         "unassigned": params.unassigned_penalty * not_routed,
         "vehicles": params.vehicle_fixed_cost * used,
+        "reassignment": params.reassignment_cost * (moved := _moved(problem, visits)),
     }
     objective = math.fsum(terms.values())
     if not _close(plan.stats.objective, objective, OBJECTIVE_REL_TOL):
@@ -389,6 +442,8 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
             )
     if plan.stats.late_orders != late_orders:
         violations.append(f"stats.late_orders {plan.stats.late_orders} != recomputed {late_orders}")
+    if plan.stats.reassigned != moved:
+        violations.append(f"stats.reassigned {plan.stats.reassigned} != recomputed {moved}")
     return PlanCheck(tuple(violations), objective, terms, late_orders)
 
 

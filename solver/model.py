@@ -34,6 +34,13 @@ Conventions (the plan checker in :mod:`solver.check` is the reference for every 
   applies to everything: a rider starts loaded with the sizes of its onboard orders.
 * A closed route's return to ``end_location`` counts against the shift end only when the route
   serves an open order. A start-loaded order's time in bag runs from the rider's start.
+* **Assigned** orders (open, on a rider's phone, not accepted yet) carry
+  ``assigned_rider_id``: a *soft* assignment. Moving one away from that rider (to another, or
+  out of the plan) costs ``params.reassignment_cost``; a rider absent from the problem cannot
+  keep it, so the cost is then paid whatever the plan. An assigned order whose planned pickup
+  (``assigned_pickup_s``, else ``max(ready_s, now_s)``) is within ``params.freeze_horizon_s``
+  of now, on a rider of the problem, is **frozen**: it is treated as committed to that rider
+  (:func:`solver.stability.freeze`).
 """
 
 from __future__ import annotations
@@ -122,6 +129,14 @@ class Order:
         Hard latest pickup service start (s), ``None``: none (benchmarks).
     dropoff_earliest_s
         Earliest drop-off service start (s), ``None``: none (benchmarks).
+    assigned_rider_id
+        The rider the order is assigned to but not accepted by yet (soft: moving it away
+        costs ``params.reassignment_cost``), ``None``: not assigned. Open orders only; a
+        committed or onboard order may repeat its ``rider_id`` here. It may name a rider
+        absent from the problem (logged off, or in another zone).
+    assigned_pickup_s
+        The pickup time planned when it was assigned (s), what the freeze horizon reads;
+        ``None``: ``max(ready_s, now_s)`` stands for it (no plan picks it up sooner).
     """
 
     id: str
@@ -138,6 +153,8 @@ class Order:
     picked_up_s: int | None = None
     pickup_latest_s: int | None = None
     dropoff_earliest_s: int | None = None
+    assigned_rider_id: str | None = None
+    assigned_pickup_s: int | None = None
 
     @property
     def is_pinned(self) -> bool:
@@ -344,6 +361,23 @@ def check_entities(
                 onboard_load[order.rider_id] += order.size
         elif order.rider_id is not None:
             raise ProblemError(f"{where}.rider_id", order.rider_id, "open orders have no rider")
+        if order.assigned_rider_id is not None:
+            if not order.assigned_rider_id:
+                raise ProblemError(
+                    f"{where}.assigned_rider_id", "", "must be a non-empty string or None"
+                )
+            if order.is_pinned and order.assigned_rider_id != order.rider_id:
+                raise ProblemError(
+                    f"{where}.assigned_rider_id",
+                    order.assigned_rider_id,
+                    f"a {order.state.value} order stays on its rider {order.rider_id!r}",
+                )
+        elif order.assigned_pickup_s is not None:
+            raise ProblemError(
+                f"{where}.assigned_pickup_s",
+                order.assigned_pickup_s,
+                "only an assigned order has a planned pickup",
+            )
     for rider_id, load in onboard_load.items():
         rider = riders_in[riders[rider_id]]
         if load > rider.capacity:

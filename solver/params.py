@@ -120,6 +120,16 @@ class SolverParams:
     zone_orders
         About how many open orders one zone gets (at least one zone per solver worker).
         Default 120.
+    reassignment_cost
+        Cost of moving one assigned order (``Order.assigned_rider_id``: on a rider's phone, not
+        accepted yet) away from its rider, to another rider or out of the plan: a notification
+        to two riders and a changed ETA for the student. In the units of the other costs
+        (travel and delivery time cost 1 per second by default, so 300 means a move must save
+        about five minutes of riding and delivery time). Default 300.
+    freeze_horizon_s
+        An assigned order whose planned pickup (``Order.assigned_pickup_s``) is within this
+        many seconds of now stays on its rider whatever it costs (treated as committed).
+        0: none is frozen. Default 300.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -146,6 +156,8 @@ class SolverParams:
     anneal_end_temp: float = 0.002
     partition_min_orders: int = 400
     zone_orders: int = 120
+    reassignment_cost: float = 300.0
+    freeze_horizon_s: int = 300
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -168,6 +168,9 @@ class SolveStats:
         ``search``, ``total``.
     late_orders
         Number of routed orders dropped off after their promised time.
+    reassigned
+        Assigned orders (``Order.assigned_rider_id``) the plan moves off their rider: to
+        another rider or out of the plan (each priced ``params.reassignment_cost``).
     """
 
     engine: Engine
@@ -177,6 +180,7 @@ class SolveStats:
     phase_s: dict[str, float] = field(default_factory=dict)
     late_orders: int = 0
     zones: int = 1
+    reassigned: int = 0
 
     @property
     def shed_reason(self) -> str:
@@ -210,7 +214,8 @@ class Plan:
             f"objective {self.stats.objective:.1f}  "
             + "  ".join(f"{k}={v:.1f}" for k, v in self.stats.objective_terms.items()),
             f"routed {self.num_routed} orders on {len(used)} riders, "
-            f"unassigned {len(self.unassigned)}, late {self.stats.late_orders}",
+            f"unassigned {len(self.unassigned)}, late {self.stats.late_orders}"
+            + (f", reassigned {self.stats.reassigned}" if self.stats.reassigned else ""),
             f"travel {sum(r.travel_time_s for r in used):.0f} s, "
             f"distance {sum(r.distance_m for r in used):.0f} m",
             "phases " + "  ".join(f"{k}={v * 1000:.1f}ms" for k, v in self.stats.phase_s.items()),

@@ -8,10 +8,12 @@ plan checker (:mod:`solver.check`) does not use this module: it recomputes every
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, Route, Shed, SolveStats, Stop, StopKind, Unassigned
+from solver.stability import moved_orders
 
 Visit = tuple[str, StopKind]
 """A visit: (order id, pickup or drop-off)."""
@@ -68,10 +70,15 @@ def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Rout
 
 
 def objective_terms(
-    now_s: int, params: SolverParams, routes: Iterable[Route], num_unassigned: int
+    now_s: int,
+    params: SolverParams,
+    routes: Iterable[Route],
+    num_unassigned: int,
+    reassigned: int = 0,
 ) -> dict[str, float]:
     """The objective of a plan split by term, in the parameters' cost units (``now_s``: the
-    problem's now, from which delivery times count)."""
+    problem's now, from which delivery times count; ``reassigned``: the assigned orders the
+    plan moves off their rider, :func:`solver.stability.moved_orders`)."""
     routes = list(routes)
     used = [r for r in routes if r.stops]
     delivery = sum(s.start_s - now_s for r in used for s in r.stops if s.kind is StopKind.DROPOFF)
@@ -83,7 +90,31 @@ def objective_terms(
         "delivery": params.delivery_time_weight * delivery,
         "unassigned": params.unassigned_penalty * num_unassigned,
         "vehicles": params.vehicle_fixed_cost * len(used),
+        "reassignment": params.reassignment_cost * reassigned,
     }
+
+
+def scored_stats(
+    now_s: int,
+    orders: Sequence[Order],
+    params: SolverParams,
+    routes: Sequence[Route],
+    num_unassigned: int,
+    **fields: Any,
+) -> SolveStats:
+    """The stats of a plan of ``orders`` with these timed ``routes`` and ``num_unassigned``
+    orders left out: its objective and terms, late orders and reassigned orders, computed
+    here whatever the engine; ``fields`` are the other :class:`SolveStats` fields (engine,
+    shed, phases, zones)."""
+    moved = len(moved_orders(orders, routes))
+    terms = objective_terms(now_s, params, routes, num_unassigned, moved)
+    return SolveStats(
+        objective=sum(terms.values()),
+        objective_terms=terms,
+        late_orders=sum(1 for r in routes for s in r.stops if s.lateness_s > 0),
+        reassigned=moved,
+        **fields,
+    )
 
 
 def build_plan(
@@ -100,14 +131,14 @@ def build_plan(
     routes = tuple(
         build_route(problem, rider, visits_by_rider.get(rider.id, ())) for rider in problem.riders
     )
-    terms = objective_terms(problem.now_s, params, routes, len(unassigned))
-    late = sum(1 for r in routes for s in r.stops if s.lateness_s > 0)
-    stats = SolveStats(
+    stats = scored_stats(
+        problem.now_s,
+        problem.orders,
+        params,
+        routes,
+        len(unassigned),
         engine=engine,
         shed=shed,
-        objective=sum(terms.values()),
-        objective_terms=terms,
         phase_s=dict(phase_s or {}),
-        late_orders=late,
     )
     return Plan(routes=routes, unassigned=tuple(unassigned), stats=stats)

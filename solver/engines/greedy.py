@@ -33,6 +33,7 @@ from solver.model import Problem
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned, UnassignedReason
 from solver.routes import Visit, build_plan
+from solver.stability import freeze
 
 __all__ = ["ORDERINGS", "solve_greedy"]
 
@@ -61,7 +62,6 @@ class _Greedy:
         od = self.p[0]
         self.od = od
         self.rd = self.p[1]
-        self.penalty = params.unassigned_penalty
         self.o_open = od[:, k.O_OPEN] == 1
         self.o_pick = od[:, k.O_PICK]
         self.o_rider = od[:, k.O_RIDER]
@@ -180,6 +180,7 @@ def solve_greedy(
     began = time.perf_counter()
     if ordering not in ORDERINGS:
         raise ValueError(f"ordering={ordering!r}: must be one of {ORDERINGS}")
+    problem = freeze(problem, params)  # assigned orders due for pickup soon stay put
     g = _Greedy(problem, params)
     n_orders = len(problem.orders)
     unassigned: list[Unassigned] = []
@@ -268,7 +269,11 @@ def _insert_sequential(
                 rider_id = g.problem.riders[int(routes[x])].id
                 unassigned.append(
                     not_profitable(
-                        g.problem.orders[o].id, rider_id, float(prices[x]), g.penalty, alone=False
+                        g.problem.orders[o].id,
+                        rider_id,
+                        float(prices[x]),
+                        float(k.out_cost(g.p, o)),
+                        alone=False,
                     )
                 )
 

@@ -139,8 +139,8 @@ class _Search:
 
     def objective(self) -> float:
         """Objective of the current state (its routes and the orders out of them)."""
-        n_out = int((self.movable & (self.s[3][: len(self.movable)] < 0)).sum())
-        return float(k.total_cost(self.p, self.s)) + self.params.unassigned_penalty * n_out
+        out = np.flatnonzero(self.movable & (self.s[3][: len(self.movable)] < 0))
+        return float(k.total_cost(self.p, self.s)) + float(k.outs_cost(self.p, out))
 
     def _batches(self, deadline: float, run: Callable[[int], bool]) -> None:
         """Call ``run(n)`` (n iterations) until ``deadline``, sizing n to :data:`_BATCH_S`."""
@@ -169,7 +169,8 @@ class _Search:
         active = self.s[1][:n_r] > 0
         ctl = np.zeros(2, dtype=np.int64)
         fctl = np.array([INF, self.best_objective])
-        n_fixed = len(self.out)  # left out by the input plan: retried by the annealing only
+        fixed_cost = float(k.outs_cost(self.p, self.out))  # left out by the input plan: retried
+        # by the annealing only
 
         # Start-loaded orders are all in the bag from the start, so their sizes bound the
         # routes from below; orders with a pickup can share a bag one after another.
@@ -203,7 +204,7 @@ class _Search:
                 fctl,
                 self.best_rows,
                 self.best_lens,
-                n_fixed,
+                fixed_cost,
                 n,
             )
             self.iterations = int(ctl[1])

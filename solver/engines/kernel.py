@@ -87,14 +87,16 @@ BIG = 1 << 50
 
 # order table columns
 O_PICK, O_DROP, O_READY, O_DUE, O_SP, O_SD, O_DE, O_PL, O_BAG, O_LATLIM = range(10)
-O_SIZE, O_SL, O_OPEN, O_RIDER = range(10, 14)
-N_O = 14
+O_SIZE, O_SL, O_OPEN, O_RIDER, O_ASG = range(10, 15)
+N_O = 15
 # rider table columns
 R_LOC, R_START, R_SHIFT, R_CAP, R_PB, R_END, R_ONBOARD, R_CLASS = range(8)
 N_R = 8
 # weights
-W_TC, W_DC, W_WC, W_LC, W_DLC, W_VEH, W_PEN, W_NOW = range(8)
-N_W = 8
+W_TC, W_DC, W_WC, W_LC, W_DLC, W_VEH, W_PEN, W_NOW, W_RC = range(9)
+N_W = 9
+#: ``O_ASG`` of an open order assigned to a rider absent from the problem (moved whatever)
+ASG_ABSENT = -2
 
 PICK, DROP = 0, 1
 INF = np.inf
@@ -110,7 +112,8 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
     """The problem's orders, riders, weights and matrices as the kernel reads them.
 
     Pinned orders get no lateness cap, time in bag or latest pickup (they are exempt); a
-    hierarchical objective makes the due time hard (cap 0).
+    hierarchical objective makes the due time hard (cap 0). An open order's ``O_ASG`` is the
+    rider it is assigned to (``-1``: none, :data:`ASG_ABSENT`: a rider not in the problem).
     """
     orders = problem.orders
     n_o = len(orders)
@@ -137,6 +140,9 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
                 1 if (is_open and o.pickup is None) else 0,
                 1 if is_open else 0,
                 rider_index[o.rider_id] if (o.is_pinned and o.rider_id is not None) else -1,
+                -1
+                if (o.assigned_rider_id is None or not is_open)
+                else rider_index.get(o.assigned_rider_id, ASG_ABSENT),
             )
         )
     od = np.array(rows, dtype=np.int64).reshape(n_o, N_O)
@@ -166,6 +172,7 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
     w[W_VEH] = params.vehicle_fixed_cost
     w[W_PEN] = params.unassigned_penalty
     w[W_NOW] = problem.now_s
+    w[W_RC] = params.reassignment_cost
     t = _flat_matrix(problem.time_s, np.int64)
     d = _flat_matrix(problem.distance_m, np.float64)
     return (od, rd, w, t, d, np.int64(n_loc))
@@ -335,7 +342,12 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
     arv[r, n + 1] = clock
     cum[r, n + 1] = acc
     ld[r, n + 1] = load
-    rcost[r] = acc
+    moved = 0.0  # the route's orders moved off the rider they are assigned to
+    for k in range(n):
+        code = route[r, k]
+        if code & 1:
+            moved += moving_cost(od, w, code >> 1, r)
+    rcost[r] = acc + moved
     nopen[r] = n_open
     hasbag[r] = bags
     # forward slack, backwards: a delay d at node k is left max(0, d - wait) at node k + 1
@@ -367,6 +379,35 @@ def _open_in_bag(od: NDArray[np.int64], route: NDArray[np.int64], r: int, k: int
         if q > k and code & 1 and od[o, O_SL] == 1:
             return o
     return -1
+
+
+@nb.njit(cache=True, inline="always")
+def moving_cost(od: NDArray[np.int64], w: NDArray[np.float64], o: int, r: int) -> float:
+    """The reassignment cost of order ``o`` served by rider ``r`` (0 on its assigned rider or
+    when it is not assigned)."""
+    a = od[o, O_ASG]
+    if a == -1 or a == r:
+        return 0.0
+    return w[W_RC]
+
+
+@nb.njit(cache=True, inline="always")
+def out_cost(p: Compiled, o: int) -> float:
+    """What leaving order ``o`` out of every route costs: the unassigned penalty, plus the
+    reassignment cost when it is assigned to a rider."""
+    w = p[2]
+    if p[0][o, O_ASG] == -1:
+        return w[W_PEN]
+    return w[W_PEN] + w[W_RC]
+
+
+@nb.njit(cache=True)
+def outs_cost(p: Compiled, orders: NDArray[np.int64]) -> float:
+    """:func:`out_cost` summed over ``orders``."""
+    acc = 0.0
+    for k in range(orders.shape[0]):
+        acc += out_cost(p, orders[k])
+    return acc
 
 
 @nb.njit(cache=True)
@@ -486,9 +527,10 @@ def best_in_route(
 ) -> tuple[float, int, int]:
     """Cheapest insertion of ``o`` on route ``r`` below ``bound``: (price, i, j) or (inf, -1, -1).
 
-    The price is the exact increase of the objective (vehicle cost included when the route
-    was empty). Every rule of the delayed open orders and of ``o`` (when open) is checked, and
-    the capacity on the stretch the order is in the bag. ``force`` is for a pinned order that
+    The price is the exact increase of the timed objective (vehicle cost included when the
+    route was empty); :func:`best_insertion` adds the order's reassignment cost. Every rule
+    of the delayed open orders and of ``o`` (when open) is checked, and the capacity on the
+    stretch the order is in the bag. ``force`` is for a pinned order that
     fits nowhere: 1 checks the capacity only, 2 nothing. ``blink`` is the chance of skipping
     a position.
 
@@ -499,14 +541,14 @@ def best_in_route(
     does not.
     """
     od, rd, w, t, d, nl = p
-    route, rlen, rcost, _where, dep, cum, ld, pdep, nopen, scratch, detours, arv, slk, hasbag = s
+    route, rlen, _rcost, _where, dep, cum, ld, pdep, nopen, scratch, detours, arv, slk, hasbag = s
     n = rlen[r]
     pb = rd[r, R_PB]
     shift = rd[r, R_SHIFT]
     cap = rd[r, R_CAP]
     end = rd[r, R_END]
     tc, dc, wc, lc, dlc, now = w[W_TC], w[W_DC], w[W_WC], w[W_LC], w[W_DLC], w[W_NOW]
-    base = rcost[r] - (w[W_VEH] if n == 0 else 0.0)
+    base = cum[r, n + 1] - (w[W_VEH] if n == 0 else 0.0)  # the timed costs (no moves)
     pick = od[o, O_PICK]
     drop = od[o, O_DROP]
     size = od[o, O_SIZE]
@@ -726,7 +768,7 @@ def best_in_route(
                 # a lower bound of the price: what follows is only delayed, and a delay of x
                 # saves at most x of waiting
                 late_by = t2 - dep[r, k]
-                if late_by >= 0 and c2 - cum[r, k] - wc * late_by - base + rcost[r] >= best:
+                if late_by >= 0 and c2 - cum[r, k] - wc * late_by - base + cum[r, n + 1] >= best:
                     ok = False
                     break
             if not ok:
@@ -753,23 +795,27 @@ def best_insertion(
     p: Compiled, s: State, o: int, active: NDArray[np.bool_], blink: float, prune: bool = False
 ) -> tuple[float, int, int, int]:
     """Cheapest insertion of ``o`` over the ``active`` routes (its own rider's if pinned):
-    (price, route, i, j), route -1 when none is feasible. Of empty routes whose riders are
-    alike (same start, times, capacity, profile, end) only the first is priced."""
-    od, rd = p[0], p[1]
+    (price, route, i, j), route -1 when none is feasible; the price includes the reassignment
+    cost on a rider other than the one ``o`` is assigned to. Of empty routes whose riders are
+    alike (same start, times, capacity, profile, end) only the first is priced, and an
+    assigned order's own rider always is."""
+    od, rd, w = p[0], p[1], p[2]
     rlen = s[1]
+    mine = od[o, O_ASG]
     best, br, bi, bj = INF, -1, -1, -1
     pin = od[o, O_RIDER]
     priced_empty = np.zeros(rd.shape[0], dtype=np.bool_)  # by rider class
     for r in range(rd.shape[0]):
         if not active[r] or (pin >= 0 and r != pin):
             continue
-        if rlen[r] == 0:
+        if rlen[r] == 0 and r != mine:
             if priced_empty[rd[r, R_CLASS]]:
                 continue  # the same price as an empty route already priced
             priced_empty[rd[r, R_CLASS]] = True
-        price, i, j = best_in_route(p, s, o, r, blink, 0, best, prune)
+        extra = moving_cost(od, w, o, r)
+        price, i, j = best_in_route(p, s, o, r, blink, 0, best - extra, prune)
         if i >= 0:
-            best, br, bi, bj = price, r, i, j
+            best, br, bi, bj = price + extra, r, i, j
     return best, br, bi, bj
 
 
@@ -786,20 +832,19 @@ def insert_orders(
     prune: bool = False,
 ) -> int:
     """Insert ``orders`` one by one, each at its cheapest feasible position if that costs no more
-    than the unassigned penalty; returns how many were left out.
+    than leaving it out (:func:`out_cost`); returns how many were left out.
 
     ``price_out[k]`` / ``route_out[k]`` get the price and route of order ``orders[k]`` (inf / -1
     when no position is feasible; the route of the cheapest when not profitable). Routes are
     saved to ``snap`` (see :func:`save_route`) before they change.
     """
-    pen = p[2][W_PEN]
     left = 0
     for k in range(orders.shape[0]):
         o = orders[k]
         price, r, i, j = best_insertion(p, s, o, active, blink, prune)
         price_out[k] = price
         route_out[k] = r
-        if r < 0 or price > pen:
+        if r < 0 or price > out_cost(p, o):
             left += 1
             continue
         save_route(s, snap, r)
@@ -1011,7 +1056,6 @@ def anneal_run(
     iterations.
     """
     od = p[0]
-    pen = p[2][W_PEN]
     n_r = p[1].shape[0]
     active = np.ones(n_r, dtype=np.bool_)
     buf = np.empty(od.shape[0] * 2 + 1, dtype=np.int64)
@@ -1028,11 +1072,11 @@ def anneal_run(
         todo = buf[:m]
         sort_for_recreate(todo, size, far)
         insert_orders(p, s, todo, active, cfg[2], prices, routes, snap, True)
-        n_left = 0
+        left_cost = 0.0
         for k in range(m):
             if s[3][todo[k]] < 0:
-                n_left += 1
-        new = total_cost(p, s) + pen * n_left
+                left_cost += out_cost(p, todo[k])
+        new = total_cost(p, s) + left_cost
         if new < fctl[0] - temp * np.log(1.0 - np.random.random()):
             commit(snap)
             fctl[0] = new
@@ -1043,7 +1087,7 @@ def anneal_run(
                     n_left += 1
             ctl[0] = n_left
             if new < fctl[1]:
-                _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_left)
+                _keep_if_best(p, s, fctl, best_rows, best_lens, left_cost)
         else:
             undo(p, s, snap)
 
@@ -1085,7 +1129,7 @@ def eliminate_run(
     fctl: NDArray[np.float64],
     best_rows: NDArray[np.int64],
     best_lens: NDArray[np.int64],
-    n_fixed_out: int,
+    fixed_out_cost: float,
     iterations: int,
 ) -> bool:
     """``iterations`` of route elimination (SISR's fleet minimisation); False when no route is
@@ -1094,11 +1138,10 @@ def eliminate_run(
     ``pool[:ctl[0]]`` are the orders of eliminated routes not placed yet; a state is accepted
     when fewer orders are left out or those left out were left out less often (``absence``).
     When the pool is empty the state is complete: it becomes the best when its objective
-    (``n_fixed_out`` orders left out by the input) is below ``fctl[1]``, and the smallest
-    route without pinned orders is eliminated next.
+    (plus ``fixed_out_cost``, what the orders left out by the input cost) is below
+    ``fctl[1]``, and the smallest route without pinned orders is eliminated next.
     """
     od = p[0]
-    pen = p[2][W_PEN]
     n_r = p[1].shape[0]
     route, rlen, where = s[0], s[1], s[3]
     buf = np.empty(od.shape[0] * 2 + 1, dtype=np.int64)
@@ -1107,7 +1150,7 @@ def eliminate_run(
     size = od[:, O_SIZE].copy()
     for _ in range(iterations):
         if ctl[0] == 0:
-            _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_fixed_out)
+            _keep_if_best(p, s, fctl, best_rows, best_lens, fixed_out_cost)
             # the smallest route without pinned orders (ties at random)
             pick, shortest, n_cands = -1, 0, 0
             start = np.random.randint(0, max(n_r, 1))
@@ -1140,7 +1183,7 @@ def eliminate_run(
                     m += 1
             ctl[0] = m
             if m == 0:
-                _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_fixed_out)
+                _keep_if_best(p, s, fctl, best_rows, best_lens, fixed_out_cost)
             continue
         ctl[1] += 1
         n_pool = ctl[0]
@@ -1177,7 +1220,7 @@ def eliminate_run(
                     n_left += 1
             ctl[0] = n_left
             if n_left == 0:
-                _keep_if_best(p, s, fctl, best_rows, best_lens, pen * n_fixed_out)
+                _keep_if_best(p, s, fctl, best_rows, best_lens, fixed_out_cost)
         else:
             undo(p, s, snap)
     return True
@@ -1253,10 +1296,12 @@ def warm_up() -> float:
         fctl,
         rows,
         lens,
-        0,
+        0.0,
         3,
     )
     load_routes(p, s, rows, lens)
+    outs_cost(p, orders)
+    out_cost(p, 0)  # called from Python too (the reasons of orders left out)
     fctl[0] = total_cost(p, s)
     anneal_run(
         p,

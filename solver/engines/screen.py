@@ -236,6 +236,9 @@ class AloneScreen:
             + w[k.W_DLC] * (t.s_d[0] - w[k.W_NOW])
             + w[k.W_VEH]
         )
+        assigned = int(od[k.O_ASG])
+        if assigned != -1:  # on any rider but its own, the move is paid too
+            cost = cost + w[k.W_RC] * (np.arange(len(rd)) != assigned)
         row = self.row_of[o]
         ok = np.flatnonzero(self.fits[row] & self.in_time[row])
         best = int(ok[np.argmin(cost[ok])])
@@ -249,13 +252,10 @@ class AloneScreen:
         if why is not None:
             return why
         cost, r = self.cheapest_alone(o)
-        if cost > self.params.unassigned_penalty:
+        penalty = float(k.out_cost(self.p, o))
+        if cost > penalty:
             return not_profitable(
-                self.problem.orders[o].id,
-                self.problem.riders[r].id,
-                cost,
-                self.params.unassigned_penalty,
-                alone=True,
+                self.problem.orders[o].id, self.problem.riders[r].id, cost, penalty, alone=True
             )
         return self.no_feasible_insertion(o, None)
 
@@ -264,7 +264,8 @@ def not_profitable(
     order_id: str, rider_id: str, cost: float, penalty: float, *, alone: bool
 ) -> Unassigned:
     """``NOT_PROFITABLE``: the cheapest insertion in the current routes (or, ``alone``, the
-    cheapest service alone) on rider ``rider_id`` costs ``cost`` > the unassigned penalty."""
+    cheapest service alone) on rider ``rider_id`` costs ``cost`` > leaving it out (``penalty``:
+    the unassigned penalty, plus the reassignment cost of an assigned order)."""
     how = "service alone" if alone else "insertion"
     return Unassigned(
         order_id,

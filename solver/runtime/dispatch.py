@@ -54,9 +54,9 @@ from solver.engines.ortools import EngineError, estimate_overhead_s
 from solver.engines.search import estimate_rebuild_s, plan_visits, run_task
 from solver.model import Order, OrderState, Problem, warm_problem
 from solver.params import SolverParams
-from solver.plan import Engine, Plan, Route, Shed, ShedReason, SolveStats, Unassigned
+from solver.plan import Engine, Plan, Route, Shed, ShedReason, Unassigned
 from solver.plan import UnassignedReason as Why
-from solver.routes import Visit, objective_terms
+from solver.routes import Visit, scored_stats
 from solver.runtime.budget import Budget
 from solver.runtime.partition import Zone, partition, zone_count
 from solver.runtime.workers import (
@@ -67,6 +67,7 @@ from solver.runtime.workers import (
     WorkerTimeout,
 )
 from solver.spec import ProblemSpec
+from solver.stability import freeze
 
 #: Seconds of the budget kept back for handing a plan back in-process.
 _INPROCESS_RESERVE_S = 0.003
@@ -160,6 +161,7 @@ def solve(
     params = params or SolverParams()
     budget = Budget(params.default_budget_s if budget_s is None else budget_s)
     spec = problem if isinstance(problem, ProblemSpec) else ProblemSpec.of_problem(problem)
+    spec = freeze(spec, params)  # assigned orders due for pickup soon stay on their rider
     last = tuple(o for o in spec.orders if o.id in deferred and o.state is OrderState.OPEN)
     if last:
         first = ProblemSpec(
@@ -276,16 +278,19 @@ def _plan_deferred(
     ordered = tuple(routes[r.id] for r in spec.riders)
     routed = {s.order_id for r in ordered for s in r.stops}
     kept = {u.order_id: u for u in unassigned if u.order_id not in routed}
-    terms = objective_terms(spec.now_s, params, ordered, len(kept))
     phases = dict(plan.stats.phase_s)
     phases["deferred"] = budget.phase_s.get("deferred", 0.0)
     phases["total"] = budget.elapsed()
-    stats = dataclasses.replace(
-        plan.stats,
-        objective=sum(terms.values()),
-        objective_terms=terms,
+    stats = scored_stats(
+        spec.now_s,
+        spec.orders,
+        params,
+        ordered,
+        len(kept),
+        engine=plan.stats.engine,
+        shed=plan.stats.shed,
         phase_s=phases,
-        late_orders=sum(1 for r in ordered for s in r.stops if s.lateness_s > 0),
+        zones=plan.stats.zones,
     )
     order_of = {o.id: k for k, o in enumerate(spec.orders)}
     return Plan(ordered, tuple(sorted(kept.values(), key=lambda u: order_of[u.order_id])), stats)
@@ -315,12 +320,14 @@ def _zones(
     initial: Mapping[str, Sequence[Visit]] | None = None,
 ) -> list[Zone]:
     """The request's zones: one unless it is storm-sized and has point geometry. Open orders
-    on a rider's route in ``initial`` (the plan being executed) stay in that rider's zone."""
+    assigned to a rider (``assigned_rider_id``), else on a rider's route in ``initial`` (the
+    plan being executed), stay in that rider's zone."""
     open_orders = _open_orders(spec.orders)
     if open_orders < params.partition_min_orders or spec.source.xy is None:
         return [Zone(tuple(range(len(spec.orders))), tuple(range(len(spec.riders))), (0.0, 0.0))]
     count = zone_count(open_orders, len(spec.riders), params.zone_orders, workers)
     follow = {o: rider for rider, visits in (initial or {}).items() for o, _ in visits}
+    follow.update({o.id: o.assigned_rider_id for o in spec.orders if o.assigned_rider_id})
     return partition(spec, count, follow=follow)
 
 
@@ -638,14 +645,15 @@ def _merge(
     searched = [e for e in engines if e is not Engine.GREEDY]
     ordered = tuple(routes.get(r.id, Route(r.id, ())) for r in spec.riders)
     kept = tuple(unassigned[o.id] for o in spec.orders if o.id in unassigned)
-    terms = objective_terms(spec.now_s, params, ordered, len(kept))
-    stats = SolveStats(
+    stats = scored_stats(
+        spec.now_s,
+        spec.orders,
+        params,
+        ordered,
+        len(kept),
         engine=searched[0] if searched else Engine.GREEDY,
         shed=shed,
-        objective=sum(terms.values()),
-        objective_terms=terms,
         phase_s=dict(phase_s),
-        late_orders=sum(1 for r in ordered for s in r.stops if s.lateness_s > 0),
         zones=zones,
     )
     return Plan(routes=ordered, unassigned=kept, stats=stats)

@@ -260,8 +260,9 @@ def test_objective_terms_price_each_quantity_by_its_weight() -> None:
         delivery_time_cost_per_s=0.25,
         unassigned_penalty=1_000.0,
         vehicle_fixed_cost=11.0,
+        reassignment_cost=13.0,
     )
-    terms = objective_terms(problem.now_s, params, routes, 1)
+    terms = objective_terms(problem.now_s, params, routes, 1, 2)
     # travel 300 s / 300 m, waiting 50 s (at 100 at 100 s, ready 150), drop-off at 350: 50 late
     assert terms == {
         "travel": 2.0 * 300,
@@ -271,6 +272,7 @@ def test_objective_terms_price_each_quantity_by_its_weight() -> None:
         "delivery": 0.25 * 350,
         "unassigned": 1_000.0,
         "vehicles": 11.0,  # the idle rider costs nothing
+        "reassignment": 13.0 * 2,  # two assigned orders moved off their rider
     }
     hier = params.replace(objective="hierarchical", unassigned_penalty=1e6)
     assert objective_terms(problem.now_s, hier, routes, 1)["delivery"] == 0.0

@@ -1,0 +1,82 @@
+"""Stable dispatch over time: which soft assignments are frozen, and which orders a plan moves
+away from the rider they are assigned to.
+
+An open order may carry ``assigned_rider_id``: the rider whose phone shows it, who has not
+accepted it yet (:mod:`solver.model`). Two parameters keep such orders where they are:
+
+* ``params.freeze_horizon_s``: an assigned order whose planned pickup is that close is
+  **frozen**, treated as committed to its rider (:func:`freeze`: every engine then keeps it
+  there, and the checker holds it to it);
+* ``params.reassignment_cost``: every other move away from the assigned rider (to another
+  rider, or out of the plan) costs this much in the objective (:func:`moved_orders` counts
+  them; the engines price them exactly, :mod:`solver.check` verifies the term).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+from typing import TypeVar
+
+from solver.model import Order, OrderState, Problem
+from solver.params import SolverParams
+from solver.plan import Route, StopKind
+from solver.spec import ProblemSpec
+
+__all__ = ["freeze", "frozen_order", "is_frozen", "moved_orders", "planned_pickup_s"]
+
+P = TypeVar("P", Problem, ProblemSpec)
+
+
+def planned_pickup_s(order: Order, now_s: int) -> int:
+    """The pickup time an assigned order was planned for: ``assigned_pickup_s``, else the
+    earliest any plan could pick it up (``max(ready_s, now_s)``)."""
+    if order.assigned_pickup_s is not None:
+        return order.assigned_pickup_s
+    return max(order.ready_s, now_s)
+
+
+def is_frozen(order: Order, now_s: int, params: SolverParams, rider_ids: Collection[str]) -> bool:
+    """Whether an open order stays on its assigned rider whatever it costs: the rider is one of
+    ``rider_ids`` and the planned pickup is within ``params.freeze_horizon_s`` of ``now_s``."""
+    return (
+        order.state is OrderState.OPEN
+        and order.assigned_rider_id is not None
+        and order.assigned_rider_id in rider_ids
+        and params.freeze_horizon_s > 0
+        and planned_pickup_s(order, now_s) <= now_s + params.freeze_horizon_s
+    )
+
+
+def frozen_order(order: Order) -> Order:
+    """``order`` committed to its assigned rider."""
+    return dataclasses.replace(order, state=OrderState.COMMITTED, rider_id=order.assigned_rider_id)
+
+
+def freeze(problem: P, params: SolverParams) -> P:
+    """``problem`` (or spec) with its frozen orders committed to their assigned riders; the
+    same object when none is (idempotent: a frozen order is no longer open)."""
+    riders = {r.id for r in problem.riders}
+    now = problem.now_s
+    if not any(is_frozen(o, now, params, riders) for o in problem.orders):
+        return problem
+    orders = tuple(
+        frozen_order(o) if is_frozen(o, now, params, riders) else o for o in problem.orders
+    )
+    return dataclasses.replace(problem, orders=orders)  # validated again on construction
+
+
+def moved_orders(orders: Sequence[Order], routes: Iterable[Route]) -> list[str]:
+    """Ids of the assigned orders the routes do not keep on their assigned rider (on another
+    rider, or in no route), in ``orders``' order."""
+    served_by = {
+        stop.order_id: route.rider_id
+        for route in routes
+        for stop in route.stops
+        if stop.kind is StopKind.DROPOFF
+    }
+    return [
+        o.id
+        for o in orders
+        if o.assigned_rider_id is not None and served_by.get(o.id) != o.assigned_rider_id
+    ]
