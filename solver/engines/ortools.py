@@ -30,6 +30,15 @@ Model (see :mod:`solver.model` for the rules it encodes):
 * Costs: per-profile arc-cost matrices (travel time and distance weights), slack priced at the
   waiting cost, a fixed cost per used rider, disjunction penalties for unassigned orders. Costs
   are multiplied by ``params.cost_scale`` and rounded to integers.
+* Soft assignments (:mod:`solver.stability`): :func:`solve_ortools` first freezes the assigned
+  orders due for pickup within ``params.freeze_horizon_s`` (they become committed, so pinned).
+  An open order assigned to a rider of the problem pays ``params.reassignment_cost`` on any
+  other vehicle through the ``Reassign`` dimension (a unary transit out of its drop-off node,
+  zero on the assigned rider's vehicle; no slack, start cumul 0, span cost coefficient 1, so a
+  route's span is the sum of its moves), and when left out through its drop-off's disjunction
+  penalty (unassigned penalty + reassignment cost). An order assigned to a rider absent from
+  the problem pays the cost whatever the plan: a constant, not modelled. The dimension is added
+  only when some order needs it.
 * Pinned (committed and onboard) orders: ``VehicleVar`` restricted to ``[-1, rider]`` and a
   disjunction penalty far above any cost of serving them. Strictly mandatory nodes made the
   first-solution strategies fail, measured with OR-Tools 9.15 on the meal problem: with
@@ -71,6 +80,7 @@ from solver.params import SolverParams
 from solver.plan import Engine, Plan, StopKind, Unassigned
 from solver.routes import Visit, build_plan, build_route
 from solver.routes import start_load as start_load_of
+from solver.stability import freeze
 
 #: Seconds kept back from the time limit for extracting, timing and checking the plan: a fixed
 #: part and a part per model node (measured: 28 ms for 450 nodes on the 2-core machine).
@@ -331,9 +341,14 @@ def _build_model(
     )
     load_dim = routing.GetDimensionOrDie("Load")
 
-    # Penalties: open orders cost the unassigned penalty once; pinned ones far more than any
-    # cost of serving them.
+    # Penalties: open orders cost the unassigned penalty once (plus the reassignment cost when
+    # assigned to a rider of the problem); pinned ones far more than any cost of serving them.
     penalty = _scaled(params.unassigned_penalty, params)
+    vehicle_of_rider = {r.id: v for v, r in enumerate(riders)}
+    move_cost = _scaled(params.reassignment_cost, params)
+    assigned_to = _assigned_vehicles(problem, vehicle_of_rider) if move_cost > 0 else {}
+    if assigned_to:
+        _add_reassignment(routing, layout, assigned_to, move_cost)
     serve_bound = (
         (
             params.travel_cost_per_s
@@ -345,7 +360,10 @@ def _build_model(
         + params.distance_cost_per_m * float(problem.distance_m.max(initial=0.0)) * layout.num_nodes
         + params.vehicle_fixed_cost
     )
-    pinned_penalty = min(10 * (penalty + _scaled(serve_bound, params) + 1), _MAX_PENALTY)
+    moved_bound = move_cost if assigned_to else 0  # an open order displaced by a pinned one
+    pinned_penalty = min(
+        10 * (penalty + moved_bound + _scaled(serve_bound, params) + 1), _MAX_PENALTY
+    )
     lateness_coef = _scaled(params.lateness_cost_per_s, params)
     # One soft upper bound per cumul: the delivery-time cost is modelled only without lateness
     # (then as a bound at "now"); otherwise the plan pays it in the full objective only.
@@ -353,7 +371,6 @@ def _build_model(
 
     shift_rel = [r.shift_end_s - t0 for r in riders]
     start_rel = [problem.start_time(r) - t0 for r in riders]
-    vehicle_of_rider = {r.id: v for v, r in enumerate(riders)}
     for v, rider in enumerate(riders):
         start = routing.Start(v)
         time_dim.CumulVar(start).SetRange(start_rel[v], start_rel[v])
@@ -379,11 +396,12 @@ def _build_model(
             for index in indices:
                 for v in no_open:
                     routing.VehicleVar(index).RemoveValue(v)
+            moved = move_cost if order.id in assigned_to else 0  # left out: moved too
             if pickup is None:
-                routing.AddDisjunction([drop], penalty)
+                routing.AddDisjunction([drop], penalty + moved)
             else:
                 routing.AddDisjunction([pickup], penalty // 2)
-                routing.AddDisjunction([drop], penalty - penalty // 2)
+                routing.AddDisjunction([drop], penalty - penalty // 2 + moved)
         if pickup is not None:
             routing.AddPickupAndDelivery(pickup, drop)
             solver.Add(routing.VehicleVar(pickup) == routing.VehicleVar(drop))
@@ -455,6 +473,57 @@ def _build_model(
     return _Model(manager=manager, routing=routing, layout=layout)
 
 
+def _assigned_vehicles(problem: Problem, vehicle_of_rider: Mapping[str, int]) -> dict[str, int]:
+    """The vehicle of every open order assigned to a rider of the problem, by order id.
+
+    An order assigned to a rider absent from the problem is moved whatever the plan: its cost
+    is a constant of the objective and is not modelled (neither on a vehicle nor when left
+    out). Pinned orders (a frozen one included) can only be on their own rider or left out,
+    which the pinned penalty already rules out.
+    """
+    return {
+        o.id: vehicle_of_rider[o.assigned_rider_id]
+        for o in problem.orders
+        if o.state is OrderState.OPEN
+        and o.assigned_rider_id is not None
+        and o.assigned_rider_id in vehicle_of_rider
+    }
+
+
+def _add_reassignment(
+    routing: pywrapcp.RoutingModel,
+    layout: _Layout,
+    assigned_to: Mapping[str, int],
+    move_cost: int,
+) -> None:
+    """Price serving an assigned order on another vehicle than its rider's: the ``Reassign``
+    dimension.
+
+    Its transit out of an assigned order's drop-off node is ``move_cost`` on every vehicle but
+    the assigned one (a unary vector per vehicle holding an assignment, one shared by the
+    others); with no slack and the start cumul at zero, a route's end cumul is the sum of its
+    moves, and the span cost coefficient 1 adds it to the objective. A served node has exactly
+    one outgoing arc, so each move is counted once.
+    """
+    drop_of = {oid: layout.order_nodes[oid][-1] for oid in assigned_to}
+    shared = [0] * layout.num_nodes
+    for node in drop_of.values():
+        shared[node] = move_cost
+    shared_index = routing.RegisterUnaryTransitVector(shared)
+    own_orders: dict[int, list[str]] = {}
+    for oid, v in assigned_to.items():
+        own_orders.setdefault(v, []).append(oid)
+    evaluators = [shared_index] * routing.vehicles()
+    for v, oids in own_orders.items():
+        own = list(shared)
+        for oid in oids:
+            own[drop_of[oid]] = 0
+        evaluators[v] = routing.RegisterUnaryTransitVector(own)
+    capacity = move_cost * len(assigned_to)
+    routing.AddDimensionWithVehicleTransits(evaluators, 0, capacity, True, "Reassign")
+    routing.GetDimensionOrDie("Reassign").SetSpanCostCoefficientForAllVehicles(1)
+
+
 def _forbid_voluntary_waiting(
     routing: pywrapcp.RoutingModel, time_dim: pywrapcp.RoutingDimension
 ) -> None:
@@ -520,7 +589,9 @@ def _model_compatible(
     """The initial visits without the open orders the model rejects although the rules allow
     them: the model caps the *service start* (not the arrival) by the shift end and measures
     time in bag to the drop-off's service start, which differ after a wait for the food or
-    for ``dropoff_earliest_s``. Unknown orders and riders are dropped too.
+    for ``dropoff_earliest_s``. Unknown orders and riders are dropped too, and pinned orders
+    on another rider than their own (a plan made before an assigned order was frozen to its
+    rider, say), which would make OR-Tools reject the whole warm start.
     """
     out: dict[str, list[Visit]] = {}
     for rider in problem.riders:
@@ -528,6 +599,7 @@ def _model_compatible(
             (oid, StopKind(kind))
             for oid, kind in initial.get(rider.id, ())
             if oid in problem.order_index
+            and problem.orders[problem.order_index[oid]].rider_id in (None, rider.id)
         ]
         if not seq:
             continue
@@ -619,6 +691,9 @@ def solve_ortools(
 ) -> Plan:
     """Solve ``problem`` with OR-Tools within ``time_limit_s`` of wall time.
 
+    The assigned orders due for pickup within ``params.freeze_horizon_s`` are frozen to their
+    rider first (:func:`solver.stability.freeze`; idempotent).
+
     Parameters
     ----------
     problem, params
@@ -649,6 +724,7 @@ def solve_ortools(
     """
     started = time.perf_counter()
     phases: dict[str, float] = {}
+    problem = freeze(problem, params)  # assigned orders due for pickup soon stay put
     if not problem.orders or not problem.riders:
         visits: dict[str, list[Visit]] = {}
         unassigned = _unassigned_list(problem, params, visits, reasons)
