@@ -17,9 +17,12 @@ Interpretations fixed here (the model docstring leaves them open):
 * A start-loaded order's time in bag runs from the rider's departure from its start.
 * An open order assigned to a rider of the problem (``assigned_rider_id``) whose planned pickup
   (``assigned_pickup_s``, else ``max(ready_s, now_s)``) is within ``params.freeze_horizon_s``
-  of now is held to the rules of a committed order on that rider (the freeze). Every assigned
+  of now is held to the rules of a committed order on that rider (the freeze; never a
+  start-loaded order, nor one larger than that rider's capacity). Every assigned
   order not served by its assigned rider (another rider, or none) costs
   ``params.reassignment_cost``: the ``reassignment`` term.
+* A drop-off starting after the order's ``quoted_dropoff_s`` costs
+  ``params.eta_delay_cost_per_s`` per second: the ``eta_delay`` term (any order state).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ TERM_NAMES = (
     "unassigned",
     "vehicles",
     "reassignment",
+    "eta_delay",
 )
 """Objective terms, named as in :func:`solver.routes.objective_terms`."""
 
@@ -63,7 +67,8 @@ class PlanCheck:
         The objective recomputed from the problem (in the parameters' cost units).
     terms
         The recomputed objective split by term (``travel``, ``distance``, ``waiting``,
-        ``lateness``, ``delivery``, ``unassigned``, ``vehicles``, ``reassignment``).
+        ``lateness``, ``delivery``, ``unassigned``, ``vehicles``, ``reassignment``,
+        ``eta_delay``).
     late_orders
         Routed orders whose recomputed drop-off service starts after ``due_s``.
     """
@@ -98,6 +103,7 @@ class _Totals:
     lateness_s: int = 0
     delivery_s: int = 0
     late_orders: int = 0
+    eta_delay_s: int = 0
 
 
 def _close(a: float, b: float, rel: float, absolute: float = 0.0) -> bool:
@@ -194,6 +200,8 @@ def _check_route(
             load -= order.size
             late = max(0, begin - order.due_s)
             totals.delivery_s += begin - problem.now_s
+            if order.quoted_dropoff_s is not None:
+                totals.eta_delay_s += max(0, begin - order.quoted_dropoff_s)
             if earliest is not None and stop.start_s < earliest:
                 violations.append(
                     f"{where}: drop-off starts at {stop.start_s} before dropoff_earliest_s "
@@ -331,7 +339,7 @@ def _check_coverage(
 def _frozen(problem: Problem, params: SolverParams) -> Problem:
     """The problem with its frozen assigned orders committed to their riders (module notes)."""
     horizon = problem.now_s + params.freeze_horizon_s
-    riders = set(problem.rider_index)
+    capacity = {r.id: r.capacity for r in problem.riders}
     changed = False
     orders: list[Order] = []
     for order in problem.orders:
@@ -341,7 +349,9 @@ def _frozen(problem: Problem, params: SolverParams) -> Problem:
         if (
             params.freeze_horizon_s > 0
             and order.state is OrderState.OPEN
-            and order.assigned_rider_id in riders
+            and order.pickup is not None
+            and order.assigned_rider_id is not None
+            and order.size <= capacity.get(order.assigned_rider_id, -1)
             and planned <= horizon
         ):
             order = dataclasses.replace(
@@ -394,7 +404,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
     violations: list[str] = []
     visits: dict[str, list[tuple[str, StopKind, int]]] = {}
     seen_riders: set[str] = set()
-    travel = waiting = lateness = delivery = late_orders = used = 0
+    travel = waiting = lateness = delivery = late_orders = used = eta_delay = 0
     distance = 0.0
     for route in plan.routes:
         if route.rider_id not in problem.rider_index:
@@ -415,6 +425,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         waiting += totals.waiting_s
         lateness += totals.lateness_s
         delivery += totals.delivery_s
+        eta_delay += totals.eta_delay_s
         late_orders += totals.late_orders
     not_routed = _check_coverage(problem, plan, visits, violations)
     terms = {
@@ -426,6 +437,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         "unassigned": params.unassigned_penalty * not_routed,
         "vehicles": params.vehicle_fixed_cost * used,
         "reassignment": params.reassignment_cost * (moved := _moved(problem, visits)),
+        "eta_delay": params.eta_delay_cost_per_s * eta_delay,
     }
     objective = math.fsum(terms.values())
     if not _close(plan.stats.objective, objective, OBJECTIVE_REL_TOL):

@@ -40,7 +40,11 @@ Conventions (the plan checker in :mod:`solver.check` is the reference for every 
   keep it, so the cost is then paid whatever the plan. An assigned order whose planned pickup
   (``assigned_pickup_s``, else ``max(ready_s, now_s)``) is within ``params.freeze_horizon_s``
   of now, on a rider of the problem, is **frozen**: it is treated as committed to that rider
-  (:func:`solver.stability.freeze`).
+  (:func:`solver.stability.freeze`; never a start-loaded order, nor one larger than the
+  rider's bag).
+* An order of any state may carry ``quoted_dropoff_s``, the ETA the student was shown: a
+  drop-off service starting after it costs ``params.eta_delay_cost_per_s`` per second late
+  against the quote (soft, like lateness against ``due_s``).
 """
 
 from __future__ import annotations
@@ -137,6 +141,9 @@ class Order:
     assigned_pickup_s
         The pickup time planned when it was assigned (s), what the freeze horizon reads;
         ``None``: ``max(ready_s, now_s)`` stands for it (no plan picks it up sooner).
+    quoted_dropoff_s
+        The drop-off ETA first shown to the student (s), any state: a drop-off starting later
+        costs ``params.eta_delay_cost_per_s`` per second (soft). ``None``: none quoted.
     """
 
     id: str
@@ -155,6 +162,7 @@ class Order:
     dropoff_earliest_s: int | None = None
     assigned_rider_id: str | None = None
     assigned_pickup_s: int | None = None
+    quoted_dropoff_s: int | None = None
 
     @property
     def is_pinned(self) -> bool:

@@ -130,6 +130,12 @@ class SolverParams:
         An assigned order whose planned pickup (``Order.assigned_pickup_s``) is within this
         many seconds of now stays on its rider whatever it costs (treated as committed).
         0: none is frozen. Default 300.
+    eta_delay_cost_per_s
+        Cost per second a drop-off starts after the ETA quoted to the student
+        (``Order.quoted_dropoff_s``): keeps the ETAs shown holding, so a new order is not
+        slipped in ahead of quoted ones unless it pays. Not modelled inside OR-Tools (one soft
+        bound per stop, taken by lateness): its plans pay it when plans are compared.
+        Default 2.0.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -158,6 +164,7 @@ class SolverParams:
     zone_orders: int = 120
     reassignment_cost: float = 300.0
     freeze_horizon_s: int = 300
+    eta_delay_cost_per_s: float = 2.0
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -114,7 +114,9 @@ class Stop:
 @dataclass(frozen=True, slots=True)
 class Route:
     """A rider's ordered stops with totals (open route: ends at the last stop); ``zone`` is
-    the zone it was planned in when the request was partitioned (0 otherwise)."""
+    the zone it was planned in when the request was partitioned (0 otherwise);
+    ``eta_delay_s`` sums how long its drop-offs start after the ETAs quoted to the students
+    (``Order.quoted_dropoff_s``)."""
 
     rider_id: str
     stops: tuple[Stop, ...]
@@ -123,6 +125,7 @@ class Route:
     waiting_s: int = 0
     lateness_s: int = 0
     zone: int = 0
+    eta_delay_s: int = 0
 
     @property
     def end_s(self) -> int | None:

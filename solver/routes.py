@@ -37,7 +37,7 @@ def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Rout
     here = rider.location
     load = start_load(problem, rider, visits)
     stops: list[Stop] = []
-    travel = waiting = lateness_total = 0
+    travel = waiting = lateness_total = eta_delay = 0
     distance = 0.0
     for order_id, kind in visits:
         order: Order = problem.orders[problem.order_index[order_id]]
@@ -61,12 +61,16 @@ def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Rout
             load -= order.size
             late = max(0, start - order.due_s)
             lateness_total += late
+            if order.quoted_dropoff_s is not None:
+                eta_delay += max(0, start - order.quoted_dropoff_s)
         stops.append(Stop(order_id, kind, there, arrival, start, departure, late, load))
         clock, here = departure, there
     if rider.end_location is not None and stops:
         travel += int(times[here, rider.end_location])
         distance += float(dists[here, rider.end_location])
-    return Route(rider.id, tuple(stops), travel, distance, waiting, lateness_total)
+    return Route(
+        rider.id, tuple(stops), travel, distance, waiting, lateness_total, eta_delay_s=eta_delay
+    )
 
 
 def objective_terms(
@@ -91,6 +95,7 @@ def objective_terms(
         "unassigned": params.unassigned_penalty * num_unassigned,
         "vehicles": params.vehicle_fixed_cost * len(used),
         "reassignment": params.reassignment_cost * reassigned,
+        "eta_delay": params.eta_delay_cost_per_s * sum(r.eta_delay_s for r in used),
     }
 
 

@@ -15,7 +15,7 @@ accepted it yet (:mod:`solver.model`). Two parameters keep such orders where the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from solver.model import Order, OrderState, Problem
@@ -36,13 +36,19 @@ def planned_pickup_s(order: Order, now_s: int) -> int:
     return max(order.ready_s, now_s)
 
 
-def is_frozen(order: Order, now_s: int, params: SolverParams, rider_ids: Collection[str]) -> bool:
+def is_frozen(
+    order: Order, now_s: int, params: SolverParams, capacities: Mapping[str, int]
+) -> bool:
     """Whether an open order stays on its assigned rider whatever it costs: the rider is one of
-    ``rider_ids`` and the planned pickup is within ``params.freeze_horizon_s`` of ``now_s``."""
+    ``capacities`` (rider id -> bag capacity) and can carry it, and the planned pickup is
+    within ``params.freeze_horizon_s`` of ``now_s``. Start-loaded orders (``pickup=None``,
+    benchmarks only) have no pickup to plan and are never frozen: their assignment is priced
+    only; nor is an order larger than its rider's bag (it must move)."""
     return (
         order.state is OrderState.OPEN
+        and order.pickup is not None
         and order.assigned_rider_id is not None
-        and order.assigned_rider_id in rider_ids
+        and order.size <= capacities.get(order.assigned_rider_id, -1)
         and params.freeze_horizon_s > 0
         and planned_pickup_s(order, now_s) <= now_s + params.freeze_horizon_s
     )
@@ -56,7 +62,7 @@ def frozen_order(order: Order) -> Order:
 def freeze(problem: P, params: SolverParams) -> P:
     """``problem`` (or spec) with its frozen orders committed to their assigned riders; the
     same object when none is (idempotent: a frozen order is no longer open)."""
-    riders = {r.id for r in problem.riders}
+    riders = {r.id: r.capacity for r in problem.riders}
     now = problem.now_s
     if not any(is_frozen(o, now, params, riders) for o in problem.orders):
         return problem

@@ -87,14 +87,14 @@ BIG = 1 << 50
 
 # order table columns
 O_PICK, O_DROP, O_READY, O_DUE, O_SP, O_SD, O_DE, O_PL, O_BAG, O_LATLIM = range(10)
-O_SIZE, O_SL, O_OPEN, O_RIDER, O_ASG = range(10, 15)
-N_O = 15
+O_SIZE, O_SL, O_OPEN, O_RIDER, O_ASG, O_QUOTE = range(10, 16)
+N_O = 16
 # rider table columns
 R_LOC, R_START, R_SHIFT, R_CAP, R_PB, R_END, R_ONBOARD, R_CLASS = range(8)
 N_R = 8
 # weights
-W_TC, W_DC, W_WC, W_LC, W_DLC, W_VEH, W_PEN, W_NOW, W_RC = range(9)
-N_W = 9
+W_TC, W_DC, W_WC, W_LC, W_DLC, W_VEH, W_PEN, W_NOW, W_RC, W_EC = range(10)
+N_W = 10
 #: ``O_ASG`` of an open order assigned to a rider absent from the problem (moved whatever)
 ASG_ABSENT = -2
 
@@ -143,6 +143,7 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
                 -1
                 if (o.assigned_rider_id is None or not is_open)
                 else rider_index.get(o.assigned_rider_id, ASG_ABSENT),
+                BIG if o.quoted_dropoff_s is None else o.quoted_dropoff_s,
             )
         )
     od = np.array(rows, dtype=np.int64).reshape(n_o, N_O)
@@ -173,6 +174,7 @@ def compile_problem(problem: Problem, params: SolverParams) -> Compiled:
     w[W_PEN] = params.unassigned_penalty
     w[W_NOW] = problem.now_s
     w[W_RC] = params.reassignment_cost
+    w[W_EC] = params.eta_delay_cost_per_s
     t = _flat_matrix(problem.time_s, np.int64)
     d = _flat_matrix(problem.distance_m, np.float64)
     return (od, rd, w, t, d, np.int64(n_loc))
@@ -255,6 +257,7 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
     shift = rd[r, R_SHIFT]
     cap = rd[r, R_CAP]
     tc, dc, wc, lc, dlc, now = w[W_TC], w[W_DC], w[W_WC], w[W_LC], w[W_DLC], w[W_NOW]
+    ec = w[W_EC]  # per second a drop-off starts after the ETA quoted to the student
     here = rd[r, R_LOC]
     clock = rd[r, R_START]
     load = rd[r, R_ONBOARD]
@@ -304,6 +307,8 @@ def retime(p: Compiled, s: State, r: int) -> tuple[int, bool]:
             acc += wc * (st - a) + dlc * (st - now)
             if late > 0:
                 acc += lc * late
+            if st > od[o, O_QUOTE]:
+                acc += ec * (st - od[o, O_QUOTE])
             if is_open:
                 if bad < 0 and (a > shift or st > od[o, O_LATLIM]):
                     bad = o
@@ -548,6 +553,7 @@ def best_in_route(
     cap = rd[r, R_CAP]
     end = rd[r, R_END]
     tc, dc, wc, lc, dlc, now = w[W_TC], w[W_DC], w[W_WC], w[W_LC], w[W_DLC], w[W_NOW]
+    ec = w[W_EC]  # per second a drop-off starts after the ETA quoted to the student
     base = cum[r, n + 1] - (w[W_VEH] if n == 0 else 0.0)  # the timed costs (no moves)
     pick = od[o, O_PICK]
     drop = od[o, O_DROP]
@@ -563,7 +569,7 @@ def best_in_route(
     n_i = n + 1 if pick >= 0 else 1
     prune = prune and timed and wc == 0.0
     # only edge costs depend on the position: a tail the slack accepts costs what it did
-    fast = timed and wc == 0.0 and lc == 0.0 and dlc == 0.0 and not hasbag[r]
+    fast = timed and wc == 0.0 and lc == 0.0 and dlc == 0.0 and ec == 0.0 and not hasbag[r]
     fast = fast and (end < 0 or nopen[r] > 0)
     # detours: of the drop-off after node j (dd), of the pickup after node i alone (pd) and of
     # both after node i (adj); sdd[j] = min(dd[j:]); veh: an empty route's vehicle
@@ -662,6 +668,8 @@ def best_in_route(
                     acc += wc * (st - a) + dlc * (st - now)
                     if st > od[q, O_DUE]:
                         acc += lc * (st - od[q, O_DUE])
+                    if st > od[q, O_QUOTE]:
+                        acc += ec * (st - od[q, O_QUOTE])
                     if od[q, O_OPEN] == 1 and timed:
                         if a > shift or st > od[q, O_LATLIM]:
                             break
@@ -699,6 +707,8 @@ def best_in_route(
             c2 = acc + tc * leg + dc * d[idx] + wc * (st - a) + dlc * (st - now)
             if st > od[o, O_DUE]:
                 c2 += lc * (st - od[o, O_DUE])
+            if st > od[o, O_QUOTE]:
+                c2 += ec * (st - od[o, O_QUOTE])
             t2 = st + od[o, O_SD]
             h2 = drop
             if j < n:
@@ -744,6 +754,8 @@ def best_in_route(
                     c2 += wc * (st - a) + dlc * (st - now)
                     if st > od[q, O_DUE]:
                         c2 += lc * (st - od[q, O_DUE])
+                    if st > od[q, O_QUOTE]:
+                        c2 += ec * (st - od[q, O_QUOTE])
                     if od[q, O_OPEN] == 1 and timed:
                         if a > shift or st > od[q, O_LATLIM]:
                             ok = False
@@ -797,15 +809,21 @@ def best_insertion(
     """Cheapest insertion of ``o`` over the ``active`` routes (its own rider's if pinned):
     (price, route, i, j), route -1 when none is feasible; the price includes the reassignment
     cost on a rider other than the one ``o`` is assigned to. Of empty routes whose riders are
-    alike (same start, times, capacity, profile, end) only the first is priced, and an
-    assigned order's own rider always is."""
+    alike (same start, times, capacity, profile, end) only the first is priced; an assigned
+    order's own rider is always priced, first, so a tie keeps it there."""
     od, rd, w = p[0], p[1], p[2]
     rlen = s[1]
     mine = od[o, O_ASG]
+    n_r = rd.shape[0]
     best, br, bi, bj = INF, -1, -1, -1
     pin = od[o, O_RIDER]
-    priced_empty = np.zeros(rd.shape[0], dtype=np.bool_)  # by rider class
-    for r in range(rd.shape[0]):
+    priced_empty = np.zeros(n_r, dtype=np.bool_)  # by rider class
+    # its own rider first: another rider must then be strictly cheaper (ties keep it)
+    first = mine if 0 <= mine < n_r else -1
+    for x in range(-1, n_r):
+        r = first if x < 0 else x
+        if r < 0 or (x >= 0 and r == first):
+            continue
         if not active[r] or (pin >= 0 and r != pin):
             continue
         if rlen[r] == 0 and r != mine:

@@ -212,7 +212,8 @@ class AloneScreen:
 
     def cheapest_alone(self, o: int) -> tuple[float, int]:
         """The objective of serving order ``o`` alone on the cheapest rider that can (travel,
-        distance, waiting, lateness, delivery time and vehicle cost), and that rider's index.
+        distance, waiting, lateness, delivery time, delay against its quoted ETA, vehicle cost
+        and the reassignment cost on a rider not its own), and that rider's index.
         Only for an order some rider can serve alone."""
         p = self.p
         od, rd, w, dz, n_loc = p[0][o], p[1], p[2], p[4], int(p[5])
@@ -234,6 +235,7 @@ class AloneScreen:
             + w[k.W_WC] * wait
             + w[k.W_LC] * t.late[0]
             + w[k.W_DLC] * (t.s_d[0] - w[k.W_NOW])
+            + w[k.W_EC] * np.maximum(t.s_d[0] - od[k.O_QUOTE], 0)
             + w[k.W_VEH]
         )
         assigned = int(od[k.O_ASG])

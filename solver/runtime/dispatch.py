@@ -327,7 +327,10 @@ def _zones(
         return [Zone(tuple(range(len(spec.orders))), tuple(range(len(spec.riders))), (0.0, 0.0))]
     count = zone_count(open_orders, len(spec.riders), params.zone_orders, workers)
     follow = {o: rider for rider, visits in (initial or {}).items() for o, _ in visits}
-    follow.update({o.id: o.assigned_rider_id for o in spec.orders if o.assigned_rider_id})
+    present = {r.id for r in spec.riders}
+    follow.update(
+        {o.id: o.assigned_rider_id for o in spec.orders if o.assigned_rider_id in present}
+    )
     return partition(spec, count, follow=follow)
 
 

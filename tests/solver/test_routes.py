@@ -273,6 +273,7 @@ def test_objective_terms_price_each_quantity_by_its_weight() -> None:
         "unassigned": 1_000.0,
         "vehicles": 11.0,  # the idle rider costs nothing
         "reassignment": 13.0 * 2,  # two assigned orders moved off their rider
+        "eta_delay": 0.0,  # no ETA quoted
     }
     hier = params.replace(objective="hierarchical", unassigned_penalty=1e6)
     assert objective_terms(problem.now_s, hier, routes, 1)["delivery"] == 0.0
