@@ -243,7 +243,8 @@ def format_response(response: pb.SolveResponse, tz: tzinfo | None = None) -> str
         f"engine {pb.Engine.Name(s.engine)}"
         + (f" (shed: {s.shed_reason})" if s.shed_reason else "")
         + f", objective {s.objective:.0f}, late orders {s.late_orders}, "
-        f"matrix {seconds_of(s.matrix_time) * 1e3:.1f} ms, "
+        + (f"reassigned orders {s.reassigned_orders}, " if s.reassigned_orders > 0 else "")
+        + f"matrix {seconds_of(s.matrix_time) * 1e3:.1f} ms, "
         f"solve {seconds_of(s.solve_time) * 1e3:.1f} ms, "
         f"total {seconds_of(s.total_time) * 1e3:.1f} ms"
         + (f", storm level {s.storm_level}" if s.storm_level else "")

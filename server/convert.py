@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,7 +30,7 @@ from campus_maps import MODES as MODE_ORDER
 from campus_maps import Campus, CampusMatrices, OutsideServiceAreaError, SnappedPoints
 from server.config import ServerConfig
 from server.validate import InvalidRequestError, Violation
-from solver.model import OrderState, Problem
+from solver.model import Order, OrderState, Problem
 from solver.params import SolverParams
 from solver.plan import Plan, Unassigned, UnassignedReason
 from solver.routes import build_plan
@@ -106,9 +107,10 @@ def guard_orders(request: pb.SolveRequest, now: float) -> list[IncomingOrder]:
     ]
 
 
-def held_plan(plan: Plan, review: GuardReview) -> Plan:
+def held_plan(plan: Plan, review: GuardReview, orders: Sequence[Order] = ()) -> Plan:
     """``plan`` with the orders the guard holds back as unassigned QUARANTINED (their detail
-    is the detector's evidence)."""
+    is the detector's evidence); those of ``orders`` (the request's, held ones included) that
+    are assigned to a rider count as reassigned (left out)."""
     held = [
         Unassigned(v.order_id, UnassignedReason.QUARANTINED, f"{v.detector.value}: {v.evidence}")
         for v in review.verdicts
@@ -116,7 +118,10 @@ def held_plan(plan: Plan, review: GuardReview) -> Plan:
     ]
     if not held:
         return plan
-    return dataclasses.replace(plan, unassigned=(*plan.unassigned, *held))
+    ids = {u.order_id for u in held}
+    moved = sum(1 for o in orders if o.id in ids and o.assigned_rider_id is not None)
+    stats = dataclasses.replace(plan.stats, reassigned=plan.stats.reassigned + moved)
+    return dataclasses.replace(plan, unassigned=(*plan.unassigned, *held), stats=stats)
 
 
 def rider_mode(rider: pb.Rider, config: ServerConfig) -> str:
@@ -185,6 +190,11 @@ def problem_from_request(
             else None,
             state=state,
             rider_id=o.onboard_rider_id or o.committed_rider_id or None,
+            # soft: on this rider's phone (on a committed or onboard order, its own rider)
+            assigned_rider_id=o.assigned_rider_id or None,
+            assigned_pickup_s=rel(o.assigned_pickup_time)
+            if o.assigned_rider_id and o.HasField("assigned_pickup_time")
+            else None,
         )
     modes = build.modes
     points = np.array(build.keys, dtype=np.float64).reshape(-1, 2)
@@ -272,6 +282,7 @@ def response_from_plan(
     stats.total_time.CopyFrom(duration_of(total_s))
     stats.objective = float(plan.stats.objective)
     stats.late_orders = plan.stats.late_orders
+    stats.reassigned_orders = plan.stats.reassigned
     if review is not None:
         stats.storm_level = STORM_LEVELS.to_proto(review.level)
         for v in review.verdicts:

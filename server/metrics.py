@@ -72,6 +72,11 @@ class Metrics:
     orders
         ``dispatch_orders_total``: orders in answered Solve requests (the base of the
         unassigned share).
+    reassigned
+        ``dispatch_reassigned_orders_total{campus}``: orders assigned to a rider
+        (``assigned_rider_id``, not accepted yet) that an answer moved to another rider or left
+        out, each answer's ``stats.reassigned_orders`` (an order moved in two answers counts
+        twice).
     inflight, queue_depth
         Requests being worked on; searches waiting for a worker.
     worker_restarts
@@ -159,6 +164,12 @@ class Metrics:
             "dispatch_unassigned_orders", "Orders answered as unassigned", ["reason"], registry=r
         )
         self.orders = Counter("dispatch_orders", "Orders in answered Solve RPCs", registry=r)
+        self.reassigned = Counter(
+            "dispatch_reassigned_orders",
+            "Assigned orders answers moved off their rider (to another, or left out)",
+            ["campus"],
+            registry=r,
+        )
         self.inflight = Gauge("dispatch_inflight_requests", "Requests in flight", registry=r)
         self.queue_depth = Gauge("dispatch_queue_depth", "Solves waiting for a worker", registry=r)
         self.worker_restarts = FunctionCounter(

@@ -266,7 +266,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
         solve_started = time.perf_counter()
         plan = self._plan(conversion.without(held), solve_budget, config, deferred)
         if review is not None:
-            plan = held_plan(plan, review)
+            plan = held_plan(plan, review, conversion.spec.orders)
         solve_s = time.perf_counter() - solve_started
         response = response_from_plan(
             plan,
@@ -280,6 +280,8 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             self.metrics.unassigned.labels(u.reason.value).inc()
         if plan.stats.shed is not None:
             self.metrics.shed.labels(plan.stats.shed.reason.value).inc()
+        if plan.stats.reassigned:
+            self.metrics.reassigned.labels(campus_id).inc(plan.stats.reassigned)
         log.update(
             campus=campus_id,
             engine=plan.stats.engine.value,
@@ -289,6 +291,7 @@ class DispatchServicer(pb_grpc.DispatchServiceServicer):
             budget_ms=round(budget * 1000, 1),
             matrix_ms=round(conversion.matrix_s * 1000, 2),
             unassigned=len(plan.unassigned),
+            reassigned=plan.stats.reassigned,
         )
         if review is not None:
             log.update(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -140,6 +141,42 @@ def _check_latlng(out: list[Violation], where: str, point: pb.LatLng, present: b
                     f"{where}.{name}", f"{value!r} is not a valid degree in [-{bound:g}, {bound:g}]"
                 )
             )
+
+
+def _check_assigned(
+    out: list[Violation],
+    where: str,
+    order: pb.Order,
+    field: str,
+    pinned: str,
+    instant: Callable[[str, Timestamp, bool], float | None],
+) -> None:
+    """Report a bad soft assignment: an ``assigned_rider_id`` too long, or other than the rider a
+    committed or onboard order belongs to (``field``, ``pinned``); an ``assigned_pickup_time``
+    not a valid instant near now, or without an ``assigned_rider_id``. A rider not in the
+    request is no error: it logged off, and the order moves."""
+    assigned = order.assigned_rider_id
+    usable = _check_text(out, f"{where}.assigned_rider_id", assigned, required=False)
+    fits = len(pinned.encode("utf-8", "surrogatepass")) <= MAX_TEXT_BYTES  # else reported
+    if usable and pinned and fits and assigned != pinned:
+        out.append(
+            Violation(
+                f"{where}.assigned_rider_id",
+                f"{assigned!r} differs from {field} {pinned!r}: an order accepted by a rider "
+                "stays on that rider",
+            )
+        )
+    present = order.HasField("assigned_pickup_time")
+    at = instant(f"{where}.assigned_pickup_time", order.assigned_pickup_time, present)
+    if present and not assigned:
+        when = "" if at is None else f"{_iso(at)} "
+        out.append(
+            Violation(
+                f"{where}.assigned_pickup_time",
+                f"{when}is set without assigned_rider_id: only an assigned order has a "
+                "planned pickup",
+            )
+        )
 
 
 def request_now(request: pb.SolveRequest, default: float) -> float | None:
@@ -295,6 +332,7 @@ def validate_request(
         size = order.size or 1
         field = "onboard_rider_id" if onboard else "committed_rider_id"
         pinned = order.onboard_rider_id or order.committed_rider_id
+        _check_assigned(out, where, order, field, pinned, instant)
         if pinned and not _check_text(out, f"{where}.{field}", pinned, required=False):
             continue
         if pinned:

@@ -55,8 +55,9 @@ def request_from_snapshot(
     """The SolveRequest the order backend would send for this snapshot (campus scenarios).
 
     Times go on the real clock (``snapshot.epoch_s`` + scenario seconds); committed and
-    onboard orders name their rider; riders carry position, mode, capacity, when they are free
-    and their shift end. What the backend knows of who ordered
+    onboard orders name their rider, assigned orders (on a rider's phone, not accepted yet) the
+    rider they are assigned to and the pickup time planned then; riders carry position, mode,
+    capacity, when they are free and their shift end. What the backend knows of who ordered
     (:class:`~scenarios.replay.policies.OrderSource`) goes along: the account, when the order
     was placed, the merchant, and since when the account orders on the platform
     (``customer_since``, when known).
@@ -107,6 +108,10 @@ def request_from_snapshot(
             out.onboard_rider_id = o.rider_id or ""
         elif o.state is OrderState.COMMITTED:
             out.committed_rider_id = o.rider_id or ""
+        if o.assigned_rider_id is not None:
+            out.assigned_rider_id = o.assigned_rider_id
+            if o.assigned_pickup_s is not None:
+                out.assigned_pickup_time.CopyFrom(timestamp_at(epoch + o.assigned_pickup_s))
     return request
 
 
@@ -115,10 +120,12 @@ class GrpcService:
 
     Each batch is one Solve call with ``budget_s`` and a deadline of ``budget_s +
     deadline_margin_s``; RESOURCE_EXHAUSTED or any other error leaves the riders on the plan
-    they have (the batch is counted as rejected, with the status code).
+    they have (the batch is counted as rejected, with the status code). Orders the replay
+    pushed to a rider go as ``assigned_rider_id`` with their planned pickup: the service
+    keeps them there unless moving one pays more than its reassignment cost.
     """
 
-    keeps_assignments = False
+    replans_freely = False  # the service keeps assigned orders unless moving pays
     enforces_lateness_cap = True
 
     def __init__(

@@ -149,6 +149,13 @@ def test_the_table_has_a_line_per_stop_and_per_unassigned_order() -> None:
     assert len(late) == 1 and "o-2" in late[0] and "late 95 s" in late[0]
 
 
+def test_the_stats_line_shows_reassigned_orders_only_when_some_moved() -> None:
+    response = hand_response()
+    assert "reassigned" not in format_response(response)
+    response.stats.reassigned_orders = 2
+    assert "late orders 1, reassigned orders 2, matrix" in format_response(response)
+
+
 def test_times_in_the_table_are_the_stops_times_of_day() -> None:
     response = hand_response()
     first = response.routes[0].stops[0]

@@ -84,3 +84,31 @@ def test_a_point_off_campus_names_the_limit_and_the_area(tiny_campus: Campus) ->
         rf"within lat {south:.5f} to {north:.5f}, lng {west:.5f} to {east:.5f}\)",
         violation.description,
     ), violation.description
+
+
+def test_soft_assignments_reach_the_solver_and_the_moves_the_answer(tiny_campus: Campus) -> None:
+    config = make_config()
+    request = make_request(tiny_campus, orders=5, riders=2)
+    request.orders[0].assigned_rider_id = "r1"
+    request.orders[0].assigned_pickup_time.FromSeconds(NOW + 900)
+    request.orders[1].assigned_rider_id = "gone"  # logged off: not in the request
+    request.orders[2].committed_rider_id = "r0"
+    request.orders[2].assigned_rider_id = "r0"
+    request.orders[3].onboard_rider_id = "r1"
+    conversion = problem_from_request(request, tiny_campus, config)
+    orders = {o.id: o for o in conversion.spec.orders}
+    assert (orders["o0"].assigned_rider_id, orders["o0"].assigned_pickup_s) == ("r1", 900)
+    assert (orders["o1"].assigned_rider_id, orders["o1"].assigned_pickup_s) == ("gone", None)
+    assert (orders["o2"].assigned_rider_id, orders["o2"].rider_id) == ("r0", "r0")
+    for k in (3, 4):  # onboard and open orders assigned to no one
+        assert (orders[f"o{k}"].assigned_rider_id, orders[f"o{k}"].assigned_pickup_s) == (
+            None,
+            None,
+        )
+    plan = solve(conversion.spec, config.solver, budget_s=0.2)
+    assert plan.stats.reassigned >= 1  # o1's rider is not there to keep it
+    response = response_from_plan(plan, conversion, request, solve_s=0.2, total_s=0.25)
+    assert response.stats.reassigned_orders == plan.stats.reassigned
+    again = plan_from_response(conversion.problem, config.solver, response)
+    assert again.stats.reassigned == plan.stats.reassigned
+    assert again.stats.objective == pytest.approx(plan.stats.objective)

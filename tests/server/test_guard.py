@@ -253,3 +253,22 @@ def test_a_restarted_guard_evaluates_the_re_sent_orders_again(
         assert held == {f"x-s{k}" for k in range(6, 18)}
     finally:
         restarted.stop(0.5)
+
+
+def test_held_orders_assigned_to_a_rider_count_as_reassigned(tiny_campus: Campus) -> None:
+    """A quarantined order leaves its rider's phone: the answer counts it as reassigned."""
+    request = storm_request(tiny_campus, prefix="h", account="bot-7", now=NOW + 50000)
+    for order in request.orders[6:9]:  # three of the storm's orders were already pushed out
+        order.assigned_rider_id = "r0"
+    svc = create_server(make_config(), campuses={"tiny": tiny_campus}, env={})
+    try:
+        with DispatchClient(svc.address) as client:
+            answer = client.solve(request)
+        every_order_once(request, answer)
+        held = {u.order_id for u in answer.unassigned if u.reason == pb.QUARANTINED}
+        assert held == {f"h-s{k}" for k in range(6, 18)}
+        assert answer.stats.reassigned_orders == 3
+        scrape = svc.metrics.registry.get_sample_value
+        assert scrape("dispatch_reassigned_orders_total", {"campus": "tiny"}) == 3
+    finally:
+        svc.stop(0.5)

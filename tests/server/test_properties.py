@@ -1,9 +1,11 @@
 """Property tests of the service over generated SolveRequests, on every bundled campus: a valid
-request (raw coordinates, every mode, committed and onboard orders, tight and loose due times)
-is answered OK with a plan that passes the solver's checker and accounts for every order once;
-an invalid one (bad numbers, empty, huge or non-UTF-8 strings, duplicate ids, unknown riders,
-due before ready, timestamps at the edges of their range) is INVALID_ARGUMENT naming the field.
-Any other answer fails."""
+request (raw coordinates, every mode, committed and onboard orders, orders assigned to a rider
+of the request, to one not in it or to their own committed rider, with or without a planned
+pickup, tight and loose due times) is answered OK with a plan that passes the solver's checker
+and accounts for every order once; an invalid one (bad numbers, empty, huge or non-UTF-8
+strings, duplicate ids, unknown riders, an assigned rider other than the committed one, a
+planned pickup without an assigned rider, due before ready, timestamps at the edges of their
+range) is INVALID_ARGUMENT naming the field. Any other answer fails."""
 
 from __future__ import annotations
 
@@ -153,9 +155,25 @@ def valid_requests(draw: st.DrawFn, pools: dict[str, PointPool]) -> pb.SolveRequ
                     onboard_load[rider] += o.size or 1
                 else:
                     o.committed_rider_id = rider
+                if draw(st.integers(0, 3)) == 0:  # the backend repeats the accepting rider
+                    _assign(draw, o, rider, now)
                 continue
         o.size = draw(st.integers(0, min(capacity.values(), default=3)))
+        if draw(st.booleans()):  # on a rider's phone, not accepted yet (soft)
+            riders = sorted(capacity)
+            _assign(draw, o, draw(st.sampled_from([*riders, *riders, "logged-off", "騎手-9"])), now)
     return req
+
+
+def _assign(draw: st.DrawFn, order: pb.Order, rider: str, now: float) -> None:
+    """Assign ``order`` to ``rider``, sometimes with the pickup time of the answer that did:
+    overdue, due within the freeze horizon, or later."""
+    order.assigned_rider_id = rider
+    if draw(st.booleans()):
+        _at(
+            order.assigned_pickup_time,
+            now + draw(st.sampled_from([-1800, -60, 0, 120, 299, 301, 1200, 86400])),
+        )
 
 
 def _check_answer(
@@ -321,7 +339,12 @@ def huge_text(draw: st.DrawFn, req: pb.SolveRequest) -> str:
             ]
         )
     )
-    target = draw(st.sampled_from(["id", "request_id", "campus_id", "pinned", "account"]))
+    target = draw(
+        st.sampled_from(["id", "request_id", "campus_id", "pinned", "account", "assigned"])
+    )
+    if target == "assigned" and req.orders:
+        req.orders[0].assigned_rider_id = text
+        return "orders[0].assigned_rider_id"
     if target == "account" and req.orders:
         name = draw(st.sampled_from(["customer_id", "merchant_id"]))
         setattr(req.orders[0], name, text)
@@ -362,6 +385,27 @@ def unknown_rider(draw: st.DrawFn, req: pb.SolveRequest) -> str:
     return f"orders[{k}].committed_rider_id"
 
 
+def assigned_elsewhere(draw: st.DrawFn, req: pb.SolveRequest) -> str:
+    """A committed or onboard order assigned (soft) to another rider than its own."""
+    k = draw(st.integers(0, len(req.orders) - 1))
+    o = req.orders[k]
+    if not (o.committed_rider_id or o.onboard_rider_id):
+        o.committed_rider_id = req.riders[0].id
+    own = o.committed_rider_id or o.onboard_rider_id
+    others = [r.id for r in req.riders if r.id != own]
+    o.assigned_rider_id = draw(st.sampled_from([*others, "logged-off", own + "x"]))
+    return f"orders[{k}].assigned_rider_id"
+
+
+def pickup_unassigned(draw: st.DrawFn, req: pb.SolveRequest) -> str:
+    """A planned pickup on an order assigned to no one."""
+    k = draw(st.integers(0, len(req.orders) - 1))
+    base = req.now.seconds if req.HasField("now") else int(time.time())
+    req.orders[k].ClearField("assigned_rider_id")
+    req.orders[k].assigned_pickup_time.FromSeconds(base + draw(st.sampled_from([-60, 0, 600])))
+    return f"orders[{k}].assigned_pickup_time"
+
+
 def due_before_ready(draw: st.DrawFn, req: pb.SolveRequest) -> str:
     k = draw(st.integers(0, len(req.orders) - 1))
     o = req.orders[k]
@@ -384,9 +428,14 @@ def edge_timestamp(draw: st.DrawFn, req: pb.SolveRequest) -> str:
         ts, where = getattr(req.riders[r], name), f"riders[{r}].{name}"
         req.riders[r].ClearField("shift_end" if name == "available_time" else "available_time")
     else:
-        name = draw(st.sampled_from(["ready_time", "due_time"]))
+        name = draw(st.sampled_from(["ready_time", "due_time", "assigned_pickup_time"]))
         ts, where = getattr(req.orders[k], name), f"orders[{k}].{name}"
-        req.orders[k].ClearField("due_time" if name == "ready_time" else "ready_time")
+        if name == "assigned_pickup_time":
+            req.orders[k].assigned_rider_id = (
+                req.orders[k].committed_rider_id or req.orders[k].onboard_rider_id or "logged-off"
+            )
+        else:
+            req.orders[k].ClearField("due_time" if name == "ready_time" else "ready_time")
     ts.seconds, ts.nanos = seconds, nanos
     return where
 
@@ -476,6 +525,8 @@ MUTATIONS: list[tuple[Mutation, int, int]] = [
     (huge_text, 0, 0),
     (duplicate_id, 2, 0),
     (unknown_rider, 0, 1),
+    (assigned_elsewhere, 1, 1),
+    (pickup_unassigned, 0, 1),
     (due_before_ready, 0, 1),
     (edge_timestamp, 1, 0),
     (bad_now, 0, 0),

@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from api.client import format_response
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from api.pb.campus_dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 from campus_maps import Campus, load_campus
@@ -409,3 +410,109 @@ def test_an_internal_error_is_logged_and_caught_by_the_suite(
     finally:
         access.removeHandler(watch)
     assert watch.seen and '"status": "INTERNAL"' in watch.seen[0]
+
+
+# ---------------------------------------------------------------- soft assignments
+def _rider_of(response: pb.SolveResponse) -> dict[str, str]:
+    """Order id -> the rider whose route drops it off."""
+    return {
+        s.order_id: r.rider_id for r in response.routes for s in r.stops if s.kind == pb.DROPOFF
+    }
+
+
+def _assigned_request(
+    tiny_campus: Campus, seed: int, rider: str, pickup_in_s: int
+) -> pb.SolveRequest:
+    """One order on ``rider``'s phone, its pickup planned ``pickup_in_s`` from now; rider r0
+    waits at the merchant, r1 is elsewhere."""
+    request = make_request(tiny_campus, orders=1, riders=2, seed=seed)
+    request.riders[0].position.CopyFrom(request.orders[0].pickup)
+    request.orders[0].assigned_rider_id = rider
+    request.orders[0].assigned_pickup_time.FromSeconds(NOW + pickup_in_s)
+    return request
+
+
+def _checked(
+    service: Service, tiny_campus: Campus, request: pb.SolveRequest, response: pb.SolveResponse
+) -> None:
+    conversion, plan = plan_of_response(tiny_campus, service, request, response)
+    check = check_plan(conversion.problem, plan, service.config.solver)
+    assert check.ok, check.violations
+    assert response.stats.objective == pytest.approx(check.objective)
+    assert response.stats.reassigned_orders == plan.stats.reassigned
+
+
+def test_an_assigned_order_stays_on_its_rider_unless_it_must_or_moving_pays(
+    service: Service, stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    """Kept on r1 although r0 waits at the merchant (the move would save less than the
+    reassignment cost, 300); moved when it saves more, unless its pickup is due within the
+    freeze horizon (300 s); moved, and counted, when its rider is not in the request."""
+    scrape = service.metrics.registry.get_sample_value
+    labels = {"campus": "tiny"}
+    before = scrape("dispatch_reassigned_orders_total", labels) or 0.0
+    cost = service.config.solver.reassignment_cost
+
+    kept = _assigned_request(tiny_campus, seed=1, rider="r1", pickup_in_s=1200)
+    response = stub.Solve(kept, timeout=5)
+    assert _rider_of(response) == {"o0": "r1"}
+    assert response.stats.reassigned_orders == 0
+    assert "reassigned" not in format_response(response)
+    _checked(service, tiny_campus, kept, response)
+
+    moved = _assigned_request(tiny_campus, seed=2, rider="r1", pickup_in_s=1200)
+    response = stub.Solve(moved, timeout=5)
+    assert _rider_of(response) == {"o0": "r0"}
+    assert response.stats.reassigned_orders == 1
+    _checked(service, tiny_campus, moved, response)
+    moved.orders[0].ClearField("assigned_rider_id")
+    moved.orders[0].ClearField("assigned_pickup_time")
+    free = stub.Solve(moved, timeout=5)  # the same plan, without the move's price
+    assert response.stats.objective == pytest.approx(free.stats.objective + cost)
+
+    frozen = _assigned_request(tiny_campus, seed=2, rider="r1", pickup_in_s=120)
+    response = stub.Solve(frozen, timeout=5)
+    assert _rider_of(response) == {"o0": "r1"}
+    assert response.stats.reassigned_orders == 0
+    _checked(service, tiny_campus, frozen, response)
+
+    gone = _assigned_request(tiny_campus, seed=1, rider="logged-off", pickup_in_s=60)
+    response = stub.Solve(gone, timeout=5)
+    assert _rider_of(response)["o0"] in {"r0", "r1"}
+    assert response.stats.reassigned_orders == 1
+    assert "late orders 0, reassigned orders 1, matrix" in format_response(response)
+    _checked(service, tiny_campus, gone, response)
+
+    assert scrape("dispatch_reassigned_orders_total", labels) == before + 2
+
+
+def test_bad_soft_assignments_name_the_field_and_the_values(
+    stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+) -> None:
+    request = make_request(tiny_campus)
+    request.orders[0].committed_rider_id = "r0"
+    request.orders[0].assigned_rider_id = "r2"
+    request.orders[1].assigned_pickup_time.FromSeconds(NOW + 600)  # no assigned rider
+    request.orders[2].assigned_rider_id = "r1"
+    request.orders[2].assigned_pickup_time.seconds = 2**62  # not a Timestamp
+    request.orders[3].assigned_rider_id = "z" * 129
+    request.orders[4].assigned_rider_id = "nobody-here"  # fine: a rider not in the request
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(request, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad = violations(err.value)
+    assert set(bad) == {
+        "orders[0].assigned_rider_id",
+        "orders[1].assigned_pickup_time",
+        "orders[2].assigned_pickup_time",
+        "orders[3].assigned_rider_id",
+    }
+    assert bad["orders[0].assigned_rider_id"].startswith(
+        "'r2' differs from committed_rider_id 'r0'"
+    )
+    assert "without assigned_rider_id" in bad["orders[1].assigned_pickup_time"]
+    assert (
+        f"seconds={2**62}, nanos=0 is not a valid Timestamp"
+        in bad["orders[2].assigned_pickup_time"]
+    )
+    assert "is 129 bytes of UTF-8" in bad["orders[3].assigned_rider_id"]

@@ -180,3 +180,69 @@ def test_time_order_messages_name_both_values() -> None:
     req = request()
     req.riders[0].mode = 9
     assert fields(req)["riders[0].mode"].startswith("9 is not a TravelMode (")
+
+
+# ---------------------------------------------------------------- soft assignments
+def test_an_assigned_order_may_name_any_rider_even_one_not_in_the_request() -> None:
+    req = request(orders=4, riders=2)
+    req.orders[0].assigned_rider_id = "r1"  # a rider of the request
+    req.orders[0].assigned_pickup_time.FromSeconds(NOW + 600)
+    req.orders[1].assigned_rider_id = "logged-off"  # not in the request: it moves, no error
+    req.orders[1].assigned_pickup_time.FromSeconds(NOW - 120)  # overdue: still an instant
+    req.orders[2].committed_rider_id = "r0"
+    req.orders[2].assigned_rider_id = "r0"  # its own rider again
+    req.orders[3].onboard_rider_id = "r1"
+    req.orders[3].assigned_rider_id = "r1"
+    req.orders[3].assigned_pickup_time.FromSeconds(NOW - 60)
+    assert fields(req) == {}
+
+
+@pytest.mark.parametrize("pin", ["committed_rider_id", "onboard_rider_id"])
+def test_an_assigned_rider_other_than_the_pinned_one_names_both(pin: str) -> None:
+    req = request(orders=1, riders=2)
+    setattr(req.orders[0], pin, "r0")
+    req.orders[0].assigned_rider_id = "r1"
+    assert fields(req) == {
+        "orders[0].assigned_rider_id": f"'r1' differs from {pin} 'r0': an order accepted by "
+        "a rider stays on that rider"
+    }
+
+
+def test_an_assigned_rider_id_follows_the_text_rules() -> None:
+    req = request()
+    req.orders[0].assigned_rider_id = "é" * (MAX_TEXT_BYTES // 2)  # exactly 128 bytes: fine
+    assert fields(req) == {}
+    req.orders[0].assigned_rider_id = "x" * 100_000
+    req.orders[1].committed_rider_id = "r0"
+    req.orders[1].assigned_rider_id = "y" * (MAX_TEXT_BYTES + 1)
+    bad = fields(req)
+    assert set(bad) == {"orders[0].assigned_rider_id", "orders[1].assigned_rider_id"}
+    assert bad["orders[0].assigned_rider_id"] == (
+        "is 100000 bytes of UTF-8 (starts 'xxxxxxxxxxxxxxxx'); at most 128 bytes"
+    )
+    assert "at most 128 bytes" in bad["orders[1].assigned_rider_id"]  # not "differs"
+
+
+def test_a_planned_pickup_needs_an_assigned_rider_and_a_valid_instant() -> None:
+    req = request(orders=2)
+    req.orders[0].assigned_pickup_time.FromSeconds(NOW + 300)
+    req.orders[1].assigned_rider_id = "r0"
+    req.orders[1].assigned_pickup_time.FromSeconds(NOW + MAX_HORIZON_S + 1)
+    bad = fields(req)
+    assert bad == {
+        "orders[0].assigned_pickup_time": "2023-11-14T22:18:20+00:00 is set without "
+        "assigned_rider_id: only an assigned order has a planned pickup",
+        "orders[1].assigned_pickup_time": "2023-11-21T22:13:21+00:00 is +7.0 days from now "
+        "(2023-11-14T22:13:20+00:00); every time must be within 7 days of now",
+    }
+    req.orders[1].assigned_pickup_time.seconds = TIMESTAMP_SECONDS[1] + 1
+    req.orders[0].assigned_pickup_time.nanos = -1
+    assert "not a valid Timestamp" in fields(req)["orders[1].assigned_pickup_time"]
+    first = [
+        v.description
+        for v in validate_request(req, CONFIG, now=NOW)
+        if v.field == "orders[0].assigned_pickup_time"
+    ]
+    assert len(first) == 2  # not an instant, and without an assigned rider
+    assert first[0].startswith("seconds=1700000300, nanos=-1 is not a valid Timestamp")
+    assert first[1].startswith("is set without assigned_rider_id")

@@ -4,6 +4,7 @@ n-th request up to a limit, and the service as a replay policy (answering, and u
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,10 @@ def test_a_snapshot_request_is_valid_and_converts_back_to_the_same_problem(
         assert [o.id for o in back.orders] == [o.id for o in problem.orders]
         for mine, theirs in zip(problem.orders, back.orders, strict=True):
             assert (theirs.state, theirs.rider_id) == (mine.state, mine.rider_id), mine.id
+            assert theirs.assigned_rider_id == mine.assigned_rider_id, mine.id
+            assert theirs.assigned_pickup_s == (
+                None if mine.assigned_pickup_s is None else mine.assigned_pickup_s - now
+            )
             assert theirs.ready_s == mine.ready_s - now
             assert theirs.due_s == mine.due_s - now
             assert theirs.size == mine.size
@@ -119,6 +124,46 @@ def test_pinned_orders_name_their_rider_in_the_right_field(snapshots: list[Snaps
             OrderState.ONBOARD: ("", mine.rider_id),
         }[mine.state]
         assert (sent.committed_rider_id, sent.onboard_rider_id) == expected
+
+
+def assigned(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` as the backend sees it once answers have gone out: open orders on a rider's
+    phone (a rider of the batch, or one logged off since), some with the pickup time planned
+    then; committed and onboard orders assigned to their own rider."""
+    problem, riders = snapshot.problem, [r.id for r in snapshot.problem.riders]
+    orders = []
+    for k, o in enumerate(problem.orders):
+        if o.is_pinned:
+            o = dataclasses.replace(o, assigned_rider_id=o.rider_id)
+        elif k % 3 != 2:
+            rider = riders[k % len(riders)] if k % 3 == 0 else "logged-off"
+            pickup = problem.now_s + 60 * k if k % 2 == 0 else None
+            o = dataclasses.replace(o, assigned_rider_id=rider, assigned_pickup_s=pickup)
+        orders.append(o)
+    return dataclasses.replace(snapshot, problem=dataclasses.replace(problem, orders=tuple(orders)))
+
+
+def test_assigned_orders_name_their_rider_and_planned_pickup(
+    tiny: Campus, snapshots: list[Snapshot]
+) -> None:
+    snapshot = assigned(next(s for s in snapshots if states(s) == set(OrderState)))
+    request = request_from_snapshot(snapshot, "tiny", budget_s=0.1)
+    problem = snapshot.problem
+    assert any(o.assigned_pickup_s is not None for o in problem.orders)
+    assert any(o.assigned_rider_id == "logged-off" for o in problem.orders)
+    for mine, sent in zip(problem.orders, request.orders, strict=True):
+        assert sent.assigned_rider_id == (mine.assigned_rider_id or ""), mine.id
+        if mine.assigned_pickup_s is None:
+            assert not sent.HasField("assigned_pickup_time"), mine.id
+        else:
+            assert epoch_of(sent.assigned_pickup_time) == snapshot.epoch_s + mine.assigned_pickup_s
+    config = make_config()
+    assert validate_request(request, config) == []
+    back = problem_from_request(request, tiny, config).problem
+    for mine, theirs in zip(problem.orders, back.orders, strict=True):
+        assert theirs.assigned_rider_id == mine.assigned_rider_id
+        expected = mine.assigned_pickup_s
+        assert theirs.assigned_pickup_s == (None if expected is None else expected - problem.now_s)
 
 
 # ------------------------------------------------------------------------- RequestRecorder
@@ -185,10 +230,13 @@ def test_replay_through_the_grpc_service(tiny: Campus, service: str) -> None:
     assert sum(1 for o in result.orders if o.delivered) >= 6
 
 
+@pytest.mark.parametrize("soft", [False, True], ids=["plain", "assigned"])
 def test_the_service_answers_a_decision_covering_the_orders(
-    service: str, snapshots: list[Snapshot]
+    service: str, snapshots: list[Snapshot], soft: bool
 ) -> None:
     snapshot = next(s for s in snapshots if states(s) == set(OrderState))
+    if soft:
+        snapshot = assigned(snapshot)
     policy = GrpcService(service, "tiny", 0.2)
     try:
         decision = policy.dispatch(snapshot)
