@@ -401,9 +401,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "tune",
         help="compare solver parameter sets by replaying scenarios (grid or search)",
         description="Replay scenarios with a grid (or a seeded search) of solver parameter "
-        "sets, print a table (* the Pareto front, < the chosen set) and write tune.csv, "
-        "tune.json, chosen.toml and tradeoff.png. Exit status: 0 done, 2 bad usage, a bad "
-        "file or a bad parameter.",
+        "sets, print a table (* the Pareto front on the --front KPIs, < the chosen set: the "
+        "front set with the best on-time rate) and write tune.csv, tune.json, chosen.toml and "
+        "tradeoff.png (the first front KPI against the second). Plan stability against "
+        "delivery, for instance: --param reassignment_cost=0,100,300,1000 --param "
+        "freeze_horizon_s=0,300 --front reassigned_share,click_to_door_mean_min. Exit status: "
+        "0 done, 2 bad usage, a bad file or a bad parameter.",
     )
     tune.add_argument(
         "--scenario",
@@ -450,13 +453,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=front_list,
         default=",".join(FRONT_KPIS),
         metavar="KPI,KPI",
-        help="KPIs of the Pareto front, comma-separated, from: " + ", ".join(FRONT_CHOICES),
+        help="KPIs of the Pareto front, comma-separated (the table shows them; tradeoff.png "
+        "plots the first up and the second across, a single one against latency p99; the "
+        "chosen set is the front set with the best on-time rate, ties going to the front KPIs "
+        "in order), from: " + ", ".join(FRONT_CHOICES),
     )
     tune.add_argument(
         "--max-latency-ms",
         type=POSITIVE,
         default=None,
-        help="latency p99 cap of the chosen set (ms; default: none)",
+        help="latency p99 cap of the chosen set (ms; default: none): the best on-time rate "
+        "among the front sets within it, or the fastest front set when none is",
     )
     tune.add_argument(
         "--batch-interval", type=POSITIVE_INT, default=30, help="virtual seconds between batches"

@@ -12,6 +12,15 @@ A parameter is given as ``table.key=values`` (``solver.`` may be left out)::
 
 The replay's dispatch budget is the set's ``solver.default_budget_s``: the budget the service
 gives a request that names none.
+
+The Pareto front is taken on the front KPIs (default on-time rate and latency p99; any KPI
+with a better direction, such as the plan-stability ones, ``reassigned_share`` or
+``eta_churn_mean_min``, against a delivery KPI such as ``click_to_door_mean_min``); the table
+always shows them, the picture plots the first two (:func:`picture_kpis`), and the chosen set
+is the front set with the best on-time rate (:func:`choose`)::
+
+    campus-dispatch tune --scenario lunch.json --param reassignment_cost=0,100,300,1000 \
+        --param freeze_horizon_s=0,300 --front reassigned_share,click_to_door_mean_min
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ TABLE_KPIS = (
 )
 #: Default Pareto objectives: the trade-off the picture shows.
 FRONT_KPIS = ("on_time_rate", "solver_latency_p99_ms")
+#: The picture's x axis when the front has a single KPI (its y axis).
+PICTURE_PARTNER = "solver_latency_p99_ms"
 #: Short aliases: name -> (solver field, factor from the alias unit to the field's unit).
 ALIASES = {"budget_ms": ("default_budget_s", 0.001), "budget_s": ("default_budget_s", 1.0)}
 
@@ -287,11 +298,17 @@ class TuneReport:
     chosen: TuneResult
     note: str
 
+    @property
+    def table_kpis(self) -> tuple[str, ...]:
+        """The KPIs of the table: :data:`TABLE_KPIS`, then the front KPIs it lacks."""
+        return table_kpis(self.front_kpis)
+
     def table(self) -> str:
-        """One row per set: tuned values, KPIs, ``*`` on the Pareto front, ``<`` chosen."""
+        """One row per set: tuned values, KPIs (:attr:`table_kpis`), ``*`` on the Pareto
+        front, ``<`` chosen."""
         names = list(self.results[0].candidate.changes) if self.results else []
         heads = ["set", *names]
-        for kpi in TABLE_KPIS:
+        for kpi in self.table_kpis:
             unit = KPI_INFO[kpi][1]
             heads.append(f"{_SHORT[kpi]} ({unit})" if unit else _SHORT[kpi])
         heads.append("front")
@@ -299,7 +316,7 @@ class TuneReport:
         for r in self.results:
             cells = [str(r.candidate.index)]
             cells += [format_value(r.candidate.changes[n]) for n in names]
-            cells += [_cell(k, r.kpis[k]) for k in TABLE_KPIS]
+            cells += [_cell(k, r.kpis[k]) for k in self.table_kpis]
             cells.append(("*" if r.on_front else "") + (" <" if r is self.chosen else ""))
             rows.append(cells)
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
@@ -316,11 +333,13 @@ class TuneReport:
         """The chosen set as a ``[solver]`` table, with where it comes from as comments."""
         chosen = self.chosen
         kpis = ", ".join(
-            f"{_SHORT[k]} {_cell(k, chosen.kpis[k])} {KPI_INFO[k][1]}".rstrip() for k in TABLE_KPIS
+            f"{_SHORT[k]} {_cell(k, chosen.kpis[k])} {KPI_INFO[k][1]}".rstrip()
+            for k in self.table_kpis
         )
         header = (
             f"chosen by `campus-dispatch tune` on {', '.join(self.scenarios)}:\n"
             f"set {chosen.candidate.index} ({chosen.candidate.label()}); {self.note}\n"
+            f"Pareto front on {', '.join(self.front_kpis)}\n"
             f"KPIs (mean over the scenarios): {kpis}\n"
             "apply to a running server: campus-dispatch admin update --file THIS_FILE"
         )
@@ -334,9 +353,37 @@ _SHORT = {
     "rider_hours_busy": "busy rider-h",
     "solver_latency_p99_ms": "latency p99",
     "shed_rate": "shed",
+    "click_to_door_mean_min": "c2d mean",
+    "reassigned_share": "reassigned",
+    "moves_per_order": "moves/order",
+    "max_moves": "max moves",
+    "eta_churn_mean_min": "ETA churn",
+    "eta_churn_p90_min": "ETA churn p90",
+    "first_eta_error_mean_min": "1st-ETA error",
+    "first_eta_error_p90_min": "1st-ETA error p90",
 }
 for _kpi in KPI_INFO:
     _SHORT.setdefault(_kpi, _kpi)
+
+
+def table_kpis(front_kpis: Sequence[str]) -> tuple[str, ...]:
+    """The KPIs a tuning table shows: :data:`TABLE_KPIS`, then those of ``front_kpis`` it
+    lacks (the front is always in the table)."""
+    return (*TABLE_KPIS, *(k for k in dict.fromkeys(front_kpis) if k not in TABLE_KPIS))
+
+
+def picture_kpis(front_kpis: Sequence[str]) -> tuple[str, str]:
+    """The KPIs of the trade-off picture, ``(y, x)``: the first front KPI up, the second
+    across (the default front: on-time rate against latency p99). With a single front KPI,
+    it against :data:`PICTURE_PARTNER` (latency p99); when that single KPI is latency p99,
+    on-time rate against it (the default picture). Further front KPIs are not drawn."""
+    if not front_kpis:
+        raise TuneError("no front KPI")
+    if len(front_kpis) >= 2:
+        return front_kpis[0], front_kpis[1]
+    if front_kpis[0] == PICTURE_PARTNER:
+        return "on_time_rate", PICTURE_PARTNER
+    return front_kpis[0], PICTURE_PARTNER
 
 
 def _cell(kpi: str, value: float) -> str:
@@ -363,15 +410,28 @@ def mark_front(results: Sequence[TuneResult], front_kpis: Sequence[str]) -> None
 
 
 def choose(
-    results: Sequence[TuneResult], *, max_latency_ms: float | None = None
+    results: Sequence[TuneResult],
+    *,
+    max_latency_ms: float | None = None,
+    front_kpis: Sequence[str] = FRONT_KPIS,
 ) -> tuple[TuneResult, str]:
-    """The set to ship and why: on the front, the best on-time rate within the latency cap
-    (ties: lower latency p99, then lower click-to-door p90, then the lower set number); with
-    no set under the cap, the one with the lowest latency p99. Values are compared as the
-    table shows them (:func:`shown`)."""
+    """The set to ship and why: among the front sets (all sets when none is marked), the best
+    on-time rate within the latency cap; ties: the better value of each front KPI in turn,
+    then lower latency p99, then lower click-to-door p90, then the lower set number. With no
+    front set under the cap, the front set with the lowest latency p99. Values are compared
+    as the table shows them (:func:`shown`).
+
+    The rule holds whatever the front is on: the front KPIs say which sets make no needless
+    sacrifice (on the default front, of on-time rate for latency; on a stability front such
+    as ``reassigned_share,click_to_door_mean_min``, of plan stability for delivery time), and
+    on-time rate, the promise to the student, picks among them. A set off the front is never
+    chosen, even with a better on-time rate: put ``on_time_rate`` on the front to weigh it."""
 
     def kpi(r: TuneResult, name: str) -> float:
         return shown(name, r.kpis[name])
+
+    def better(r: TuneResult, name: str) -> float:  # lower is better
+        return -KPI_INFO[name][2] * kpi(r, name)
 
     front = [r for r in results if r.on_front] or list(results)
     within = [
@@ -386,6 +446,7 @@ def choose(
         within,
         key=lambda r: (
             -kpi(r, "on_time_rate"),
+            *(better(r, name) for name in front_kpis),
             kpi(r, "solver_latency_p99_ms"),
             kpi(r, "click_to_door_p90_min"),
         ),
@@ -418,7 +479,8 @@ def tune(
     processes
         Replays run at once, each in its own process.
     front_kpis
-        KPIs of the Pareto front (directions from :data:`scenarios.replay.kpis.KPI_INFO`).
+        KPIs of the Pareto front (directions from :data:`scenarios.replay.kpis.KPI_INFO`):
+        delivery, latency or plan-stability KPIs alike; the table always shows them.
     max_latency_ms
         Latency p99 cap of the choice.
     progress
@@ -448,7 +510,7 @@ def tune(
             bar.close()
     results = _collect(candidates, names, replays)
     mark_front(results, front_kpis)
-    chosen, note = choose(results, max_latency_ms=max_latency_ms)
+    chosen, note = choose(results, max_latency_ms=max_latency_ms, front_kpis=front_kpis)
     return TuneReport(names, results, tuple(front_kpis), chosen, note)
 
 
@@ -487,7 +549,8 @@ class _Bar:
 
 def write_tuning(report: TuneReport, out_dir: str | Path, *, picture: bool = True) -> list[Path]:
     """Write ``tune.csv`` (a row per set and scenario, and the means), ``tune.json``,
-    ``chosen.toml`` and ``tradeoff.png`` (on-time rate vs latency p99) into ``out_dir``."""
+    ``chosen.toml`` and ``tradeoff.png`` (the first front KPI against the second,
+    :func:`picture_kpis`; by default on-time rate vs latency p99) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(report.results[0].candidate.changes)
@@ -536,17 +599,43 @@ def write_tuning(report: TuneReport, out_dir: str | Path, *, picture: bool = Tru
     toml_path.write_text(report.chosen_toml())
     written = [csv_path, json_path, toml_path]
     if picture:
-        from scenarios.replay.plots import plot_tradeoff
-
-        written.append(
-            plot_tradeoff(
-                [r.candidate.index for r in report.results],
-                [r.kpis["on_time_rate"] for r in report.results],
-                [r.kpis["solver_latency_p99_ms"] for r in report.results],
-                [r.on_front for r in report.results],
-                report.results.index(report.chosen),
-                out / "tradeoff.png",
-                title=f"{', '.join(report.scenarios)}: {len(report.results)} parameter sets",
-            )
-        )
+        written.append(plot_report(report, out / "tradeoff.png"))
     return written
+
+
+def plot_report(report: TuneReport, path: str | Path) -> Path:
+    """The trade-off picture of ``report`` (:func:`scenarios.replay.plots.plot_tradeoff`): the
+    first front KPI (y) against the second (x) (:func:`picture_kpis`), each set at its values
+    as the table shows them (:func:`shown`: what the front compares, so that a set drawn
+    dominated is off the front and ties fall together), the front sets in blue with starred
+    labels, the step line through those of them no other front set dominates on the two
+    drawn KPIs (all of them on a two-KPI front), the chosen set ringed."""
+    from scenarios.replay.plots import plot_tradeoff
+
+    def drawn_value(kpi: str, r: TuneResult) -> float:  # shown, in the KPI's own form
+        return shown(kpi, r.kpis[kpi]) / (100 if KPI_INFO[kpi][1] == "%" else 1)
+
+    y_kpi, x_kpi = picture_kpis(report.front_kpis)
+    results = report.results
+    front = [r for r in results if r.on_front]
+    drawn = (
+        pareto_front(
+            [[shown(k, r.kpis[k]) for k in (y_kpi, x_kpi)] for r in front],
+            [KPI_INFO[y_kpi][2], KPI_INFO[x_kpi][2]],
+        )
+        if front
+        else []
+    )
+    on_line = {id(r) for r, mark in zip(front, drawn, strict=True) if mark}
+    return plot_tradeoff(
+        [r.candidate.index for r in results],
+        [drawn_value(y_kpi, r) for r in results],
+        [drawn_value(x_kpi, r) for r in results],
+        [r.on_front for r in results],
+        results.index(report.chosen),
+        path,
+        title=f"{', '.join(report.scenarios)}: {len(results)} parameter sets",
+        y_kpi=y_kpi,
+        x_kpi=x_kpi,
+        on_line=[id(r) in on_line for r in results],
+    )

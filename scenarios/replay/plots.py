@@ -4,10 +4,11 @@ trade-off of a tuning run (PNG)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import matplotlib
 import numpy as np
@@ -19,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from numpy.typing import NDArray
 
 from scenarios.model import Point
+from scenarios.replay.kpis import KPI_INFO
 from scenarios.replay.policies import STORM_LEVELS
 from scenarios.replay.simulate import OrderRecord, ReplayResult
 
@@ -696,31 +698,70 @@ def place_labels(
     return offsets
 
 
+def _kpi_name(kpi: str) -> str:
+    """``kpi``'s :data:`~scenarios.replay.kpis.KPI_INFO` label without its explanation in
+    brackets (``"on-time rate"``, ``"ETA churn per order, mean"``)."""
+    label = KPI_INFO[kpi][0]
+    return re.sub(r"\s*\([^()]*\)", "", label).strip() or label
+
+
+def kpi_axis_label(kpi: str) -> str:
+    """An axis label of ``kpi``: its name (:func:`_kpi_name`), then its unit in brackets
+    (``"on-time rate (%)"``, ``"ETA churn per order, mean (min)"``)."""
+    unit = KPI_INFO[kpi][1]
+    return f"{_kpi_name(kpi)} ({unit})" if unit else _kpi_name(kpi)
+
+
+def _kpi_limits(lim: tuple[float, float], percent: bool) -> tuple[float, float]:
+    """Axis limits of a KPI: a percentage stays within 0-100 %, with room for labels beyond a
+    point at 0 or 100 only."""
+    low, high = lim
+    if percent and high > 100:
+        high = min(high, 100 + 0.12 * (100 - low) + 0.5)
+    if percent and low < 0:
+        low = max(low, 0 - 0.12 * high - 0.5)
+    return low, high
+
+
 def tradeoff_figure(
     labels: Sequence[int | str],
-    on_time_rate: Sequence[float],
-    latency_p99_ms: Sequence[float],
+    y_values: Sequence[float],
+    x_values: Sequence[float],
     on_front: Sequence[bool],
     chosen: int,
     *,
     title: str = "",
+    y_kpi: str = "on_time_rate",
+    x_kpi: str = "solver_latency_p99_ms",
+    on_line: Sequence[bool] | None = None,
 ) -> Figure:
     """The figure :func:`plot_tradeoff` writes (drawn once, its layout fixed, so that the
     label boxes can be measured)."""
     if not labels:
         raise ValueError("plot_tradeoff: no parameter sets to plot")
-    rate = 100 * np.asarray(on_time_rate, dtype=np.float64)
-    latency = np.asarray(latency_p99_ms, dtype=np.float64)
+    for kpi in (y_kpi, x_kpi):
+        if kpi not in KPI_INFO:
+            raise ValueError(f"plot_tradeoff: unknown KPI {kpi!r}")
+    y_percent, x_percent = (KPI_INFO[k][1] == "%" for k in (y_kpi, x_kpi))
+    y = (100 if y_percent else 1) * np.asarray(y_values, dtype=np.float64)
+    x = (100 if x_percent else 1) * np.asarray(x_values, dtype=np.float64)
     front = np.asarray(on_front, dtype=bool)
+    line = front if on_line is None else np.asarray(on_line, dtype=bool)
+    if not len(labels) == len(y) == len(x) == len(front) == len(line):
+        raise ValueError("plot_tradeoff: one value per parameter set in each sequence")
     fig = Figure(figsize=(7.5, 5.5), layout="constrained", dpi=DPI)
     ax = fig.subplots()
-    ax.scatter(latency[~front], rate[~front], s=36, color="#9a9a9a", label="dominated", zorder=2)
-    ax.scatter(latency[front], rate[front], s=48, color="C0", label="Pareto front (*)", zorder=3)
-    order = np.argsort(latency[front])
-    ax.step(latency[front][order], rate[front][order], where="post", color="C0", lw=1.2, zorder=1)
+    ax.scatter(x[~front], y[~front], s=36, color="#9a9a9a", label="dominated", zorder=2)
+    ax.scatter(x[front], y[front], s=48, color="C0", label="Pareto front (*)", zorder=3)
+    # the front's staircase: at each x, the best y of the sets at least as good on x, its
+    # corners on the dominated side (x lower-better: each point's y holds to the next point
+    # on the right, "post"; x higher-better: from the previous point on the left, "pre")
+    order = np.argsort(x[line], kind="stable")
+    where: Literal["pre", "post"] = "pre" if KPI_INFO[x_kpi][2] > 0 else "post"
+    ax.step(x[line][order], y[line][order], where=where, color="C0", lw=1.2, zorder=1)
     ax.scatter(
-        [latency[chosen]],
-        [rate[chosen]],
+        [x[chosen]],
+        [y[chosen]],
         s=220,
         facecolors="none",
         edgecolors="C3",
@@ -729,20 +770,21 @@ def tradeoff_figure(
         zorder=4,
     )
     ax.margins(x=0.1, y=0.15)
-    low, high = ax.get_ylim()
-    if high > 100:  # no rate above 100 %: room for labels above a point at 100 only
-        ax.set_ylim(low, min(high, 100 + 0.12 * (100 - low) + 0.5))
-    ax.set_xlabel("dispatch latency p99 (ms)")
-    ax.set_ylabel("on-time rate (%)")
+    ax.set_ylim(*_kpi_limits(ax.get_ylim(), y_percent))
+    ax.set_xlim(*_kpi_limits(ax.get_xlim(), x_percent))
+    ax.set_xlabel(kpi_axis_label(x_kpi))
+    ax.set_ylabel(kpi_axis_label(y_kpi))
     ax.grid(True, alpha=0.3)
-    ax.set_title(title or "on-time rate vs latency", fontsize=10)
+    if not title and (y_kpi, x_kpi) == ("on_time_rate", "solver_latency_p99_ms"):
+        title = "on-time rate vs latency"
+    ax.set_title(title or f"{_kpi_name(y_kpi)} vs {_kpi_name(x_kpi)}", fontsize=10)
     fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     FigureCanvasAgg(fig)
     fig.draw_without_rendering()  # the layout, then frozen: the labels are placed in pixels
     fig.set_layout_engine("none")
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
 
-    px = ax.transData.transform(np.column_stack([latency, rate]))
+    px = ax.transData.transform(np.column_stack([x, y]))
     groups = _label_groups(px, LABEL_MERGE_PX)
     # the chosen set's group first, then the front's, then left to right
     groups.sort(key=lambda g: (chosen not in g, not front[g].any(), float(px[g, 0].min())))
@@ -793,16 +835,26 @@ def tradeoff_figure(
 
 def plot_tradeoff(
     labels: Sequence[int | str],
-    on_time_rate: Sequence[float],
-    latency_p99_ms: Sequence[float],
+    y_values: Sequence[float],
+    x_values: Sequence[float],
     on_front: Sequence[bool],
     chosen: int,
     path: str | Path,
     *,
     title: str = "",
+    y_kpi: str = "on_time_rate",
+    x_kpi: str = "solver_latency_p99_ms",
+    on_line: Sequence[bool] | None = None,
 ) -> Path:
-    """The trade-off of a tuning run as a PNG: on-time rate (%) against dispatch latency p99
-    (ms) per parameter set, the Pareto front joined by a step line, the chosen set ringed.
+    """The trade-off of a tuning run as a PNG: one KPI against another per parameter set (by
+    default on-time rate against dispatch latency p99), the Pareto front joined by a step
+    line, the chosen set ringed.
+
+    Axis labels are the KPIs' labels of :data:`~scenarios.replay.kpis.KPI_INFO` (without
+    their explanation in brackets, :func:`kpi_axis_label`) and units; percentages are drawn
+    in % (0-100, as the tuning table shows them) and their axis stays within 0-100 %. The
+    step line goes from front point to front point in order of x, its corners on the
+    dominated side for each KPI's better direction: the best y reachable at each x.
 
     Each point is labelled with its set number, ``*`` on the front as in the table; points
     that fall together (within :data:`LABEL_MERGE_PX` pixels, ties among them) share one
@@ -813,10 +865,11 @@ def plot_tradeoff(
     ----------
     labels
         A label per set (its number in the table), written next to its point.
-    on_time_rate
-        On-time rate per set, in [0, 1].
-    latency_p99_ms
-        Dispatch latency p99 per set (ms).
+    y_values
+        ``y_kpi`` per set, in its :data:`~scenarios.replay.kpis.KPI_INFO` form (a rate in
+        [0, 1] for a percentage).
+    x_values
+        ``x_kpi`` per set, likewise.
     on_front
         Whether each set is on the Pareto front.
     chosen
@@ -825,11 +878,26 @@ def plot_tradeoff(
         Output PNG file (parent folders are created).
     title
         Figure title.
+    y_kpi, x_kpi
+        The KPIs drawn up and across (default on-time rate and latency p99).
+    on_line
+        Which sets the step line joins (default: the front sets). A front on more than the
+        two drawn KPIs passes the front sets no other dominates on these two.
 
     Returns
     -------
     Path
         ``path``.
     """
-    fig = tradeoff_figure(labels, on_time_rate, latency_p99_ms, on_front, chosen, title=title)
+    fig = tradeoff_figure(
+        labels,
+        y_values,
+        x_values,
+        on_front,
+        chosen,
+        title=title,
+        y_kpi=y_kpi,
+        x_kpi=x_kpi,
+        on_line=on_line,
+    )
     return _save(fig, path)

@@ -157,8 +157,10 @@ class Policy(Protocol):
 
     #: Name in reports.
     name: str
-    #: Orders a rider was given stay with that rider (committed) at later batches.
-    keeps_assignments: bool
+    #: ``True``: the replay neither assigns nor commits its planned orders (free re-planning:
+    #: only the pickup a rider is heading to stays). ``False``: the backend's rules
+    #: (:class:`~scenarios.replay.simulate.ReplayConfig` ``accept_delay_s``).
+    replans_freely: bool
     #: Whether its plans keep open orders within ``max_lateness_s`` (the baseline does not).
     enforces_lateness_cap: bool
 
@@ -174,10 +176,11 @@ class Policy(Protocol):
 class NearestIdleRider:
     """The baseline small campus platforms run: each new order, oldest first, goes to the idle
     rider nearest its merchant (one order per trip, no bundling, no re-planning); an order with
-    no idle rider that can deliver it before its shift ends waits for the next batch."""
+    no idle rider that can deliver it before its shift ends waits for the next batch. An order
+    it gave a rider stays with that rider (assigned, then committed)."""
 
     name = "nearest"
-    keeps_assignments = True
+    replans_freely = False
     enforces_lateness_cap = False
 
     def dispatch(self, snapshot: Snapshot) -> Decision:
@@ -186,19 +189,21 @@ class NearestIdleRider:
         visits: dict[str, list[Visit]] = {
             r.id: list(snapshot.current.get(r.id, ())) for r in problem.riders
         }
-        # What pinned orders still need (their rider's plan first, then anything missing).
+        # What pinned and assigned orders still need (their rider's plan first, then anything
+        # missing): it never moves an order it gave a rider.
         for order in problem.orders:
-            if not order.is_pinned:
+            rider_id = order.rider_id if order.is_pinned else order.assigned_rider_id
+            if rider_id not in visits:
                 continue
-            assert order.rider_id is not None
-            seq = visits[order.rider_id]
+            seq = visits[rider_id]
             if order.state is OrderState.COMMITTED and (order.id, StopKind.PICKUP) not in seq:
                 seq.append((order.id, StopKind.PICKUP))
             if (order.id, StopKind.DROPOFF) not in seq:
                 seq.append((order.id, StopKind.DROPOFF))
         idle = [r for r in problem.riders if not visits[r.id] and r.capacity > 0]
+        given = {order_id for seq in visits.values() for order_id, _ in seq}
         waiting = sorted(
-            (o for o in problem.orders if o.state is OrderState.OPEN),
+            (o for o in problem.orders if o.state is OrderState.OPEN and o.id not in given),
             key=lambda o: (o.ready_s, o.due_s, o.id),
         )
         for order in waiting:
@@ -232,7 +237,7 @@ class GreedyInsertion:
     """Our greedy cheapest insertion, starting from the plan being executed (the shed path)."""
 
     name = "greedy"
-    keeps_assignments = False
+    replans_freely = False
     enforces_lateness_cap = True
 
     def __init__(self, params: SolverParams) -> None:
@@ -267,17 +272,28 @@ class DispatchSearch:
         ``0``: the search runs in this process (offline, deterministic wall-clock use);
         ``n``: in a :class:`~solver.runtime.workers.SolverPool` of ``n`` processes, as the
         service does.
+    replans_freely
+        Re-plan every batch from scratch but for the pickups riders are heading to, with
+        moves free (no assignment, reassignment cost or freeze): the search before issue 18.
     """
 
-    keeps_assignments = False
     enforces_lateness_cap = True
 
     def __init__(
-        self, params: SolverParams, budget_s: float, *, name: str = "search", workers: int = 0
+        self,
+        params: SolverParams,
+        budget_s: float,
+        *,
+        name: str = "search",
+        workers: int = 0,
+        replans_freely: bool = False,
     ) -> None:
+        if replans_freely:
+            params = dataclasses.replace(params, reassignment_cost=0.0, freeze_horizon_s=0)
         self.params = params
         self.budget_s = budget_s
         self.name = name
+        self.replans_freely = replans_freely
         self.pool = SolverPool(workers).start() if workers > 0 else None
 
     def dispatch(self, snapshot: Snapshot) -> Decision:
@@ -300,12 +316,14 @@ class DispatchSearch:
 
 
 #: Policy names :func:`make_policy` knows, in report order.
-POLICIES = ("nearest", "greedy", "search", "ortools")
+POLICIES = ("nearest", "greedy", "search", "search-free", "ortools")
 
 
 def make_policy(name: str, params: SolverParams, budget_s: float, *, workers: int = 0) -> Policy:
     """A policy by name: ``nearest`` (baseline), ``greedy``, ``search`` (the service's dispatch
-    with ``params``) or ``ortools`` (greedy, then OR-Tools alone: ``ruin_recreate_share = 0``).
+    with ``params``), ``search-free`` (the same search re-planning freely: no assignment kept,
+    the reference of plan stability) or ``ortools`` (greedy, then OR-Tools alone:
+    ``ruin_recreate_share = 0``).
     """
     if name == "nearest":
         return NearestIdleRider()
@@ -313,6 +331,10 @@ def make_policy(name: str, params: SolverParams, budget_s: float, *, workers: in
         return GreedyInsertion(params)
     if name == "search":
         return DispatchSearch(params, budget_s, name="search", workers=workers)
+    if name == "search-free":
+        return DispatchSearch(
+            params, budget_s, name="search-free", workers=workers, replans_freely=True
+        )
     if name == "ortools":
         ortools = dataclasses.replace(params, ruin_recreate_share=0.0)
         return DispatchSearch(ortools, budget_s, name="ortools", workers=workers)

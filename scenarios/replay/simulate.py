@@ -265,6 +265,12 @@ class ReplayConfig:
     snapshot_at_s
         Record a :class:`RouteSnapshot` at the first batch at or after this time; ``None``:
         at the batch with the most open orders.
+    accept_delay_s
+        How long a rider takes to accept an order pushed to its phone (s). A real backend
+        pushes every planned order to its rider at once (*assigned*: sent back as
+        ``assigned_rider_id``, soft) and holds it there once the rider accepts (*committed*:
+        hard). Every assignment to a new rider restarts the delay. Policies that re-plan
+        freely (:attr:`~scenarios.replay.policies.Policy.replans_freely`) get neither.
     """
 
     batch_interval_s: int = 30
@@ -273,6 +279,23 @@ class ReplayConfig:
     realtime_speed: float = 0.0
     check_plans: bool = False
     snapshot_at_s: int | None = None
+    accept_delay_s: int = 60
+
+    def __post_init__(self) -> None:
+        if self.batch_interval_s <= 0:
+            raise ValueError(f"batch_interval_s={self.batch_interval_s}: must be > 0")
+        if self.accept_delay_s < 0:
+            raise ValueError(f"accept_delay_s={self.accept_delay_s}: must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class _Assignment:
+    """An order pushed to a rider's phone at ``since_s``, not accepted yet; ``pickup_s`` is the
+    pickup the last plan planned for it (what the backend echoes back)."""
+
+    rider_id: str
+    since_s: int
+    pickup_s: int
 
 
 class _RiderState:
@@ -329,6 +352,15 @@ class _RiderState:
 class Simulator:
     """Replays a scenario against a dispatch policy on a virtual clock.
 
+    The simulator is the order backend: each planned order is pushed to its rider at once
+    (sent back as ``assigned_rider_id`` with the planned pickup, soft) and committed to that
+    rider once it has had it for ``config.accept_delay_s`` (then hard), as is the order a rider
+    is on its way to pick up; an order the plan leaves out is taken off its rider's phone. The
+    first drop-off ETA quoted to the student is sent back with the order
+    (``quoted_dropoff_s``), the promise later plans are priced against. A policy that re-plans
+    freely (``policy.replans_freely``: the search before issue 18) gets none of these: only
+    the pickup a rider is heading to stays.
+
     An order a plan leaves out (unassigned for any reason, held by a storm guard included)
     stays open: it is in every later snapshot until delivered, with no expiry. The replay ends
     when every order is delivered, or once every order is placed, every shift is over and the
@@ -383,7 +415,8 @@ class Simulator:
             o.id: OrderRecord(o.id, o.placed_s, o.ready_s, o.promised_s) for o in scenario.orders
         }
         self.riders = {r.id: _RiderState(r) for r in scenario.riders}
-        self.committed: dict[str, str] = {}  # order id -> rider id (policies that keep them)
+        self.committed: dict[str, str] = {}  # order id -> the rider that accepted it
+        self.assigned: dict[str, _Assignment] = {}  # pushed to a rider, not accepted yet
         self.batches: list[BatchRecord] = []
         self.snapshot: RouteSnapshot | None = None
         self._snapshot_open = -1
@@ -461,6 +494,7 @@ class Simulator:
             log.delivered_s, log.rider_id = leg.start_s, state.rider.id
             record.deliveries += 1
             self.committed.pop(leg.order_id, None)
+            self.assigned.pop(leg.order_id, None)
 
     # ------------------------------------------------------------------ dispatching
     def view(self, t: int) -> Snapshot | None:
@@ -512,10 +546,11 @@ class Simulator:
                 kind, rider_id = OrderState.ONBOARD, owner
             elif o.id in heading:
                 kind, rider_id = OrderState.COMMITTED, heading[o.id]
-            elif self.policy.keeps_assignments and self.committed.get(o.id) in present:
+            elif self._accepted(o.id, t) in present:
                 kind, rider_id = OrderState.COMMITTED, self.committed[o.id]
             else:
                 kind, rider_id = OrderState.OPEN, None
+            pushed = self.assigned.get(o.id) if kind is OrderState.OPEN else None
             build.add_order(
                 o.id,
                 None if kind is OrderState.ONBOARD else o.merchant,
@@ -529,6 +564,9 @@ class Simulator:
                 state=kind,
                 rider_id=rider_id,
                 picked_up_s=rec.picked_up_s,
+                assigned_rider_id=None if pushed is None else pushed.rider_id,
+                assigned_pickup_s=None if pushed is None else pushed.pickup_s,
+                quoted_dropoff_s=None if self.policy.replans_freely else rec.first_eta_s,
             )
         # The plan being executed, less what no longer fits (orders pinned elsewhere, pickups
         # of orders already in a bag).
@@ -664,9 +702,30 @@ class Simulator:
                     log.first_planned_s = t
                 if stop.kind is StopKind.DROPOFF:  # ETA: the policy's, else this timing
                     log.note_plan(route.rider_id, decision.eta_s.get(stop.order_id, stop.arrival_s))
-                if self.policy.keeps_assignments and stop.kind is StopKind.PICKUP:
-                    self.committed[stop.order_id] = route.rider_id
+                elif not self.policy.replans_freely:
+                    self._push(stop.order_id, route.rider_id, t, stop.start_s)
+        for order_id in [k for k in self.assigned if k not in routed]:
+            del self.assigned[order_id]  # left out: the backend takes it off the rider's phone
         return sum(1 for o in problem.orders if o.id not in routed)
+
+    def _push(self, order_id: str, rider_id: str, t: int, pickup_s: int) -> None:
+        """The backend pushes a planned order to its rider's phone: a new rider restarts the
+        accept delay; the same rider keeps its start (the planned pickup is updated)."""
+        if self.committed.get(order_id) == rider_id:
+            return
+        self.committed.pop(order_id, None)  # its rider left: a new one takes it
+        was = self.assigned.get(order_id)
+        since = t if was is None or was.rider_id != rider_id else was.since_s
+        self.assigned[order_id] = _Assignment(rider_id, since, pickup_s)
+
+    def _accepted(self, order_id: str, t: int) -> str | None:
+        """The rider that has accepted ``order_id`` by ``t`` (``None``: none yet): an assigned
+        order is committed once its rider has had it for the accept delay."""
+        pushed = self.assigned.get(order_id)
+        if pushed is not None and t - pushed.since_s >= self.config.accept_delay_s:
+            self.committed[order_id] = pushed.rider_id
+            del self.assigned[order_id]
+        return self.committed.get(order_id)
 
     def _check(
         self, problem: Problem, visits: Mapping[str, Sequence[Visit]], unassigned: list[str]

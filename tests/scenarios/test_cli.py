@@ -261,7 +261,7 @@ def test_every_option_has_help_and_no_markup_leaks() -> None:
             [
                 "(default: 0.2)",
                 "(default: 30)",
-                "from: nearest, greedy, search, ortools",
+                "from: nearest, greedy, search, search-free, ortools",
                 "--no-pictures         with --out: no kpis.png nor route maps",
                 "1 no service answered at --server",
             ],

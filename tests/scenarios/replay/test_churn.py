@@ -92,7 +92,7 @@ class Flipper:
     pinned, to that rider), with a made-up ETA that grows by a minute every batch."""
 
     name = "flipper"
-    keeps_assignments = False
+    replans_freely = True  # moves it at will: no assignment kept by the replay
     enforces_lateness_cap = False
 
     def __init__(self) -> None:
@@ -155,7 +155,7 @@ class NoEta:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.name = policy.name
-        self.keeps_assignments = policy.keeps_assignments
+        self.replans_freely = policy.replans_freely
         self.enforces_lateness_cap = policy.enforces_lateness_cap
 
     def dispatch(self, snapshot: Snapshot) -> Decision:

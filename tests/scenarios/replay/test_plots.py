@@ -305,3 +305,100 @@ def test_place_labels_moves_a_label_off_a_taken_place() -> None:
     box = lambda o: (100 + o[0], 100 + o[1], 130 + o[0], 110 + o[1])  # noqa: E731
     a, b = box(first), box(second)
     assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+
+
+def _step_corners(line: Any) -> list[tuple[float, float]]:
+    """The corners a step line draws between its points (its drawn path, less its points)."""
+    from matplotlib.cbook import STEP_LOOKUP_MAP
+
+    xs, ys = STEP_LOOKUP_MAP[line.get_drawstyle()](line.get_xdata(), line.get_ydata())
+    points = set(zip(line.get_xdata(), line.get_ydata(), strict=True))
+    return [(x, y) for x, y in zip(xs, ys, strict=True) if (x, y) not in points]
+
+
+def test_tradeoff_of_stability_kpis_labels_its_axes_and_steps_on_the_dominated_side() -> None:
+    # y: orders reassigned (lower better), x: click-to-door mean (lower better)
+    reassigned = [0.20, 0.08, 0.02, 0.0, 0.15]
+    c2d = [18.0, 19.5, 21.0, 24.0, 23.0]
+    front = pareto_front(np.column_stack([reassigned, c2d]).tolist(), [-1, -1])
+    assert front == [True, True, True, True, False]
+    fig = tradeoff_figure(
+        [1, 2, 3, 4, 5],
+        reassigned,
+        c2d,
+        front,
+        2,
+        y_kpi="reassigned_share",
+        x_kpi="click_to_door_mean_min",
+    )
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "orders reassigned (%)"
+    assert ax.get_xlabel() == "click-to-door mean (min)"
+    assert ax.get_title() == "orders reassigned vs click-to-door mean"
+    (step,) = ax.lines
+    assert step.get_drawstyle() == "steps-post"
+    np.testing.assert_allclose(step.get_xdata(), [18.0, 19.5, 21.0, 24.0])
+    np.testing.assert_allclose(step.get_ydata(), [20.0, 8.0, 2.0, 0.0])  # in %, as the table
+    # every corner of the staircase is dominated by a front point (lower-left is better): the
+    # line bounds what the front reaches, it never cuts into the unreached corner
+    for x, y in _step_corners(step):
+        assert any(
+            px <= x and py <= y for px, py in zip(step.get_xdata(), step.get_ydata(), strict=True)
+        )
+    low, high = ax.get_ylim()
+    assert -(0.12 * high + 0.5) <= low < 0 < 20 < high < 30  # below 0 %: label room only
+    ringed = [c for c in ax.collections if len(c.get_offsets()) == 1]
+    np.testing.assert_allclose(ringed[-1].get_offsets(), [[21.0, 2.0]])  # set 3, chosen
+    fig.draw_without_rendering()
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["1*", "2*", "3*", "4*", "5"]
+
+
+@pytest.mark.parametrize(
+    ("y_kpi", "x_kpi", "where"),
+    [
+        ("reassigned_share", "click_to_door_mean_min", "steps-post"),  # both lower-better
+        ("click_to_door_mean_min", "on_time_rate", "steps-pre"),  # x higher-better
+        ("on_time_rate", "solver_latency_p99_ms", "steps-post"),  # the default picture
+        ("orders_per_trip", "rider_utilisation", "steps-pre"),  # both higher-better
+    ],
+)
+def test_tradeoff_step_follows_each_kpis_better_direction(
+    y_kpi: str, x_kpi: str, where: str
+) -> None:
+    from scenarios.replay.kpis import KPI_INFO
+
+    rng = np.random.default_rng(7)
+    y, x = rng.uniform(0.1, 0.9, 12), rng.uniform(0.1, 0.9, 12)
+    senses = [KPI_INFO[y_kpi][2], KPI_INFO[x_kpi][2]]
+    front = pareto_front(np.column_stack([y, x]).tolist(), senses)
+    fig = tradeoff_figure(
+        list(range(1, 13)), y.tolist(), x.tolist(), front, 0, y_kpi=y_kpi, x_kpi=x_kpi
+    )
+    (step,) = fig.axes[0].lines
+    assert step.get_drawstyle() == where
+    sy, sx = senses
+    xs, ys = step.get_xdata(), step.get_ydata()
+    for cx, cy in _step_corners(step):
+        assert any(
+            sx * (px - cx) >= 0 and sy * (py - cy) >= 0 for px, py in zip(xs, ys, strict=True)
+        )
+
+
+def test_tradeoff_line_joins_the_sets_it_is_given() -> None:
+    fig = tradeoff_figure(
+        [1, 2, 3],
+        [0.1, 0.05, 0.08],
+        [20.0, 22.0, 23.0],
+        [True, True, True],
+        0,
+        y_kpi="reassigned_share",
+        x_kpi="click_to_door_mean_min",
+        on_line=[True, True, False],
+    )
+    (step,) = fig.axes[0].lines
+    np.testing.assert_allclose(step.get_xdata(), [20.0, 22.0])
+    with pytest.raises(ValueError, match="unknown KPI"):
+        tradeoff_figure([1], [0.1], [1.0], [True], 0, x_kpi="speed")
+    with pytest.raises(ValueError, match="one value per parameter set"):
+        tradeoff_figure([1, 2], [0.1], [1.0], [True], 0)

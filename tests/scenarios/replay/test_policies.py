@@ -117,7 +117,7 @@ def baseline_view(snap: Snapshot) -> Snapshot:
 @given(snapshots())
 def test_the_baseline_and_greedy_answer_each_order_once(snap: Snapshot) -> None:
     for policy in (NearestIdleRider(), GreedyInsertion(PARAMS)):
-        view = baseline_view(snap) if policy.keeps_assignments else snap
+        view = baseline_view(snap) if isinstance(policy, NearestIdleRider) else snap
         decision = policy.dispatch(view)
         assert_answers_each_order_once(snap.problem, decision)
         assert_checker_accepts(snap.problem, decision, policy.enforces_lateness_cap)
@@ -227,12 +227,15 @@ def test_policies_by_name_and_what_they_promise() -> None:
     made = [make_policy(name, PARAMS, 0.05) for name in POLICIES]
     try:
         assert [p.name for p in made] == list(POLICIES)
-        assert [p.keeps_assignments for p in made] == [True, False, False, False]
-        assert [p.enforces_lateness_cap for p in made] == [False, True, True, True]
-        search, ortools = made[2], made[3]
+        assert [p.replans_freely for p in made] == [False, False, False, True, False]
+        assert [p.enforces_lateness_cap for p in made] == [False, True, True, True, True]
+        search, free, ortools = made[2], made[3], made[4]
         assert isinstance(search, DispatchSearch) and isinstance(ortools, DispatchSearch)
+        assert isinstance(free, DispatchSearch)
         assert search.params == PARAMS and search.budget_s == 0.05 and search.pool is None
         assert ortools.params == dataclasses.replace(PARAMS, ruin_recreate_share=0.0)
+        # the reference of plan stability: moves free, nothing frozen
+        assert free.params == dataclasses.replace(PARAMS, reassignment_cost=0.0, freeze_horizon_s=0)
     finally:
         for p in made:
             p.close()

@@ -88,7 +88,7 @@ class FakeGuard:
     The batches in ``reject_at`` get no answer."""
 
     name = "guarded"
-    keeps_assignments = False
+    replans_freely = False
     enforces_lateness_cap = True
 
     def __init__(self, reject_at: frozenset[int] = frozenset()) -> None:

@@ -154,7 +154,7 @@ def test_kpi_files_and_table(tmp_path: Path) -> None:
 
 
 def test_policies_are_named_and_unknown_ones_refused() -> None:
-    assert POLICIES == ("nearest", "greedy", "search", "ortools")
+    assert POLICIES == ("nearest", "greedy", "search", "search-free", "ortools")
     with pytest.raises(ValueError, match="policy"):
         make_policy("fastest", PARAMS, 0.1)
 
