@@ -195,6 +195,9 @@ def problem_from_request(
             assigned_pickup_s=rel(o.assigned_pickup_time)
             if o.assigned_rider_id and o.HasField("assigned_pickup_time")
             else None,
+            quoted_dropoff_s=rel(o.quoted_dropoff_time)
+            if o.HasField("quoted_dropoff_time")
+            else None,
         )
     modes = build.modes
     points = np.array(build.keys, dtype=np.float64).reshape(-1, 2)

@@ -333,6 +333,11 @@ def validate_request(
         field = "onboard_rider_id" if onboard else "committed_rider_id"
         pinned = order.onboard_rider_id or order.committed_rider_id
         _check_assigned(out, where, order, field, pinned, instant)
+        instant(
+            f"{where}.quoted_dropoff_time",
+            order.quoted_dropoff_time,
+            order.HasField("quoted_dropoff_time"),
+        )
         if pinned and not _check_text(out, f"{where}.{field}", pinned, required=False):
             continue
         if pinned:

@@ -112,6 +112,8 @@ def request_from_snapshot(
             out.assigned_rider_id = o.assigned_rider_id
             if o.assigned_pickup_s is not None:
                 out.assigned_pickup_time.CopyFrom(timestamp_at(epoch + o.assigned_pickup_s))
+        if o.quoted_dropoff_s is not None:
+            out.quoted_dropoff_time.CopyFrom(timestamp_at(epoch + o.quoted_dropoff_s))
     return request
 
 

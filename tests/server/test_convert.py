@@ -95,8 +95,10 @@ def test_soft_assignments_reach_the_solver_and_the_moves_the_answer(tiny_campus:
     request.orders[2].committed_rider_id = "r0"
     request.orders[2].assigned_rider_id = "r0"
     request.orders[3].onboard_rider_id = "r1"
+    request.orders[3].quoted_dropoff_time.FromSeconds(NOW + 1200)  # any state may have one
     conversion = problem_from_request(request, tiny_campus, config)
     orders = {o.id: o for o in conversion.spec.orders}
+    assert orders["o3"].quoted_dropoff_s == 1200 and orders["o0"].quoted_dropoff_s is None
     assert (orders["o0"].assigned_rider_id, orders["o0"].assigned_pickup_s) == ("r1", 900)
     assert (orders["o1"].assigned_rider_id, orders["o1"].assigned_pickup_s) == ("gone", None)
     assert (orders["o2"].assigned_rider_id, orders["o2"].rider_id) == ("r0", "r0")

@@ -174,6 +174,8 @@ def _assign(draw: st.DrawFn, order: pb.Order, rider: str, now: float) -> None:
             order.assigned_pickup_time,
             now + draw(st.sampled_from([-1800, -60, 0, 120, 299, 301, 1200, 86400])),
         )
+    if draw(st.booleans()):  # the ETA the student was shown: passed, soon, or later
+        _at(order.quoted_dropoff_time, now + draw(st.sampled_from([-600, 0, 900, 3600])))
 
 
 def _check_answer(
@@ -428,13 +430,17 @@ def edge_timestamp(draw: st.DrawFn, req: pb.SolveRequest) -> str:
         ts, where = getattr(req.riders[r], name), f"riders[{r}].{name}"
         req.riders[r].ClearField("shift_end" if name == "available_time" else "available_time")
     else:
-        name = draw(st.sampled_from(["ready_time", "due_time", "assigned_pickup_time"]))
+        name = draw(
+            st.sampled_from(
+                ["ready_time", "due_time", "assigned_pickup_time", "quoted_dropoff_time"]
+            )
+        )
         ts, where = getattr(req.orders[k], name), f"orders[{k}].{name}"
         if name == "assigned_pickup_time":
             req.orders[k].assigned_rider_id = (
                 req.orders[k].committed_rider_id or req.orders[k].onboard_rider_id or "logged-off"
             )
-        else:
+        elif name in ("ready_time", "due_time"):
             req.orders[k].ClearField("due_time" if name == "ready_time" else "ready_time")
     ts.seconds, ts.nanos = seconds, nanos
     return where

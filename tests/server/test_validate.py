@@ -223,6 +223,17 @@ def test_an_assigned_rider_id_follows_the_text_rules() -> None:
     assert "at most 128 bytes" in bad["orders[1].assigned_rider_id"]  # not "differs"
 
 
+def test_a_quoted_dropoff_time_is_a_valid_instant_near_now() -> None:
+    req = request(orders=3)
+    req.orders[0].quoted_dropoff_time.FromSeconds(NOW - 600)  # passed: the order is late
+    req.orders[1].quoted_dropoff_time.FromSeconds(NOW + MAX_HORIZON_S + 1)
+    req.orders[2].quoted_dropoff_time.nanos = -1
+    bad = fields(req)
+    assert set(bad) == {"orders[1].quoted_dropoff_time", "orders[2].quoted_dropoff_time"}
+    assert "every time must be within 7 days of now" in bad["orders[1].quoted_dropoff_time"]
+    assert "not a valid Timestamp" in bad["orders[2].quoted_dropoff_time"]
+
+
 def test_a_planned_pickup_needs_an_assigned_rider_and_a_valid_instant() -> None:
     req = request(orders=2)
     req.orders[0].assigned_pickup_time.FromSeconds(NOW + 300)

@@ -139,6 +139,8 @@ def assigned(snapshot: Snapshot) -> Snapshot:
             rider = riders[k % len(riders)] if k % 3 == 0 else "logged-off"
             pickup = problem.now_s + 60 * k if k % 2 == 0 else None
             o = dataclasses.replace(o, assigned_rider_id=rider, assigned_pickup_s=pickup)
+        if k % 3 == 0:  # the first ETA shown to the student, any state
+            o = dataclasses.replace(o, quoted_dropoff_s=problem.now_s + 600 + k)
         orders.append(o)
     return dataclasses.replace(snapshot, problem=dataclasses.replace(problem, orders=tuple(orders)))
 
@@ -157,11 +159,17 @@ def test_assigned_orders_name_their_rider_and_planned_pickup(
             assert not sent.HasField("assigned_pickup_time"), mine.id
         else:
             assert epoch_of(sent.assigned_pickup_time) == snapshot.epoch_s + mine.assigned_pickup_s
+        if mine.quoted_dropoff_s is None:
+            assert not sent.HasField("quoted_dropoff_time"), mine.id
+        else:
+            assert epoch_of(sent.quoted_dropoff_time) == snapshot.epoch_s + mine.quoted_dropoff_s
     config = make_config()
     assert validate_request(request, config) == []
     back = problem_from_request(request, tiny, config).problem
     for mine, theirs in zip(problem.orders, back.orders, strict=True):
         assert theirs.assigned_rider_id == mine.assigned_rider_id
+        quoted = mine.quoted_dropoff_s  # the server's clock starts at the request's now
+        assert theirs.quoted_dropoff_s == (None if quoted is None else quoted - problem.now_s)
         expected = mine.assigned_pickup_s
         assert theirs.assigned_pickup_s == (None if expected is None else expected - problem.now_s)
 
