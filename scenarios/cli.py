@@ -62,6 +62,9 @@ POSITIVE = _number(float, 0, above=True)
 NON_NEGATIVE = _number(float, 0)
 POSITIVE_INT = _number(int, 1)
 NON_NEGATIVE_INT = _number(int, 0)
+#: ``--accept-delay``'s default: ``ReplayConfig.accept_delay_s`` (not imported here: the replay
+#: loads the solver, and ``--help`` should not wait for it; a test keeps them equal).
+ACCEPT_DELAY_S = 60
 
 
 def policy_list(text: str) -> list[str]:
@@ -199,6 +202,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         batch_interval_s=args.batch_interval,
         realtime_speed=args.realtime,
         check_plans=args.check,
+        accept_delay_s=args.accept_delay,
     )
     try:
         _, report = replay_scenario(
@@ -242,7 +246,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     report = tune(
         args.scenario,
         candidates,
-        config=ReplayConfig(batch_interval_s=args.batch_interval),
+        config=ReplayConfig(batch_interval_s=args.batch_interval, accept_delay_s=args.accept_delay),
         processes=args.jobs,
         front_kpis=args.front,
         max_latency_ms=args.max_latency_ms,
@@ -368,6 +372,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--batch-interval", type=POSITIVE_INT, default=30, help="virtual seconds between batches"
     )
     replay.add_argument(
+        "--accept-delay",
+        type=NON_NEGATIVE_INT,
+        default=ACCEPT_DELAY_S,
+        metavar="SECONDS",
+        help="seconds a rider takes to accept an order pushed to it: the order is assigned "
+        "(soft) until then, committed (hard) after",
+    )
+    replay.add_argument(
         "--realtime",
         type=NON_NEGATIVE,
         default=0.0,
@@ -467,6 +479,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     tune.add_argument(
         "--batch-interval", type=POSITIVE_INT, default=30, help="virtual seconds between batches"
+    )
+    tune.add_argument(
+        "--accept-delay",
+        type=NON_NEGATIVE_INT,
+        default=ACCEPT_DELAY_S,
+        metavar="SECONDS",
+        help="seconds a rider takes to accept an order pushed to it (see replay)",
     )
     tune.add_argument("--no-pictures", action="store_true", help="no tradeoff.png")
     tune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

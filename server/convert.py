@@ -265,6 +265,7 @@ def response_from_plan(
                 arrival_time=timestamp_at(now + stop.arrival_s),
                 departure_time=timestamp_at(now + stop.departure_s),
                 lateness=duration_of(stop.lateness_s),
+                tentative=stop.tentative,
             )
     for u in plan.unassigned:
         response.unassigned.add(

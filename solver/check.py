@@ -21,6 +21,8 @@ Interpretations fixed here (the model docstring leaves them open):
   start-loaded order, nor one larger than that rider's capacity). Every assigned
   order not served by its assigned rider (another rider, or none) costs
   ``params.reassignment_cost``: the ``reassignment`` term.
+* A stop is ``tentative`` exactly when its order is open, assigned to no one, and its pickup's
+  arrival is later than ``now + params.dispatch_horizon_s`` (a horizon of 0 marks none).
 * A drop-off starting after the order's ``quoted_dropoff_s`` costs
   ``params.eta_delay_cost_per_s`` per second: the ``eta_delay`` term (any order state).
 """
@@ -382,6 +384,37 @@ def _moved(problem: Problem, visits: dict[str, list[tuple[str, StopKind, int]]])
     return moved
 
 
+def _check_tentative(
+    problem: Problem, plan: Plan, params: SolverParams, violations: list[str]
+) -> None:
+    """Both stops of an order are marked tentative exactly when it is open, assigned to no
+    one, and its pickup's arrival is later than ``now + dispatch_horizon_s`` (horizon > 0)."""
+    latest = problem.now_s + params.dispatch_horizon_s
+    for route in plan.routes:
+        for stop in route.stops:
+            order_index = problem.order_index.get(stop.order_id)
+            if order_index is None:
+                continue  # reported with the coverage
+            order = problem.orders[order_index]
+            pickup = next(
+                (s for s in route.stops if s.order_id == order.id and s.kind is StopKind.PICKUP),
+                None,
+            )
+            expected = (
+                params.dispatch_horizon_s > 0
+                and order.state is OrderState.OPEN
+                and order.assigned_rider_id is None
+                and pickup is not None
+                and pickup.arrival_s > latest
+            )
+            if stop.tentative != expected:
+                violations.append(
+                    f"rider {route.rider_id} {stop.kind.value} of order {order.id}: tentative "
+                    f"{stop.tentative}, expected {expected} (dispatch horizon "
+                    f"{params.dispatch_horizon_s} s)"
+                )
+
+
 def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
     """Recompute ``plan`` from ``problem`` and list every broken rule.
 
@@ -456,6 +489,7 @@ def check_plan(problem: Problem, plan: Plan, params: SolverParams) -> PlanCheck:
         violations.append(f"stats.late_orders {plan.stats.late_orders} != recomputed {late_orders}")
     if plan.stats.reassigned != moved:
         violations.append(f"stats.reassigned {plan.stats.reassigned} != recomputed {moved}")
+    _check_tentative(problem, plan, params, violations)
     return PlanCheck(tuple(violations), objective, terms, late_orders)
 
 

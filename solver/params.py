@@ -124,18 +124,24 @@ class SolverParams:
         Cost of moving one assigned order (``Order.assigned_rider_id``: on a rider's phone, not
         accepted yet) away from its rider, to another rider or out of the plan: a notification
         to two riders and a changed ETA for the student. In the units of the other costs
-        (travel and delivery time cost 1 per second by default, so 300 means a move must save
-        about five minutes of riding and delivery time). Default 300.
+        (travel and delivery time cost 1 per second by default, so 100 means a move must save
+        more than 100 s of riding and delivery time). Default 100.
     freeze_horizon_s
         An assigned order whose planned pickup (``Order.assigned_pickup_s``) is within this
         many seconds of now stays on its rider whatever it costs (treated as committed).
         0: none is frozen. Default 300.
+    dispatch_horizon_s
+        An open order not assigned to anyone yet is planned (and quoted an ETA) at once, but
+        its stops are marked *tentative*, not to be pushed to the rider, while the rider would
+        reach its pickup later than this many seconds from now: riders get an order when it is
+        time to go for it, and until then the plan may give it to another rider at no cost.
+        0: every planned order is pushed at once. Default 600.
     eta_delay_cost_per_s
         Cost per second a drop-off starts after the ETA quoted to the student
         (``Order.quoted_dropoff_s``): keeps the ETAs shown holding, so a new order is not
         slipped in ahead of quoted ones unless it pays. Not modelled inside OR-Tools (one soft
         bound per stop, taken by lateness): its plans pay it when plans are compared.
-        Default 2.0.
+        Default 1.0.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -162,9 +168,10 @@ class SolverParams:
     anneal_end_temp: float = 0.002
     partition_min_orders: int = 400
     zone_orders: int = 120
-    reassignment_cost: float = 300.0
+    reassignment_cost: float = 100.0
     freeze_horizon_s: int = 300
-    eta_delay_cost_per_s: float = 2.0
+    dispatch_horizon_s: int = 600
+    eta_delay_cost_per_s: float = 1.0
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -99,6 +99,12 @@ class Stop:
         Seconds after the promised time at a drop-off (0 at pickups and when on time).
     load_after
         Bag load (capacity units) when leaving the stop.
+    tentative
+        Planned, not to be pushed to the rider yet: a stop of an open order that is not
+        assigned to anyone and whose pickup the rider reaches later than
+        ``params.dispatch_horizon_s`` from now (:func:`solver.stability.tentative_orders`).
+        Its rider may change at the next batch at no cost; its ETA is what the student is
+        shown.
     """
 
     order_id: str
@@ -109,6 +115,7 @@ class Stop:
     departure_s: int
     lateness_s: int = 0
     load_after: int = 0
+    tentative: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ plan checker (:mod:`solver.check`) does not use this module: it recomputes every
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, Route, Shed, SolveStats, Stop, StopKind, Unassigned
-from solver.stability import moved_orders
+from solver.stability import moved_orders, tentative_orders
 
 Visit = tuple[str, StopKind]
 """A visit: (order id, pickup or drop-off)."""
@@ -122,6 +123,23 @@ def scored_stats(
     )
 
 
+def mark_tentative(
+    routes: tuple[Route, ...], orders: Sequence[Order], now_s: int, params: SolverParams
+) -> tuple[Route, ...]:
+    """``routes`` with the stops of their tentative orders marked
+    (:func:`solver.stability.tentative_orders`: planned, not to be pushed yet)."""
+    later = tentative_orders(orders, routes, now_s, params)
+    if not later:
+        return routes
+    return tuple(
+        dataclasses.replace(
+            r,
+            stops=tuple(dataclasses.replace(s, tentative=s.order_id in later) for s in r.stops),
+        )
+        for r in routes
+    )
+
+
 def build_plan(
     problem: Problem,
     params: SolverParams,
@@ -133,8 +151,14 @@ def build_plan(
     shed: Shed | None = None,
 ) -> Plan:
     """Assemble a :class:`Plan`: one route per rider (in problem order), totals and stats."""
-    routes = tuple(
-        build_route(problem, rider, visits_by_rider.get(rider.id, ())) for rider in problem.riders
+    routes = mark_tentative(
+        tuple(
+            build_route(problem, rider, visits_by_rider.get(rider.id, ()))
+            for rider in problem.riders
+        ),
+        problem.orders,
+        problem.now_s,
+        params,
     )
     stats = scored_stats(
         problem.now_s,

@@ -10,6 +10,10 @@ accepted it yet (:mod:`solver.model`). Two parameters keep such orders where the
 * ``params.reassignment_cost``: every other move away from the assigned rider (to another
   rider, or out of the plan) costs this much in the objective (:func:`moved_orders` counts
   them; the engines price them exactly, :mod:`solver.check` verifies the term).
+
+And one decides when an order reaches a phone at all: ``params.dispatch_horizon_s``. A new order
+is planned and quoted an ETA at once, but its stops stay *tentative* (not pushed, free to move)
+until its rider would reach the pickup within the horizon (:func:`tentative_orders`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from solver.params import SolverParams
 from solver.plan import Route, StopKind
 from solver.spec import ProblemSpec
 
-__all__ = ["freeze", "frozen_order", "is_frozen", "moved_orders", "planned_pickup_s"]
+__all__ = [
+    "freeze",
+    "frozen_order",
+    "is_frozen",
+    "moved_orders",
+    "planned_pickup_s",
+    "tentative_orders",
+]
 
 P = TypeVar("P", Problem, ProblemSpec)
 
@@ -70,6 +81,25 @@ def freeze(problem: P, params: SolverParams) -> P:
         frozen_order(o) if is_frozen(o, now, params, riders) else o for o in problem.orders
     )
     return dataclasses.replace(problem, orders=orders)  # validated again on construction
+
+
+def tentative_orders(
+    orders: Sequence[Order], routes: Iterable[Route], now_s: int, params: SolverParams
+) -> frozenset[str]:
+    """The orders the routes plan but the backend should not push to their rider yet: open
+    orders assigned to no one whose pickup the rider reaches later than
+    ``params.dispatch_horizon_s`` after ``now_s`` (none when the horizon is 0). An assigned
+    order is on a phone already, and a pinned one is its rider's: never tentative."""
+    if params.dispatch_horizon_s <= 0:
+        return frozenset()
+    free = {o.id for o in orders if o.state is OrderState.OPEN and o.assigned_rider_id is None}
+    latest = now_s + params.dispatch_horizon_s
+    return frozenset(
+        stop.order_id
+        for route in routes
+        for stop in route.stops
+        if stop.kind is StopKind.PICKUP and stop.order_id in free and stop.arrival_s > latest
+    )
 
 
 def moved_orders(orders: Sequence[Order], routes: Iterable[Route]) -> list[str]:

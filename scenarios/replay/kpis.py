@@ -38,6 +38,7 @@ KPI_INFO: dict[str, tuple[str, str, int]] = {
     "reassigned_share": ("orders reassigned (moved to another rider before pickup)", "%", -1),
     "moves_per_order": ("rider moves per order", "", -1),
     "max_moves": ("rider moves of the most moved order", "", -1),
+    "tentative_moves_per_order": ("re-plans per order before any rider saw it", "", 0),
     "eta_churn_mean_min": ("ETA churn per order (sum of ETA changes), mean", "min", -1),
     "eta_churn_p90_min": ("ETA churn per order, p90", "min", -1),
     "first_eta_error_mean_min": ("first ETA error (|first ETA - delivery|), mean", "min", -1),
@@ -121,9 +122,10 @@ def churn_kpis(orders: Sequence[OrderRecord]) -> dict[str, float]:
     """How stable the plans were for ``orders`` (the ``OrderRecord.note_plan`` records).
 
     A move is an answer planning an order, before its pickup, on a rider other than the one
-    the last answer routing it had (an order left out of some answers and planned again on
+    whose phone it was pushed to (an order left out of some answers and planned again on
     another rider counts). ``reassigned_share`` is the share of all orders moved at least
-    once, ``moves_per_order`` the mean moves over all orders, ``max_moves`` the most.
+    once, ``moves_per_order`` the mean moves over all orders, ``max_moves`` the most;
+    ``tentative_moves_per_order`` the mean re-plans of orders no rider saw yet (tentative).
     An order's ETA churn sums ``|ETA_k - ETA_(k-1)|`` over the consecutive drop-off ETAs it
     was quoted (every answer routing it, until delivery): mean and p90 over orders quoted at
     least one ETA. The first ETA error is ``|first ETA - delivery|`` over delivered orders
@@ -136,6 +138,7 @@ def churn_kpis(orders: Sequence[OrderRecord]) -> dict[str, float]:
         "reassigned_share": sum(1 for o in orders if o.moves) / n if n else 0.0,
         "moves_per_order": sum(o.moves for o in orders) / n if n else 0.0,
         "max_moves": float(max((o.moves for o in orders), default=0)),
+        "tentative_moves_per_order": sum(o.tentative_moves for o in orders) / n if n else 0.0,
         "eta_churn_mean_min": float(np.mean(quoted)) if quoted else 0.0,
         "eta_churn_p90_min": _percentile(quoted, 90),
         "first_eta_error_mean_min": float(np.mean(errors)) if errors else 0.0,
@@ -288,6 +291,7 @@ def write_orders_csv(result: ReplayResult, path: str | Path) -> Path:
                 "flag_detector",
                 "held_s",
                 "moves",
+                "tentative_moves",
                 "etas",
                 "first_eta_s",
                 "eta_churn_s",
@@ -312,6 +316,7 @@ def write_orders_csv(result: ReplayResult, path: str | Path) -> Path:
                     o.flag_detector,
                     "" if o.held_s is None else o.held_s,
                     o.moves,
+                    o.tentative_moves,
                     o.etas,
                     "" if o.first_eta_s is None else o.first_eta_s,
                     o.eta_churn_s,

@@ -129,6 +129,9 @@ class Decision:
         arrival at the customer, seconds on the scenario clock (what the student is shown).
         Optional: the simulator times the visits itself for any routed order missing here
         (the ``nearest`` baseline gives none).
+    tentative
+        Orders the plan routes but marks tentative: planned and quoted an ETA, not to be
+        pushed to the rider yet (``Stop.tentative``); empty: push every planned order.
     """
 
     visits: Mapping[str, Sequence[Visit]]
@@ -140,6 +143,12 @@ class Decision:
     flagged: Mapping[str, Flag] = field(default_factory=dict)
     held: frozenset[str] = frozenset()
     eta_s: Mapping[str, int] = field(default_factory=dict)
+    tentative: frozenset[str] = frozenset()
+
+
+def plan_tentative(plan: Plan) -> frozenset[str]:
+    """The orders a plan routes but marks tentative (not to be pushed yet)."""
+    return frozenset(s.order_id for r in plan.routes for s in r.stops if s.tentative)
 
 
 def plan_etas(plan: Plan) -> dict[str, int]:
@@ -250,6 +259,7 @@ class GreedyInsertion:
             plan.stats.engine.value,
             phase_s=plan.stats.phase_s,
             eta_s=plan_etas(plan),
+            tentative=plan_tentative(plan),
         )
 
     def close(self) -> None:
@@ -307,6 +317,7 @@ class DispatchSearch:
             shed_reason=plan.stats.shed_reason,
             phase_s=plan.stats.phase_s,
             eta_s=plan_etas(plan),
+            tentative=plan_tentative(plan),
         )
 
     def close(self) -> None:

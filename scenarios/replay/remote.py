@@ -171,6 +171,9 @@ class GrpcService:
             for s in route.stops
             if s.HasField("arrival_time") and STOP_KINDS.from_proto(s.kind) is StopKind.DROPOFF
         }
+        tentative = frozenset(
+            s.order_id for route in response.routes for s in route.stops if s.tentative
+        )
         stats = response.stats
         level, flagged, held = guard_of_response(response)
         return Decision(
@@ -189,6 +192,7 @@ class GrpcService:
             flagged=flagged,
             held=held,
             eta_s=eta_s,
+            tentative=tentative,
         )
 
     def close(self) -> None:

@@ -63,9 +63,16 @@ class OrderRecord:
         The first batch whose answer held the order (unassigned QUARANTINED), or ``None``.
     planned_rider
         The rider the last answer that routed the order planned it on (``None``: never).
+    shown_rider
+        The rider whose phone the order was last pushed to (``None``: never pushed). An answer
+        marking it tentative (planned, not pushed yet) does not push it.
     moves
         Answers that planned the order, before its pickup, on a rider other than
-        ``planned_rider`` (an answer leaving it out does not count, nor reset the rider).
+        ``shown_rider``: it leaves a phone it was on (an answer leaving it out does not
+        count, nor reset the rider).
+    tentative_moves
+        Answers that planned it, before its pickup and before it reached any phone, on a rider
+        other than ``planned_rider``: re-planning no rider sees.
     first_eta_s, last_eta_s
         The first and the latest drop-off ETA quoted for it (planned arrival at the customer,
         s from the period start), or ``None``.
@@ -89,19 +96,27 @@ class OrderRecord:
     flag_evidence: str = ""
     held_s: int | None = None
     planned_rider: str | None = None
+    shown_rider: str | None = None
     moves: int = 0
+    tentative_moves: int = 0
     first_eta_s: int | None = None
     last_eta_s: int | None = None
     etas: int = 0
     eta_churn_s: int = 0
 
-    def note_plan(self, rider_id: str, eta_s: int | None) -> None:
+    def note_plan(self, rider_id: str, eta_s: int | None, *, pushed: bool = True) -> None:
         """Record one answer that routes the order on ``rider_id`` with drop-off ETA
-        ``eta_s`` (``None``: no drop-off in the route)."""
+        ``eta_s`` (``None``: no drop-off in the route); ``pushed``: the backend pushes it to
+        that rider's phone (``False``: tentative)."""
         if self.picked_up_s is None:
-            if self.planned_rider is not None and rider_id != self.planned_rider:
-                self.moves += 1
+            if self.shown_rider is not None:
+                if rider_id != self.shown_rider:
+                    self.moves += 1
+            elif self.planned_rider is not None and rider_id != self.planned_rider:
+                self.tentative_moves += 1
             self.planned_rider = rider_id
+            if pushed:
+                self.shown_rider = rider_id
         elif self.planned_rider is None:
             self.planned_rider = rider_id
         if eta_s is None:
@@ -352,8 +367,10 @@ class _RiderState:
 class Simulator:
     """Replays a scenario against a dispatch policy on a virtual clock.
 
-    The simulator is the order backend: each planned order is pushed to its rider at once
-    (sent back as ``assigned_rider_id`` with the planned pickup, soft) and committed to that
+    The simulator is the order backend: each planned order is pushed to its rider at once,
+    unless the answer marks it tentative (:attr:`Decision.tentative`: planned, not to push yet,
+    see ``SolverParams.dispatch_horizon_s``), (sent back as ``assigned_rider_id`` with the
+    planned pickup arrival, soft) and committed to that
     rider once it has had it for ``config.accept_delay_s`` (then hard), as is the order a rider
     is on its way to pick up; an order the plan leaves out is taken off its rider's phone. The
     first drop-off ETA quoted to the student is sent back with the order
@@ -700,10 +717,12 @@ class Simulator:
                 log = self.log[stop.order_id]
                 if log.first_planned_s is None:
                     log.first_planned_s = t
+                pushed = self.policy.replans_freely or stop.order_id not in decision.tentative
                 if stop.kind is StopKind.DROPOFF:  # ETA: the policy's, else this timing
-                    log.note_plan(route.rider_id, decision.eta_s.get(stop.order_id, stop.arrival_s))
-                elif not self.policy.replans_freely:
-                    self._push(stop.order_id, route.rider_id, t, stop.start_s)
+                    eta = decision.eta_s.get(stop.order_id, stop.arrival_s)
+                    log.note_plan(route.rider_id, eta, pushed=pushed)
+                elif pushed and not self.policy.replans_freely:
+                    self._push(stop.order_id, route.rider_id, t, stop.arrival_s)
         for order_id in [k for k in self.assigned if k not in routed]:
             del self.assigned[order_id]  # left out: the backend takes it off the rider's phone
         return sum(1 for o in problem.orders if o.id not in routed)

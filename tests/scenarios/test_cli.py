@@ -279,3 +279,10 @@ def test_help_shows_defaults_choices_and_exit_status(
     for word in words:
         assert " ".join(word.split()) in flat, word
     assert "`" not in out
+
+
+def test_the_accept_delay_default_is_the_replays() -> None:
+    from scenarios.cli import ACCEPT_DELAY_S
+    from scenarios.replay.simulate import ReplayConfig
+
+    assert ReplayConfig().accept_delay_s == ACCEPT_DELAY_S

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -26,6 +26,7 @@ from server.convert import problem_from_request
 from server.guard import SOLVE_METHOD
 from server.validate import InvalidRequestError
 from solver.check import check_plan
+from solver.params import SolverParams
 from tests.conftest import _InternalWatch
 from tests.server.conftest import NOW, make_config, make_request, plan_of_response, violations
 from tests.waiting import wait_until
@@ -442,12 +443,25 @@ def _checked(
     assert response.stats.reassigned_orders == plan.stats.reassigned
 
 
+@pytest.fixture
+def costly_moves(tiny_campus: Campus) -> Iterator[tuple[Service, pb_grpc.DispatchServiceStub]]:
+    """A server whose moves cost 300 (the positions below are chosen around that price)."""
+    solver = SolverParams().replace(reassignment_cost=300.0)
+    svc = create_server(make_config(solver=solver), campuses={"tiny": tiny_campus})
+    try:
+        with grpc.insecure_channel(svc.address) as channel:
+            yield svc, pb_grpc.DispatchServiceStub(channel)
+    finally:
+        svc.stop(0.5)
+
+
 def test_an_assigned_order_stays_on_its_rider_unless_it_must_or_moving_pays(
-    service: Service, stub: pb_grpc.DispatchServiceStub, tiny_campus: Campus
+    costly_moves: tuple[Service, pb_grpc.DispatchServiceStub], tiny_campus: Campus
 ) -> None:
     """Kept on r1 although r0 waits at the merchant (the move would save less than the
     reassignment cost, 300); moved when it saves more, unless its pickup is due within the
     freeze horizon (300 s); moved, and counted, when its rider is not in the request."""
+    service, stub = costly_moves
     scrape = service.metrics.registry.get_sample_value
     labels = {"campus": "tiny"}
     before = scrape("dispatch_reassigned_orders_total", labels) or 0.0

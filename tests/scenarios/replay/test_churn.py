@@ -29,6 +29,7 @@ CHURN = (
     "reassigned_share",
     "moves_per_order",
     "max_moves",
+    "tentative_moves_per_order",
     "eta_churn_mean_min",
     "eta_churn_p90_min",
     "first_eta_error_mean_min",
@@ -83,7 +84,22 @@ def test_churn_kpis_on_hand_made_records() -> None:
     assert k["eta_churn_p90_min"] == pytest.approx(2 + 0.8 * 3)  # of 0, 2, 5
     assert k["first_eta_error_mean_min"] == pytest.approx(7 / 2)
     assert k["first_eta_error_p90_min"] == pytest.approx(0.9 * 7)
+    assert k["tentative_moves_per_order"] == 0.0  # every plan above was pushed
     assert churn_kpis([]) == dict.fromkeys(CHURN, 0.0)
+
+
+def test_only_moves_off_a_phone_count_as_reassignments() -> None:
+    """Re-plans of an order no rider was shown (tentative) are not moves; once pushed, a plan
+    on another rider is, whether that plan pushes it or not."""
+    o = record("a")
+    o.note_plan("r1", 900, pushed=False)
+    o.note_plan("r2", 960, pushed=False)  # a tentative re-plan
+    o.note_plan("r2", 960)  # pushed to r2
+    o.note_plan("r3", 1000)  # off r2's phone: a move
+    o.note_plan("r3", 1000)
+    assert (o.tentative_moves, o.moves, o.shown_rider) == (1, 1, "r3")
+    k = churn_kpis([o, record("b")])
+    assert k["reassigned_share"] == 0.5 and k["tentative_moves_per_order"] == 0.5
 
 
 # ------------------------------------------------------------------ through the simulator

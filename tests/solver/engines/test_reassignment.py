@@ -300,7 +300,8 @@ def assign_randomly(problem: Problem, rng: np.random.Generator) -> Problem:
 @given(case=property_cases(), seed=st.integers(0, 2**31 - 1))
 def test_cost_zero_and_no_freeze_give_the_plan_without_assignments(case: Any, seed: int) -> None:
     problem = assign_randomly(case.problem, np.random.default_rng(seed))
-    prm = case.params.replace(reassignment_cost=0.0, freeze_horizon_s=0)
+    # (no dispatch horizon either: an assigned order is never tentative, a free one may be)
+    prm = case.params.replace(reassignment_cost=0.0, freeze_horizon_s=0, dispatch_horizon_s=0)
     with_ = solve_greedy(problem, prm, ordering=case.ordering)
     without = solve_greedy(strip_assignments(problem), prm, ordering=case.ordering)
     assert with_.routes == without.routes
