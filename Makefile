@@ -122,7 +122,7 @@ bench-storm-guard: venv protos  ## storm guard off vs on: lunch, event, surge an
 bench-campuses: venv protos  ## onboarding a campus cold, and one server over 100 onboarded campuses vs one (QUICK=1: 20)
 	$(PY) bench/bench_campuses.py $(if $(QUICK),--quick)
 
-bench-replay: venv protos  ## policies by delivery KPIs: Northwestern lunch + 3 MDRP instances (QUICK=1: tiny campus)
+bench-replay: venv protos  ## policies by delivery KPIs and plan stability: Northwestern lunch and storm + 3 MDRP instances; exits 1 on a missed target (QUICK=1: tiny campus)
 	$(PY) bench/bench_replay.py --data $(SHARED) $(if $(QUICK),--quick)
 
 # Load tests (locust, loopback only, bounded runs; reports under $(LOAD_OUT)/). The exit code

@@ -135,13 +135,14 @@ class SolverParams:
         its stops are marked *tentative*, not to be pushed to the rider, while the rider would
         reach its pickup later than this many seconds from now: riders get an order when it is
         time to go for it, and until then the plan may give it to another rider at no cost.
-        0: every planned order is pushed at once. Default 600.
+        0: every planned order is pushed at once. Default 300: with the default freeze
+        horizon, an order is pushed when its rider should leave for it and stays there.
     eta_delay_cost_per_s
         Cost per second a drop-off starts after the ETA quoted to the student
         (``Order.quoted_dropoff_s``): keeps the ETAs shown holding, so a new order is not
         slipped in ahead of quoted ones unless it pays. Not modelled inside OR-Tools (one soft
         bound per stop, taken by lateness): its plans pay it when plans are compared.
-        Default 1.0.
+        Default 2.0.
     cost_scale
         Multiplier applied to costs before rounding to integers for OR-Tools. Default 1.
         Choose it so that every weight times ``cost_scale`` is a whole number (a weight of
@@ -170,8 +171,8 @@ class SolverParams:
     zone_orders: int = 120
     reassignment_cost: float = 100.0
     freeze_horizon_s: int = 300
-    dispatch_horizon_s: int = 600
-    eta_delay_cost_per_s: float = 1.0
+    dispatch_horizon_s: int = 300
+    eta_delay_cost_per_s: float = 2.0
     cost_scale: float = 1.0
 
     def __post_init__(self) -> None:

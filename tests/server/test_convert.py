@@ -9,10 +9,12 @@ import re
 import numpy as np
 import pytest
 
+from api.codec import epoch_of
 from api.pb.campus_dispatch.v1 import dispatch_pb2 as pb
 from campus_maps import Campus, CampusMatrices
 from server.convert import plan_from_response, problem_from_request, response_from_plan
 from server.validate import InvalidRequestError
+from solver.check import check_plan
 from solver.plan import Shed, ShedReason
 from solver.runtime.dispatch import solve
 from tests.server.conftest import NOW, make_config, make_request
@@ -114,3 +116,26 @@ def test_soft_assignments_reach_the_solver_and_the_moves_the_answer(tiny_campus:
     again = plan_from_response(conversion.problem, config.solver, response)
     assert again.stats.reassigned == plan.stats.reassigned
     assert again.stats.objective == pytest.approx(plan.stats.objective)
+
+
+def test_tentative_stops_reach_the_answer(tiny_campus: Campus) -> None:
+    """An order no one was given whose pickup its rider reaches past the dispatch horizon
+    comes back tentative on both stops (not to be pushed yet); an assigned one never does."""
+    config = make_config()
+    request = make_request(tiny_campus, orders=3, riders=2)
+    for o in request.orders:  # the food is ready in 40 minutes: no rider goes there soon
+        o.ready_time.FromSeconds(NOW + 2400)
+        o.due_time.FromSeconds(NOW + 3600)
+    request.orders[0].assigned_rider_id = "r0"
+    conversion = problem_from_request(request, tiny_campus, config)
+    plan = solve(conversion.spec, config.solver, budget_s=0.2)
+    response = response_from_plan(plan, conversion, request, solve_s=0.2, total_s=0.25)
+    marks = {(s.order_id, s.tentative) for r in response.routes for s in r.stops}
+    horizon = config.solver.dispatch_horizon_s
+    for route in response.routes:
+        for s in route.stops:
+            if s.kind == pb.PICKUP and s.order_id != "o0":
+                late = epoch_of(s.arrival_time) - NOW > horizon
+                assert s.tentative == late, s.order_id
+    assert ("o0", True) not in marks and ("o1", True) in marks
+    assert check_plan(conversion.problem, plan, config.solver).ok
