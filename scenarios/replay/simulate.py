@@ -367,12 +367,12 @@ class _RiderState:
 class Simulator:
     """Replays a scenario against a dispatch policy on a virtual clock.
 
-    The simulator is the order backend: each planned order is pushed to its rider at once,
-    unless the answer marks it tentative (:attr:`Decision.tentative`: planned, not to push yet,
-    see ``SolverParams.dispatch_horizon_s``), (sent back as ``assigned_rider_id`` with the
-    planned pickup arrival, soft) and committed to that
-    rider once it has had it for ``config.accept_delay_s`` (then hard), as is the order a rider
-    is on its way to pick up; an order the plan leaves out is taken off its rider's phone. The
+    The simulator is the order backend: each planned order is pushed to its rider at once
+    (sent back in the next batches as ``assigned_rider_id`` with the planned pickup arrival:
+    soft), unless the answer marks it tentative (:attr:`Decision.tentative`: planned, not to be
+    pushed yet, see ``SolverParams.dispatch_horizon_s``); it is committed to that rider once the
+    rider has had it for ``config.accept_delay_s`` (then hard), as is the order a rider is on
+    its way to pick up; an order the plan leaves out is taken off its rider's phone. The
     first drop-off ETA quoted to the student is sent back with the order
     (``quoted_dropoff_s``), the promise later plans are priced against. A policy that re-plans
     freely (``policy.replans_freely``: the search before issue 18) gets none of these: only

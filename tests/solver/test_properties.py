@@ -40,8 +40,8 @@ class Case:
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
-    n_riders = draw(st.integers(0, 5))
+def cases(draw: st.DrawFn, min_riders: int = 0) -> Case:
+    n_riders = draw(st.integers(min_riders, 5))
     problem = random_problem(
         draw(st.integers(0, 2**31 - 1)),
         n_orders=draw(st.integers(0, 14)),

@@ -33,21 +33,24 @@ PARAMS = [
 IDS = ["delivery", "all-terms", "hierarchical", "delivery-time", "delivery-time-only", "edges"]
 
 
+def mixed_problem(seed: int, n_orders: int = 8, tight: bool = False) -> Problem:
+    """A random problem with every kind of order and rider: pinned, start-loaded, closed
+    routes, two profiles and the benchmark extras."""
+    return random_problem(
+        seed,
+        n_orders=n_orders,
+        n_riders=3,
+        n_profiles=2,
+        pinned_share=0.3,
+        start_loaded_share=0.2,
+        closed_share=0.5,
+        extras=True,
+        tight=tight,
+    )
+
+
 def problems() -> list[Problem]:
-    return [
-        random_problem(
-            seed,
-            n_orders=8,
-            n_riders=3,
-            n_profiles=2,
-            pinned_share=0.3,
-            start_loaded_share=0.2,
-            closed_share=0.5,
-            extras=True,
-            tight=seed % 2 == 0,
-        )
-        for seed in range(6)
-    ]
+    return [mixed_problem(seed, tight=seed % 2 == 0) for seed in range(6)]
 
 
 def load(problem: Problem, params: SolverParams, visits: dict[str, list[Visit]]) -> tuple:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,8 @@ from solver.routes import Visit, build_plan
 from solver.runtime.dispatch import solve
 from solver.spec import ProblemSpec
 from solver.stability import freeze, is_frozen
-from tests.solver.conftest import random_problem
-from tests.solver.engines.test_kernel import brute_force, load
-from tests.solver.test_properties import PARAMS as PROPERTY_PARAMS
-from tests.solver.test_properties import assert_covers_every_order_once
+from tests.solver.engines.test_kernel import brute_force, load, mixed_problem
+from tests.solver.test_properties import Case, assert_covers_every_order_once
 from tests.solver.test_properties import cases as property_cases
 
 P, D = StopKind.PICKUP, StopKind.DROPOFF
@@ -328,37 +325,18 @@ def test_a_tie_keeps_the_assigned_rider_even_at_cost_zero() -> None:
 
 
 # ------------------------------------------------------------- (d) random problems, checked
-@dataclass(frozen=True)
-class Assigned:
-    problem: Problem
-    params: SolverParams
-    ordering: str
-
-
 @st.composite
-def assigned_cases(draw: st.DrawFn, min_riders: int = 0) -> Assigned:
+def assigned_cases(draw: st.DrawFn, min_riders: int = 0) -> Case:
     """The random problems of ``tests/solver/test_properties.py`` (its parameter sets too),
     with random assignments, reassignment costs and freeze horizons."""
-    n_riders = draw(st.integers(min_riders, 5))
-    problem = random_problem(
-        draw(st.integers(0, 2**31 - 1)),
-        n_orders=draw(st.integers(0, 14)),
-        n_riders=n_riders,
-        n_profiles=draw(st.integers(1, 3)),
-        pinned_share=draw(st.sampled_from([0.0, 0.2, 0.5])) if n_riders else 0.0,
-        start_loaded_share=draw(st.sampled_from([0.0, 0.3])),
-        closed_share=draw(st.sampled_from([0.0, 0.5, 1.0])),
-        extras=draw(st.booleans()),
-        non_metric=draw(st.booleans()),
-        tight=draw(st.booleans()),
-    )
-    problem = assign_randomly(problem, np.random.default_rng(draw(st.integers(0, 2**32))))
-    prm = PROPERTY_PARAMS[draw(st.sampled_from(sorted(PROPERTY_PARAMS)))].replace(
+    case = draw(property_cases(min_riders))
+    problem = assign_randomly(case.problem, np.random.default_rng(draw(st.integers(0, 2**32))))
+    prm = case.params.replace(
         reassignment_cost=draw(st.sampled_from([0.0, 40.0, 300.0, 5_000.0])),
         freeze_horizon_s=draw(st.sampled_from([0, 120, 300, 1_200])),
         min_search_s=0.005,
     )
-    return Assigned(problem, prm, draw(st.sampled_from(ORDERINGS)))
+    return Case(problem, prm, case.ordering)
 
 
 def assert_frozen_kept(problem: Problem, plan: Plan, prm: SolverParams) -> None:
@@ -385,7 +363,7 @@ def assert_reassigned_counted(problem: Problem, plan: Plan, prm: SolverParams) -
 
 @settings(max_examples=60, deadline=None)
 @given(assigned_cases())
-def test_greedy_plans_with_assignments_are_valid_and_priced_right(case: Assigned) -> None:
+def test_greedy_plans_with_assignments_are_valid_and_priced_right(case: Case) -> None:
     plan = solve_greedy(case.problem, case.params, ordering=case.ordering)
     check = assert_valid_plan(case.problem, plan, case.params)
     assert_covers_every_order_once(case.problem, plan)
@@ -398,7 +376,7 @@ def test_greedy_plans_with_assignments_are_valid_and_priced_right(case: Assigned
 
 @settings(max_examples=20, deadline=None)
 @given(assigned_cases(min_riders=1), st.booleans())
-def test_searched_plans_with_assignments_are_valid(case: Assigned, warm: bool) -> None:
+def test_searched_plans_with_assignments_are_valid(case: Case, warm: bool) -> None:
     greedy = solve_greedy(case.problem, case.params)
     previous = greedy if warm else None
     plan = solve(case.problem, case.params, budget_s=0.05, previous=previous)
@@ -414,7 +392,7 @@ def test_searched_plans_with_assignments_are_valid(case: Assigned, warm: bool) -
 
 @settings(max_examples=20, deadline=None)
 @given(assigned_cases(min_riders=1))
-def test_the_ruin_and_recreate_never_returns_worse_visits(case: Assigned) -> None:
+def test_the_ruin_and_recreate_never_returns_worse_visits(case: Case) -> None:
     """``improve_visits`` (elimination when riders have a fixed cost, then annealing) keeps
     its best state by an objective with the moves and the out costs in it: the plan of the
     visits it returns is valid and never worse than the greedy plan it started from."""
@@ -434,17 +412,7 @@ def test_the_ruin_and_recreate_never_returns_worse_visits(case: Assigned) -> Non
 
 # ------------------------------------------------------- (e) the kernel's insertion price
 def kernel_problem(seed: int, n_orders: int, tight: bool) -> Problem:
-    problem = random_problem(
-        seed,
-        n_orders=n_orders,
-        n_riders=3,
-        n_profiles=2,
-        pinned_share=0.3,
-        start_loaded_share=0.2,
-        closed_share=0.5,
-        extras=True,
-        tight=tight,
-    )
+    problem = mixed_problem(seed, n_orders, tight)
     return assign_randomly(problem, np.random.default_rng(seed + 1))
 
 
