@@ -102,7 +102,7 @@ class Stop:
     tentative
         Planned, not to be pushed to the rider yet: a stop of an open order that is not
         assigned to anyone and whose pickup the rider reaches later than
-        ``params.dispatch_horizon_s`` from now (:func:`solver.stability.tentative_orders`).
+        ``params.dispatch_horizon_s`` from now (:func:`solver.stability.is_tentative`).
         Its rider may change at the next batch at no cost; its ETA is what the student is
         shown.
     """

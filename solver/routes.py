@@ -7,14 +7,13 @@ plan checker (:mod:`solver.check`) does not use this module: it recomputes every
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from solver.model import Order, OrderState, Problem, Rider
 from solver.params import SolverParams
 from solver.plan import Engine, Plan, Route, Shed, SolveStats, Stop, StopKind, Unassigned
-from solver.stability import moved_orders, tentative_orders
+from solver.stability import is_tentative, moved_orders
 
 Visit = tuple[str, StopKind]
 """A visit: (order id, pickup or drop-off)."""
@@ -30,8 +29,15 @@ def start_load(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> int:
     return load
 
 
-def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Route:
-    """Time the ``visits`` of ``rider`` and total them up (no feasibility check here)."""
+def build_route(
+    problem: Problem,
+    rider: Rider,
+    visits: Sequence[Visit],
+    params: SolverParams | None = None,
+) -> Route:
+    """Time the ``visits`` of ``rider`` and total them up (no feasibility check here); with
+    ``params``, mark the stops of orders not to be pushed yet
+    (:func:`solver.stability.is_tentative`: both stops, by the pickup's arrival)."""
     times = problem.time_s[rider.profile]
     dists = problem.distance_m[rider.profile]
     clock = problem.start_time(rider)
@@ -39,6 +45,7 @@ def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Rout
     load = start_load(problem, rider, visits)
     stops: list[Stop] = []
     travel = waiting = lateness_total = eta_delay = 0
+    later: set[str] = set()  # orders whose pickup here is tentative
     distance = 0.0
     for order_id, kind in visits:
         order: Order = problem.orders[problem.order_index[order_id]]
@@ -64,7 +71,22 @@ def build_route(problem: Problem, rider: Rider, visits: Sequence[Visit]) -> Rout
             lateness_total += late
             if order.quoted_dropoff_s is not None:
                 eta_delay += max(0, start - order.quoted_dropoff_s)
-        stops.append(Stop(order_id, kind, there, arrival, start, departure, late, load))
+        pickup = kind is StopKind.PICKUP
+        if pickup and params is not None and is_tentative(order, arrival, problem.now_s, params):
+            later.add(order_id)
+        stops.append(
+            Stop(
+                order_id,
+                kind,
+                there,
+                arrival,
+                start,
+                departure,
+                late,
+                load,
+                tentative=order_id in later,
+            )
+        )
         clock, here = departure, there
     if rider.end_location is not None and stops:
         travel += int(times[here, rider.end_location])
@@ -123,23 +145,6 @@ def scored_stats(
     )
 
 
-def mark_tentative(
-    routes: tuple[Route, ...], orders: Sequence[Order], now_s: int, params: SolverParams
-) -> tuple[Route, ...]:
-    """``routes`` with the stops of their tentative orders marked
-    (:func:`solver.stability.tentative_orders`: planned, not to be pushed yet)."""
-    later = tentative_orders(orders, routes, now_s, params)
-    if not later:
-        return routes
-    return tuple(
-        dataclasses.replace(
-            r,
-            stops=tuple(dataclasses.replace(s, tentative=s.order_id in later) for s in r.stops),
-        )
-        for r in routes
-    )
-
-
 def build_plan(
     problem: Problem,
     params: SolverParams,
@@ -151,14 +156,9 @@ def build_plan(
     shed: Shed | None = None,
 ) -> Plan:
     """Assemble a :class:`Plan`: one route per rider (in problem order), totals and stats."""
-    routes = mark_tentative(
-        tuple(
-            build_route(problem, rider, visits_by_rider.get(rider.id, ()))
-            for rider in problem.riders
-        ),
-        problem.orders,
-        problem.now_s,
-        params,
+    routes = tuple(
+        build_route(problem, rider, visits_by_rider.get(rider.id, ()), params)
+        for rider in problem.riders
     )
     stats = scored_stats(
         problem.now_s,

@@ -13,7 +13,8 @@ accepted it yet (:mod:`solver.model`). Two parameters keep such orders where the
 
 And one decides when an order reaches a phone at all: ``params.dispatch_horizon_s``. A new order
 is planned and quoted an ETA at once, but its stops stay *tentative* (not pushed, free to move)
-until its rider would reach the pickup within the horizon (:func:`tentative_orders`).
+until its rider would reach the pickup within the horizon (:func:`is_tentative`;
+:func:`solver.routes.build_route` marks the stops).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ __all__ = [
     "freeze",
     "frozen_order",
     "is_frozen",
+    "is_tentative",
     "moved_orders",
     "planned_pickup_s",
-    "tentative_orders",
 ]
 
 P = TypeVar("P", Problem, ProblemSpec)
@@ -83,22 +84,16 @@ def freeze(problem: P, params: SolverParams) -> P:
     return dataclasses.replace(problem, orders=orders)  # validated again on construction
 
 
-def tentative_orders(
-    orders: Sequence[Order], routes: Iterable[Route], now_s: int, params: SolverParams
-) -> frozenset[str]:
-    """The orders the routes plan but the backend should not push to their rider yet: open
-    orders assigned to no one whose pickup the rider reaches later than
-    ``params.dispatch_horizon_s`` after ``now_s`` (none when the horizon is 0). An assigned
-    order is on a phone already, and a pinned one is its rider's: never tentative."""
-    if params.dispatch_horizon_s <= 0:
-        return frozenset()
-    free = {o.id for o in orders if o.state is OrderState.OPEN and o.assigned_rider_id is None}
-    latest = now_s + params.dispatch_horizon_s
-    return frozenset(
-        stop.order_id
-        for route in routes
-        for stop in route.stops
-        if stop.kind is StopKind.PICKUP and stop.order_id in free and stop.arrival_s > latest
+def is_tentative(order: Order, pickup_arrival_s: int, now_s: int, params: SolverParams) -> bool:
+    """Whether a plan whose rider reaches ``order``'s pickup at ``pickup_arrival_s`` should
+    not have it pushed to that rider yet: an open order assigned to no one, reached later than
+    ``params.dispatch_horizon_s`` after ``now_s`` (never with a horizon of 0). An assigned
+    order is on a phone already, and a pinned one is its rider's."""
+    return (
+        params.dispatch_horizon_s > 0
+        and order.state is OrderState.OPEN
+        and order.assigned_rider_id is None
+        and pickup_arrival_s > now_s + params.dispatch_horizon_s
     )
 
 
