@@ -391,21 +391,17 @@ def _check_tentative(
     one, and its pickup's arrival is later than ``now + dispatch_horizon_s`` (horizon > 0)."""
     latest = problem.now_s + params.dispatch_horizon_s
     for route in plan.routes:
+        pickup_arrival = {s.order_id: s.arrival_s for s in route.stops if s.kind is StopKind.PICKUP}
         for stop in route.stops:
             order_index = problem.order_index.get(stop.order_id)
             if order_index is None:
                 continue  # reported with the coverage
             order = problem.orders[order_index]
-            pickup = next(
-                (s for s in route.stops if s.order_id == order.id and s.kind is StopKind.PICKUP),
-                None,
-            )
             expected = (
                 params.dispatch_horizon_s > 0
                 and order.state is OrderState.OPEN
                 and order.assigned_rider_id is None
-                and pickup is not None
-                and pickup.arrival_s > latest
+                and pickup_arrival.get(order.id, latest) > latest
             )
             if stop.tentative != expected:
                 violations.append(

@@ -75,12 +75,10 @@ def freeze(problem: P, params: SolverParams) -> P:
     """``problem`` (or spec) with its frozen orders committed to their assigned riders; the
     same object when none is (idempotent: a frozen order is no longer open)."""
     riders = {r.id: r.capacity for r in problem.riders}
-    now = problem.now_s
-    if not any(is_frozen(o, now, params, riders) for o in problem.orders):
+    frozen = [is_frozen(o, problem.now_s, params, riders) for o in problem.orders]
+    if not any(frozen):
         return problem
-    orders = tuple(
-        frozen_order(o) if is_frozen(o, now, params, riders) else o for o in problem.orders
-    )
+    orders = tuple(frozen_order(o) if f else o for o, f in zip(problem.orders, frozen, strict=True))
     return dataclasses.replace(problem, orders=orders)  # validated again on construction
 
 

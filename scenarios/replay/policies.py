@@ -146,19 +146,19 @@ class Decision:
     tentative: frozenset[str] = frozenset()
 
 
-def plan_tentative(plan: Plan) -> frozenset[str]:
-    """The orders a plan routes but marks tentative (not to be pushed yet)."""
-    return frozenset(s.order_id for r in plan.routes for s in r.stops if s.tentative)
-
-
-def plan_etas(plan: Plan) -> dict[str, int]:
-    """The planned drop-off arrival of every order a plan routes (scenario seconds)."""
-    return {
-        stop.order_id: stop.arrival_s
-        for route in plan.routes
-        for stop in route.stops
-        if stop.kind is StopKind.DROPOFF
-    }
+def decision_of(plan: Plan) -> Decision:
+    """The decision a solver plan makes: its visits, engine, shed reason and phases, the
+    drop-off ETA it quotes for each order it routes (its planned arrival at the customer), and
+    the orders it marks tentative (not to be pushed yet)."""
+    stops = [stop for route in plan.routes for stop in route.stops]
+    return Decision(
+        plan_visits(plan),
+        plan.stats.engine.value,
+        shed_reason=plan.stats.shed_reason,
+        phase_s=plan.stats.phase_s,
+        eta_s={s.order_id: s.arrival_s for s in stops if s.kind is StopKind.DROPOFF},
+        tentative=frozenset(s.order_id for s in stops if s.tentative),
+    )
 
 
 class Policy(Protocol):
@@ -253,14 +253,7 @@ class GreedyInsertion:
         self.params = params
 
     def dispatch(self, snapshot: Snapshot) -> Decision:
-        plan = solve_greedy(snapshot.problem, self.params, initial=snapshot.current)
-        return Decision(
-            plan_visits(plan),
-            plan.stats.engine.value,
-            phase_s=plan.stats.phase_s,
-            eta_s=plan_etas(plan),
-            tentative=plan_tentative(plan),
-        )
+        return decision_of(solve_greedy(snapshot.problem, self.params, initial=snapshot.current))
 
     def close(self) -> None:
         return None
@@ -311,14 +304,7 @@ class DispatchSearch:
         previous = build_plan(problem, self.params, snapshot.current, [], engine=Engine.GREEDY)
         spec = ProblemSpec.of_problem(problem, snapshot.xy)  # zones when storm-sized
         plan = solve(spec, self.params, budget_s=self.budget_s, previous=previous, pool=self.pool)
-        return Decision(
-            plan_visits(plan),
-            plan.stats.engine.value,
-            shed_reason=plan.stats.shed_reason,
-            phase_s=plan.stats.phase_s,
-            eta_s=plan_etas(plan),
-            tentative=plan_tentative(plan),
-        )
+        return decision_of(plan)
 
     def close(self) -> None:
         if self.pool is not None:
