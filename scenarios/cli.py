@@ -259,6 +259,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_backend_rules(parser: argparse.ArgumentParser) -> None:
+    """The replay's order-backend options (``replay`` and ``tune`` replay alike)."""
+    parser.add_argument(
+        "--batch-interval", type=POSITIVE_INT, default=30, help="virtual seconds between batches"
+    )
+    parser.add_argument(
+        "--accept-delay",
+        type=NON_NEGATIVE_INT,
+        default=ACCEPT_DELAY_S,
+        metavar="SECONDS",
+        help="seconds a rider takes to accept an order pushed to it: the order is assigned "
+        "(soft) until then, committed (hard) after",
+    )
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``scenario``, ``replay`` and ``tune`` to the ``campus-dispatch`` subcommands."""
     from scenarios.generate import PERIODS, VARIANTS
@@ -368,17 +383,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="time budget of each dispatch call (s)",
     )
-    replay.add_argument(
-        "--batch-interval", type=POSITIVE_INT, default=30, help="virtual seconds between batches"
-    )
-    replay.add_argument(
-        "--accept-delay",
-        type=NON_NEGATIVE_INT,
-        default=ACCEPT_DELAY_S,
-        metavar="SECONDS",
-        help="seconds a rider takes to accept an order pushed to it: the order is assigned "
-        "(soft) until then, committed (hard) after",
-    )
+    _add_backend_rules(replay)
     replay.add_argument(
         "--realtime",
         type=NON_NEGATIVE,
@@ -477,16 +482,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="latency p99 cap of the chosen set (ms; default: none): the best on-time rate "
         "among the front sets within it, or the fastest front set when none is",
     )
-    tune.add_argument(
-        "--batch-interval", type=POSITIVE_INT, default=30, help="virtual seconds between batches"
-    )
-    tune.add_argument(
-        "--accept-delay",
-        type=NON_NEGATIVE_INT,
-        default=ACCEPT_DELAY_S,
-        metavar="SECONDS",
-        help="seconds a rider takes to accept an order pushed to it (see replay)",
-    )
+    _add_backend_rules(tune)
     tune.add_argument("--no-pictures", action="store_true", help="no tradeoff.png")
     tune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tune.set_defaults(func=cmd_tune)
